@@ -1,0 +1,141 @@
+//! Builds every guest crate under `guest/` for `wasm32-unknown-unknown` with the workspace's
+//! `guest` profile, wraps each core module into a component, and writes `guests.rs` with one
+//! path constant per guest plus the `foreach_guest!` macro.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The guests to build: (crate directory under `guest/`, constant name).
+const GUESTS: &[(&str, &str)] = &[
+    ("template", "TEMPLATE"),
+    ("noop", "NOOP"),
+    ("hostile", "HOSTILE"),
+];
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> Result<()> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir
+        .ancestors()
+        .nth(2)
+        .context("guest/artifacts must sit two levels below the workspace root")?
+        .to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // One target directory shared by debug, release and clippy builds of the host, so the
+    // guests are compiled once however the host is built.
+    let guest_target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm-guests");
+
+    println!("cargo::rerun-if-changed={}", root.join("wit").display());
+    for (dir, _) in GUESTS {
+        println!(
+            "cargo::rerun-if-changed={}",
+            root.join("guest").join(dir).display()
+        );
+    }
+
+    ensure_wasm_target()?;
+    build_guests(&root, &guest_target)?;
+
+    let mut generated = String::new();
+    let mut names = Vec::new();
+    for (dir, constant) in GUESTS {
+        let module_path = guest_target
+            .join(WASM_TARGET)
+            .join("guest")
+            .join(format!("vellum_guest_{}.wasm", dir.replace('-', "_")));
+        let component_path = out_dir.join(format!("{dir}.component.wasm"));
+        componentize(&module_path, &component_path)?;
+        writeln!(
+            generated,
+            "/// Path of the `guest/{dir}` component, built from source.\n\
+             pub const {constant}: &str = {:?};",
+            component_path.display().to_string()
+        )?;
+        names.push(*constant);
+    }
+    writeln!(
+        generated,
+        "/// Calls `$mac!(NAME)` once for every guest constant, so each guest gets a test.\n\
+         #[macro_export]\n\
+         macro_rules! foreach_guest {{\n    ($mac:ident) => {{\n{}    }};\n}}",
+        names
+            .iter()
+            .map(|n| format!("        $mac!({n});\n"))
+            .collect::<String>()
+    )?;
+    std::fs::write(out_dir.join("guests.rs"), generated)?;
+    Ok(())
+}
+
+/// Fails with the command to run when the wasm target's standard library is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let output = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+        .with_context(|| format!("running `{rustc} --print target-libdir`"))?;
+    let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if !output.status.success() || !Path::new(&libdir).is_dir() {
+        bail!(
+            "the Rust target `{WASM_TARGET}` is not installed, so Vellum's guest plugins cannot \
+             be built.\n    Run: rustup target add {WASM_TARGET}\n(or `bash .ci/run`, which \
+             installs it)"
+        );
+    }
+    Ok(())
+}
+
+/// Runs a nested `cargo build` of all guests for the wasm target.
+fn build_guests(root: &Path, target_dir: &Path) -> Result<()> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--profile", "guest", "--target", WASM_TARGET])
+        .arg("--target-dir")
+        .arg(target_dir);
+    for (dir, _) in GUESTS {
+        cmd.args(["-p", &format!("vellum-guest-{dir}")]);
+    }
+    // The outer build's flags and wrappers (for example clippy's) must not leak into the
+    // guest build: they would change its fingerprint or target the wrong architecture.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().context("running cargo to build the guests")?;
+    if !status.success() {
+        bail!("building the guest plugins failed ({status}); see the cargo output above");
+    }
+    Ok(())
+}
+
+/// Wraps a core wasm module (with its embedded WIT metadata) into a component.
+fn componentize(module_path: &Path, component_path: &Path) -> Result<()> {
+    let module = std::fs::read(module_path)
+        .with_context(|| format!("reading guest module {}", module_path.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .with_context(|| format!("reading WIT metadata of {}", module_path.display()))?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("encoding {} as a component", module_path.display()))?;
+    std::fs::write(component_path, component)
+        .with_context(|| format!("writing {}", component_path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Vellum's guest plugins, built from source to WebAssembly components by this crate's
+//! build script (no `.wasm` file is ever committed).
+//!
+//! Each guest under `guest/` gets a constant holding the absolute path of its component,
+//! for example [`TEMPLATE`], and [`foreach_guest!`] calls a macro once per guest so that a
+//! test can cover every guest.
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));

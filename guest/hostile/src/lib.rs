@@ -1,0 +1,118 @@
+//! A deliberately misbehaving Vellum plugin, used by the host's tests to prove that hostile
+//! or broken guests are contained.
+//!
+//! Behaviour is chosen per event by its `kind`, so one instance can misbehave on one batch
+//! and the same host can then serve the next batch normally:
+//!
+//! | kind                    | behaviour                                                     |
+//! |-------------------------|---------------------------------------------------------------|
+//! | `hostile.loop`          | spins forever                                                 |
+//! | `hostile.burn`          | spins `payload.iterations` times, then keeps the event        |
+//! | `hostile.grow`          | allocates `payload.bytes` bytes (forever if absent), keeps it |
+//! | `hostile.panic`         | panics (a trap, since guests abort on panic)                  |
+//! | `hostile.wrong-count`   | returns one verdict more than it was given events             |
+//! | `hostile.rewrite-id`    | changes the event id                                          |
+//! | `hostile.rewrite-tenant`| changes the tenant                                            |
+//! | `hostile.huge-output`   | replaces the payload by a JSON string of `payload.bytes` bytes |
+//! | `hostile.drop`          | drops the event with reason `payload.reason`                  |
+//! | `hostile.reject`        | rejects the event with reason `payload.reason`                |
+//! | `hostile.pseudonymize`  | replaces the subject by the host's pseudonym for it           |
+//! | anything else           | keeps the event unchanged                                     |
+//!
+//! Configuration: empty, or a JSON object with no fields. Anything else is rejected by
+//! `configure`, which is how the tests exercise a refused configuration.
+
+use serde::Deserialize;
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../../wit",
+});
+
+use exports::vellum::audit::filter::Guest;
+use vellum::audit::host::pseudonymize;
+use vellum::audit::types::{AuditEvent, Verdict};
+
+/// The (empty) configuration this plugin accepts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {}
+
+/// Parameters read from a hostile event's payload.
+#[derive(Deserialize, Default)]
+struct Params {
+    bytes: Option<u64>,
+    iterations: Option<u64>,
+    reason: Option<String>,
+}
+
+/// The plugin type that `export!` binds to the `filter` interface.
+struct Hostile;
+
+impl Guest for Hostile {
+    fn configure(config: String) -> Result<(), String> {
+        if config.trim().is_empty() {
+            return Ok(());
+        }
+        serde_json::from_str::<Config>(&config)
+            .map(|_| ())
+            .map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    fn apply(events: Vec<AuditEvent>) -> Vec<Verdict> {
+        let wrong_count = events.iter().any(|e| e.kind == "hostile.wrong-count");
+        let mut verdicts: Vec<Verdict> = events.into_iter().map(misbehave).collect();
+        if wrong_count {
+            verdicts.push(Verdict::Drop("an extra verdict".to_string()));
+        }
+        verdicts
+    }
+}
+
+/// Applies the behaviour the event's kind asks for.
+fn misbehave(mut event: AuditEvent) -> Verdict {
+    let params: Params = serde_json::from_str(&event.payload).unwrap_or_default();
+    match event.kind.as_str() {
+        "hostile.loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "hostile.burn" => {
+            let mut n: u64 = 0;
+            for i in 0..params.iterations.unwrap_or(0) {
+                n = std::hint::black_box(n.wrapping_add(i));
+            }
+        }
+        "hostile.grow" => match params.bytes {
+            Some(bytes) => {
+                let block = vec![1u8; bytes as usize];
+                std::hint::black_box(&block);
+            }
+            None => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+        },
+        "hostile.panic" => panic!("hostile plugin panicked on purpose"),
+        "hostile.rewrite-id" => event.id.push_str("-forged"),
+        "hostile.rewrite-tenant" => event.tenant = Some("someone-else".to_string()),
+        "hostile.huge-output" => {
+            let bytes = params.bytes.unwrap_or(16 << 20) as usize;
+            event.payload = format!("\"{}\"", "x".repeat(bytes.saturating_sub(2)));
+        }
+        "hostile.drop" => return Verdict::Drop(params.reason.unwrap_or_default()),
+        "hostile.reject" => return Verdict::Reject(params.reason.unwrap_or_default()),
+        "hostile.pseudonymize" => {
+            event.subject = event.subject.map(|s| pseudonymize("subject", &s));
+        }
+        _ => {}
+    }
+    Verdict::Keep(event)
+}
+
+export!(Hostile);

@@ -1,0 +1,237 @@
+//! The chain configuration file (TOML). See the README's "Configure a chain" section.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::plugin::Limits;
+
+/// Largest accepted `batch-size`.
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// A parsed and validated chain configuration. Relative paths are resolved against the
+/// directory of the chain file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ChainConfig {
+    /// Events per plugin call (default 64).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Where compiled components are cached; default: the user's cache directory.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Hex key file for the `pseudonymize` host function; without it, plugins that call it
+    /// fail.
+    #[serde(default)]
+    pub pseudonym_key_file: Option<PathBuf>,
+    /// Limits applied to every plugin unless the plugin overrides them.
+    #[serde(default)]
+    pub defaults: LimitsPatch,
+    /// The plugins, applied in this order.
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// One `[[plugin]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginConfig {
+    /// Unique name, used in messages and attestations.
+    pub name: String,
+    /// Path of the component (`.wasm`).
+    pub component: PathBuf,
+    /// Configuration text passed to the plugin's `configure`.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// File whose contents are passed to `configure` (instead of `config`).
+    #[serde(default)]
+    pub config_file: Option<PathBuf>,
+    /// What happens to an event when this plugin fails on it.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Limits overriding `[defaults]`.
+    #[serde(default)]
+    pub limits: LimitsPatch,
+}
+
+/// What to do with an event when a plugin fails on it (trap, deadline, bad output, ...).
+/// Either way the failure is reported and the event's unredacted content goes no further.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Fail closed: the event is rejected and its producer gets the error (default).
+    #[default]
+    Reject,
+    /// The event is dropped: only a drop marker naming the failure is kept.
+    Drop,
+}
+
+/// Limits where every field is optional, layered over the defaults.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsPatch {
+    /// See [`Limits::deadline_ms`].
+    pub deadline_ms: Option<u64>,
+    /// See [`Limits::fuel`].
+    pub fuel: Option<u64>,
+    /// See [`Limits::max_memory_bytes`].
+    pub max_memory_bytes: Option<usize>,
+    /// See [`Limits::max_table_elements`].
+    pub max_table_elements: Option<usize>,
+    /// See [`Limits::max_output_bytes`].
+    pub max_output_bytes: Option<usize>,
+}
+
+impl LimitsPatch {
+    /// `base` with the fields this patch sets replaced.
+    pub fn apply(&self, base: Limits) -> Limits {
+        Limits {
+            deadline_ms: self.deadline_ms.unwrap_or(base.deadline_ms),
+            fuel: self.fuel.or(base.fuel),
+            max_memory_bytes: self.max_memory_bytes.unwrap_or(base.max_memory_bytes),
+            max_table_elements: self.max_table_elements.unwrap_or(base.max_table_elements),
+            max_output_bytes: self.max_output_bytes.unwrap_or(base.max_output_bytes),
+        }
+    }
+}
+
+fn default_batch_size() -> usize {
+    64
+}
+
+impl ChainConfig {
+    /// Reads, parses and validates a chain file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read chain file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).with_context(|| format!("invalid chain file {}", path.display()))
+    }
+
+    /// Parses and validates chain TOML; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self> {
+        let mut config: ChainConfig = toml::from_str(text)?;
+        config.validate()?;
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        config.cache_dir.as_mut().map(resolve);
+        config.pseudonym_key_file.as_mut().map(resolve);
+        for plugin in &mut config.plugins {
+            resolve(&mut plugin.component);
+            plugin.config_file.as_mut().map(resolve);
+        }
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            bail!(
+                "batch-size must be between 1 and {MAX_BATCH_SIZE}, not {}",
+                self.batch_size
+            );
+        }
+        let mut names = HashSet::new();
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            let at = format!("plugin #{} (`{}`)", i + 1, plugin.name);
+            if plugin.name.trim().is_empty() {
+                bail!("plugin #{}: `name` must not be empty", i + 1);
+            }
+            if !names.insert(plugin.name.as_str()) {
+                bail!("{at}: the name is used twice; plugin names must be unique");
+            }
+            if plugin.config.is_some() && plugin.config_file.is_some() {
+                bail!("{at}: set `config` or `config-file`, not both");
+            }
+            self.limits_for(plugin)
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The effective limits of a plugin: built-in defaults, then `[defaults]`, then its own.
+    pub fn limits_for(&self, plugin: &PluginConfig) -> Limits {
+        plugin.limits.apply(self.defaults.apply(Limits::default()))
+    }
+
+    /// The configuration text of a plugin (inline, from its file, or empty).
+    pub fn config_text(plugin: &PluginConfig) -> Result<String> {
+        match (&plugin.config, &plugin.config_file) {
+            (Some(text), _) => Ok(text.clone()),
+            (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "plugin `{}`: cannot read config-file {}",
+                    plugin.name,
+                    path.display()
+                )
+            }),
+            (None, None) => Ok(String::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_limits_and_resolves_paths() {
+        let c = ChainConfig::parse(
+            r#"
+batch-size = 8
+[defaults]
+deadline-ms = 50
+[[plugin]]
+name = "a"
+component = "a.wasm"
+[plugin.limits]
+max-memory-bytes = 1048576
+"#,
+            Path::new("/etc/vellum"),
+        )
+        .unwrap();
+        let limits = c.limits_for(&c.plugins[0]);
+        assert_eq!(limits.deadline_ms, 50);
+        assert_eq!(limits.max_memory_bytes, 1 << 20);
+        assert_eq!(limits.max_output_bytes, Limits::default().max_output_bytes);
+        assert_eq!(c.plugins[0].component, Path::new("/etc/vellum/a.wasm"));
+        assert_eq!(c.plugins[0].on_error, OnError::Reject);
+    }
+
+    #[test]
+    fn errors_name_what_and_where() {
+        let err = ChainConfig::parse(
+            "[[plugin]]\nname = \"a\"\ncomponent = \"a.wasm\"\non-eror = \"drop\"\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("on-eror") && text.contains("line 4"),
+            "{text}"
+        );
+
+        let dup =
+            "[[plugin]]\nname=\"a\"\ncomponent=\"x\"\n[[plugin]]\nname=\"a\"\ncomponent=\"y\"\n";
+        let text = format!("{:#}", ChainConfig::parse(dup, Path::new(".")).unwrap_err());
+        assert!(
+            text.contains("plugin #2") && text.contains("twice"),
+            "{text}"
+        );
+
+        let zero = "[defaults]\ndeadline-ms = 0\n[[plugin]]\nname=\"a\"\ncomponent=\"x\"\n";
+        let text = format!(
+            "{:#}",
+            ChainConfig::parse(zero, Path::new(".")).unwrap_err()
+        );
+        assert!(text.contains("deadline-ms"), "{text}");
+
+        let batch = "batch-size = 0\n";
+        assert!(ChainConfig::parse(batch, Path::new(".")).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! `vellum plugin inspect`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use vellum::plugin::{ComponentCache, EngineOptions, PluginEngine, inspect as inspect_component};
+
+use super::{exit, report};
+
+/// Prints the report for one component; exit code CONFIG when it cannot be read or is not a
+/// component, or does not fit the plugin world.
+pub fn inspect(path: &Path, json: bool) -> u8 {
+    let result = (|| {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let engine = PluginEngine::new(EngineOptions {
+            fuel: false,
+            cache_dir: ComponentCache::default_dir(),
+        })?;
+        inspect_component(&engine, &bytes)
+            .with_context(|| format!("{} is not a loadable component", path.display()))
+    })();
+    let report_ = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report(&e);
+            return exit::CONFIG;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report_) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                report(&e.into());
+                return exit::ERROR;
+            }
+        }
+    } else {
+        println!("component: {}", path.display());
+        println!("digest:    {}", report_.digest);
+        println!("size:      {} bytes", report_.size);
+        match &report_.world {
+            Some(world) => println!("world:     {world}"),
+            None => println!("world:     does not fit vellum:audit/plugin@0.1.0"),
+        }
+        for problem in &report_.problems {
+            println!("  problem: {problem}");
+        }
+        for (title, items) in [("imports", &report_.imports), ("exports", &report_.exports)] {
+            println!("{title}:");
+            for item in items.iter() {
+                println!("  {} {}", item.kind, item.name);
+                for member in &item.members {
+                    println!("    {member}");
+                }
+            }
+        }
+    }
+    if report_.world.is_some() {
+        exit::OK
+    } else {
+        exit::CONFIG
+    }
+}

@@ -1,0 +1,157 @@
+//! The audit event envelope as the host holds it, and its JSON-lines input form.
+
+mod jsonl;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use jsonl::{JsonLinesReader, MalformedLine};
+
+/// One audit event: a typed envelope around a JSON payload (see `wit/audit.wit`).
+///
+/// In JSON, `occurred_at` is an RFC 3339 timestamp, `payload` any JSON value (by convention
+/// an object) and `labels` an object of string values. Unknown fields are an error, so a
+/// misspelt field is never silently dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEvent {
+    /// Producer-assigned unique id.
+    pub id: String,
+    /// When the action happened, by the producer's clock.
+    pub occurred_at: Timestamp,
+    /// Tenant the event belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Correlation id grouping the events of one request or run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Chain (plan, workflow) the action is a step of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<String>,
+    /// Who acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Dotted action kind, for example `tool.call`.
+    pub kind: String,
+    /// The resource acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The action's details: validated JSON text, kept byte for byte.
+    #[serde(default = "empty_object")]
+    pub payload: Box<RawValue>,
+    /// Free-form labels, unique by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The default payload: `{}`.
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_string()).expect("`{}` is valid JSON")
+}
+
+/// Why an event is not acceptable, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid event: field `{field}` {problem}")]
+pub struct InvalidEvent {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl AuditEvent {
+    /// Checks the envelope's invariants that JSON parsing cannot express.
+    pub fn validate(&self) -> Result<(), InvalidEvent> {
+        let invalid = |field, problem: &str| InvalidEvent {
+            field,
+            problem: problem.to_string(),
+        };
+        if self.id.trim().is_empty() {
+            return Err(invalid("id", "must not be empty"));
+        }
+        if self.kind.trim().is_empty() {
+            return Err(invalid("kind", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The event's protected envelope with its content (payload, labels, actor, subject)
+    /// removed: what a drop marker keeps.
+    pub fn without_content(self) -> AuditEvent {
+        AuditEvent {
+            actor: None,
+            subject: None,
+            payload: empty_object(),
+            labels: BTreeMap::new(),
+            ..self
+        }
+    }
+
+    /// The fields a plugin must not change, by name, for comparison with a rewritten event.
+    pub(crate) fn protected_fields_differ(&self, rewritten: &AuditEvent) -> Option<&'static str> {
+        if self.id != rewritten.id {
+            Some("id")
+        } else if self.occurred_at != rewritten.occurred_at {
+            Some("occurred_at")
+        } else if self.tenant != rewritten.tenant {
+            Some("tenant")
+        } else if self.correlation_id != rewritten.correlation_id {
+            Some("correlation_id")
+        } else if self.chain_id != rewritten.chain_id {
+            Some("chain_id")
+        } else if self.kind != rewritten.kind {
+            Some("kind")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<AuditEvent, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn minimal_event_gets_an_empty_object_payload() {
+        let e = parse(r#"{"id":"e1","occurred_at":"2026-11-22T10:00:00Z","kind":"tool.call"}"#)
+            .unwrap();
+        assert_eq!(e.payload.get(), "{}");
+        assert!(e.labels.is_empty());
+        e.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_timestamps_are_errors() {
+        let err =
+            parse(r#"{"id":"e1","occurred_at":"2026-11-22T10:00:00Z","kind":"k","tenat":"x"}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("tenat"), "{err}");
+        let err = parse(r#"{"id":"e1","occurred_at":"yesterday","kind":"k"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("occurred_at") || err.is_data(),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_id_is_invalid() {
+        let e = parse(r#"{"id":" ","occurred_at":"2026-11-22T10:00:00Z","kind":"k"}"#).unwrap();
+        assert_eq!(e.validate().unwrap_err().field, "id");
+    }
+
+    #[test]
+    fn payload_is_kept_byte_for_byte() {
+        let e = parse(
+            r#"{"id":"e","occurred_at":"2026-11-22T10:00:00Z","kind":"k","payload":{"b":1, "a":[2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.payload.get(), r#"{"b":1, "a":[2]}"#);
+    }
+}

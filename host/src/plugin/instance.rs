@@ -1,0 +1,260 @@
+//! One loaded plugin: its compiled component, the pre-linked instance template, and the live
+//! instance that serves calls until it fails. A failed instance is discarded, never
+//! re-entered: the next call gets a fresh, freshly configured instance.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
+
+use super::bindings::{self, PluginPre};
+use super::engine::{PluginEngine, deadline_ticks};
+use super::error::{PluginError, PluginFailure};
+use super::host_api::{PseudonymKey, StoreState};
+use super::limits::{Limits, StoreLimiter};
+use super::verdict::{self, Verdict};
+use crate::event::AuditEvent;
+
+/// The interfaces a plugin may import: everything the host links.
+pub const PROVIDED_IMPORTS: &[&str] = &["vellum:audit/types@0.1.0", "vellum:audit/host@0.1.0"];
+
+/// Bytes of data a guest may move to the host in one call, as a multiple of the output
+/// cap: a backstop, enforced by wasmtime while lifting, against outputs that alias the same
+/// guest memory many times to make the host allocate far more than the guest holds.
+const LIFT_BUDGET_FACTOR: usize = 4;
+
+/// What a plugin is made of, before loading.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Name used in messages and attestations.
+    pub name: String,
+    /// The component's bytes.
+    pub component: Vec<u8>,
+    /// Configuration text passed to `configure`.
+    pub config: String,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// A loaded, configured plugin.
+pub struct Plugin {
+    name: Arc<str>,
+    digest: String,
+    config_digest: String,
+    config: String,
+    limits: Limits,
+    fuel_metered: bool,
+    key: Option<PseudonymKey>,
+    pre: PluginPre<StoreState>,
+    live: Option<Live>,
+}
+
+/// An instance that has not failed yet.
+struct Live {
+    store: Store<StoreState>,
+    bindings: bindings::Plugin,
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl Plugin {
+    /// Compiles (or loads from cache) and links the component, then instantiates and
+    /// configures it once so a bad component or configuration fails here, not on the first
+    /// event.
+    pub fn load(
+        engine: &PluginEngine,
+        spec: PluginSpec,
+        key: Option<PseudonymKey>,
+    ) -> Result<Self, PluginError> {
+        let digest = sha256_digest(&spec.component);
+        let error = |failure| PluginError {
+            plugin: spec.name.clone(),
+            digest: digest.clone(),
+            event_id: None,
+            failure,
+        };
+        spec.limits
+            .validate()
+            .map_err(|e| error(PluginFailure::Load(format!("invalid limits: {e}"))))?;
+        let component = engine
+            .load_component(&spec.component, &digest)
+            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
+        check_imports(engine, &component).map_err(|e| error(PluginFailure::Load(e)))?;
+        let pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
+        let mut plugin = Self {
+            name: spec.name.as_str().into(),
+            config_digest: sha256_digest(spec.config.as_bytes()),
+            config: spec.config,
+            limits: spec.limits,
+            fuel_metered: engine.fuel_enabled(),
+            key,
+            pre,
+            live: None,
+            digest,
+        };
+        if spec.limits.fuel.is_some() && !plugin.fuel_metered {
+            return Err(plugin.error(
+                PluginFailure::Load("a fuel limit needs an engine with fuel enabled".into()),
+                None,
+            ));
+        }
+        if let Err(failure) = plugin.live() {
+            return Err(plugin.error(failure, None));
+        }
+        Ok(plugin)
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `sha256:<hex>` of the component.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// `sha256:<hex>` of the configuration text.
+    pub fn config_digest(&self) -> &str {
+        &self.config_digest
+    }
+
+    /// The plugin's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Applies the plugin to a batch; the result has one entry per event, in order.
+    ///
+    /// If the batch call fails as a whole (a trap, a deadline, malformed output), the events
+    /// are retried one at a time on fresh instances so that the failure is pinned to the
+    /// event that causes it and the other events are still served.
+    pub fn apply(&mut self, events: &[AuditEvent]) -> Vec<Result<Verdict, PluginError>> {
+        match self.call(events) {
+            Ok(verdicts) => verdicts.into_iter().map(Ok).collect(),
+            Err(failure) if events.len() == 1 => {
+                vec![Err(self.error(failure, Some(&events[0].id)))]
+            }
+            // The instance misbehaved, so none of the batch's verdicts is trusted.
+            Err(_) => events.iter().map(|e| self.apply_one(e)).collect(),
+        }
+    }
+
+    /// Applies the plugin to one event on its own.
+    fn apply_one(&mut self, event: &AuditEvent) -> Result<Verdict, PluginError> {
+        let batch = std::slice::from_ref(event);
+        match self.call(batch) {
+            Ok(mut verdicts) => Ok(verdicts.remove(0)),
+            Err(failure) => Err(self.error(failure, Some(&event.id))),
+        }
+    }
+
+    /// One call into the guest with all checks; any failure discards the instance.
+    fn call(&mut self, events: &[AuditEvent]) -> Result<Vec<Verdict>, PluginFailure> {
+        let limits = self.limits;
+        let fuel_metered = self.fuel_metered;
+        let live = self.live()?;
+        prepare_call(&mut live.store, &limits, fuel_metered);
+        let wit_events: Vec<_> = events.iter().map(bindings::to_wit).collect();
+        let result = live
+            .bindings
+            .vellum_audit_filter()
+            .call_apply(&mut live.store, &wit_events);
+        let checked = match result {
+            Ok(outputs) => verdict::check(events, outputs, limits.max_output_bytes),
+            Err(e) => Err(PluginFailure::from_call_error(
+                e,
+                limits.deadline_ms,
+                limits.fuel,
+            )),
+        };
+        if checked.is_err() {
+            self.live = None;
+        }
+        checked
+    }
+
+    /// The live instance, creating and configuring a fresh one if needed.
+    fn live(&mut self) -> Result<&mut Live, PluginFailure> {
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        Ok(self.live.as_mut().expect("just set"))
+    }
+
+    fn instantiate(&self) -> Result<Live, PluginFailure> {
+        let limits = &self.limits;
+        let state = StoreState {
+            plugin: self.name.clone(),
+            limiter: StoreLimiter::new(limits),
+            key: self.key.clone(),
+            log_lines: 0,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        prepare_call(&mut store, limits, self.fuel_metered);
+        let classify = |e| PluginFailure::from_call_error(e, limits.deadline_ms, limits.fuel);
+        let bindings = self.pre.instantiate(&mut store).map_err(classify)?;
+        prepare_call(&mut store, limits, self.fuel_metered);
+        bindings
+            .vellum_audit_filter()
+            .call_configure(&mut store, &self.config)
+            .map_err(classify)?
+            .map_err(PluginFailure::ConfigRejected)?;
+        Ok(Live { store, bindings })
+    }
+
+    fn error(&self, failure: PluginFailure, event_id: Option<&str>) -> PluginError {
+        PluginError {
+            plugin: self.name.to_string(),
+            digest: self.digest.clone(),
+            event_id: event_id.map(str::to_string),
+            failure,
+        }
+    }
+}
+
+/// Resets the per-call budgets: deadline, fuel, lifting budget and log quota.
+fn prepare_call(store: &mut Store<StoreState>, limits: &Limits, fuel_metered: bool) {
+    store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+    if fuel_metered {
+        // Fuel is only on when some plugin asked for it; the others get an unlimited tank.
+        let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    }
+    store.set_hostcall_fuel(limits.max_output_bytes.saturating_mul(LIFT_BUDGET_FACTOR));
+    store.data_mut().log_lines = 0;
+}
+
+/// Refuses components that import anything the host does not provide, listing all of them.
+fn check_imports(
+    engine: &PluginEngine,
+    component: &wasmtime::component::Component,
+) -> Result<(), String> {
+    let ty = component.component_type();
+    let missing: Vec<String> = ty
+        .imports(engine.engine())
+        .filter(|(name, item)| {
+            !(PROVIDED_IMPORTS.contains(name)
+                && matches!(item.ty, ComponentItem::ComponentInstance(_)))
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "it imports what the host does not provide: {} (the host provides: {})",
+            missing.join(", "),
+            PROVIDED_IMPORTS.join(", ")
+        ))
+    }
+}
