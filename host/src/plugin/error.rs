@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use super::host_api::HostRefusal;
 use super::limits::LimitExceeded;
 
 /// What went wrong inside or with a plugin.
@@ -19,6 +20,10 @@ pub enum PluginFailure {
     /// The guest trapped (a panic, `unreachable`, an out-of-bounds access, ...).
     #[error("guest trapped: {0}")]
     Trap(String),
+    /// A host function the plugin called refused the call (for example `pseudonymize`
+    /// without a configured key).
+    #[error("a host function refused the call: {0}")]
+    HostRefusal(String),
     /// The call ran past the plugin's wall-clock deadline and was interrupted.
     #[error("exceeded its deadline of {deadline_ms} ms")]
     Deadline {
@@ -72,6 +77,9 @@ impl PluginFailure {
         if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
             return Self::ResourceLimit(limit.clone());
         }
+        if let Some(refusal) = error.downcast_ref::<HostRefusal>() {
+            return Self::HostRefusal(refusal.0.clone());
+        }
         match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => Self::Deadline { deadline_ms },
             Some(wasmtime::Trap::OutOfFuel) => Self::FuelExhausted {
@@ -89,6 +97,7 @@ impl PluginFailure {
             Self::Load(_) => "load",
             Self::ConfigRejected(_) => "config-rejected",
             Self::Trap(_) => "trap",
+            Self::HostRefusal(_) => "host-refusal",
             Self::Deadline { .. } => "deadline",
             Self::FuelExhausted { .. } => "fuel",
             Self::ResourceLimit(LimitExceeded::Memory { .. }) => "memory-limit",

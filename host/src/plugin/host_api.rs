@@ -64,6 +64,11 @@ impl PseudonymKey {
     }
 }
 
+/// A host function refused a plugin's call; the call traps with this error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HostRefusal(pub String);
+
 /// Everything a plugin's store holds besides the guest itself.
 pub struct StoreState {
     /// Name of the plugin, for log lines.
@@ -101,9 +106,10 @@ impl host::Host for StoreState {
     fn pseudonymize(&mut self, domain: String, value: String) -> wasmtime::Result<String> {
         match &self.key {
             Some(key) => Ok(key.pseudonym(&domain, &value)),
-            None => Err(wasmtime::format_err!(
-                "plugin called pseudonymize but the chain has no `pseudonym-key-file`"
-            )),
+            None => Err(HostRefusal(
+                "pseudonymize was called but the chain has no `pseudonym-key-file`".to_string(),
+            )
+            .into()),
         }
     }
 }

@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: loading the guests built from source and
+//! making events.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use vellum::AuditEvent;
+use vellum::plugin::{
+    EngineOptions, Limits, Plugin, PluginEngine, PluginError, PluginSpec, PseudonymKey,
+};
+
+/// An engine without the on-disk cache (tests must not depend on the user's cache).
+pub fn engine(fuel: bool) -> PluginEngine {
+    PluginEngine::new(EngineOptions {
+        fuel,
+        cache_dir: None,
+    })
+    .expect("engine")
+}
+
+/// Loads a guest component built by `vellum-guest-artifacts`.
+pub fn try_load(
+    engine: &PluginEngine,
+    component: &str,
+    config: &str,
+    limits: Limits,
+    key: Option<PseudonymKey>,
+) -> Result<Plugin, PluginError> {
+    let spec = PluginSpec {
+        name: "under-test".to_string(),
+        component: std::fs::read(component).expect("guest component was built"),
+        config: config.to_string(),
+        limits,
+    };
+    Plugin::load(engine, spec, key)
+}
+
+/// Like [`try_load`], for components expected to load.
+pub fn load(engine: &PluginEngine, component: &str, limits: Limits) -> Plugin {
+    try_load(engine, component, "", limits, None).expect("plugin loads")
+}
+
+/// An event with the given id, kind and JSON payload.
+pub fn event(id: &str, kind: &str, payload: serde_json::Value) -> AuditEvent {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "occurred_at": "2026-11-22T10:00:00Z",
+        "tenant": "acme",
+        "correlation_id": "corr-1",
+        "chain_id": "chain-1",
+        "actor": "agent:planner",
+        "kind": kind,
+        "subject": "intent-7",
+        "payload": payload,
+        "labels": {"env": "prod"},
+    }))
+    .expect("valid event")
+}
+
+/// A batch of `n` ordinary events.
+pub fn ordinary(n: usize) -> Vec<AuditEvent> {
+    (0..n)
+        .map(|i| event(&format!("ok-{i}"), "tool.call", serde_json::json!({"i": i})))
+        .collect()
+}
