@@ -1,1 +1,170 @@
-fn main() {}
+//! The `vellum` binary: `run` over JSON lines with the template plugin, malformed-input
+//! handling, exit codes, and `plugin inspect`.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vellum_guest_artifacts::{HOSTILE, TEMPLATE};
+
+const SAMPLE_EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events.jsonl");
+
+fn vellum(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vellum"));
+    cmd.args(args).env("XDG_CACHE_HOME", cache_home());
+    match stdin {
+        None => cmd.output().expect("vellum runs"),
+        Some(input) => {
+            use std::io::Write;
+            let mut child = cmd
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("vellum runs");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        }
+    }
+}
+
+/// A cache directory inside the build's target directory, never the user's.
+fn cache_home() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache")
+}
+
+fn write_chain(dir: &Path, plugins: &str) -> String {
+    let path = dir.join("chain.toml");
+    std::fs::write(&path, plugins).unwrap();
+    path.display().to_string()
+}
+
+fn template_chain(dir: &Path) -> String {
+    write_chain(
+        dir,
+        &format!(
+            "[[plugin]]\nname = \"upper\"\ncomponent = \"{TEMPLATE}\"\nconfig = '{{\"label\": \"env\"}}'\n"
+        ),
+    )
+}
+
+fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect()
+}
+
+#[test]
+fn run_applies_the_template_to_the_sample_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = template_chain(dir.path());
+    let output = vellum(&["run", "--chain", &chain, "--input", SAMPLE_EVENTS], None);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["verdict"], "keep");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[0]["event"]["labels"]["env"], "PROD");
+    assert_eq!(lines[2]["event"]["labels"]["env"], "STAGING");
+    assert_eq!(lines[0]["attestations"][0]["plugin"], "upper");
+    assert_eq!(lines[0]["event"]["payload"]["new_status"], "completed");
+}
+
+#[test]
+fn malformed_line_stops_by_default_and_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = template_chain(dir.path());
+    let input = "{\"id\":\"a\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\"}\n{\"id\": oops}\n{\"id\":\"c\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\"}\n";
+    let output = vellum(&["run", "--chain", &chain], Some(input));
+    assert_eq!(output.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("<stdin>:2:"), "{stderr}");
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        lines.len(),
+        1,
+        "events before the bad line are processed, none after"
+    );
+
+    let output = vellum(
+        &["run", "--chain", &chain, "--on-malformed", "skip"],
+        Some(input),
+    );
+    assert_eq!(output.status.code(), Some(4));
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["line"], 3);
+}
+
+#[test]
+fn rejected_events_give_exit_code_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = write_chain(
+        dir.path(),
+        &format!("[[plugin]]\nname = \"h\"\ncomponent = \"{HOSTILE}\"\n"),
+    );
+    let input = "{\"id\":\"r\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"hostile.reject\",\"payload\":{\"reason\":\"policy says no\"}}\n";
+    let output = vellum(&["run", "--chain", &chain], Some(input));
+    assert_eq!(output.status.code(), Some(5));
+    let lines = stdout_lines(&output);
+    assert_eq!(lines[0]["verdict"], "reject");
+    assert_eq!(lines[0]["reason"], "policy says no");
+}
+
+#[test]
+fn invalid_chain_file_gives_exit_code_3_and_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = write_chain(
+        dir.path(),
+        "batch-size = 8\n[[plugin]]\nname = \"x\"\ncompnent = \"x.wasm\"\n",
+    );
+    let output = vellum(&["run", "--chain", &chain], Some(""));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("chain.toml") && stderr.contains("compnent") && stderr.contains("line 4"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn inspect_shows_world_imports_exports_and_digest() {
+    let output = vellum(&["plugin", "inspect", TEMPLATE], None);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "world:     vellum:audit/plugin@0.1.0",
+        "instance vellum:audit/host@0.1.0",
+        "func log",
+        "func apply",
+        "sha256:",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    let output = vellum(&["plugin", "inspect", "--json", TEMPLATE], None);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["world"], "vellum:audit/plugin@0.1.0");
+    assert_eq!(report["size"], std::fs::metadata(TEMPLATE).unwrap().len());
+}
+
+#[test]
+fn inspect_of_a_non_component_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.wasm");
+    std::fs::write(&path, b"\0asm junk").unwrap();
+    let output = vellum(&["plugin", "inspect", path.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("junk.wasm"));
+}

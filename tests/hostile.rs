@@ -2,6 +2,8 @@
 //! names the plugin, its digest and the event, spares the batch's other events, and the same
 //! host process then serves the next batch normally.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use common::{engine, event, load, ordinary, try_load};

@@ -1,6 +1,8 @@
 //! Each per-plugin limit, tested as a pair: a guest that stays inside it is served, a guest
 //! that crosses it fails with the limit's typed failure.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use common::{engine, event, load, try_load};

@@ -24,14 +24,21 @@
 
 use serde::Deserialize;
 
-wit_bindgen::generate!({
-    world: "plugin",
-    path: "../../wit",
-});
+/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+    });
 
-use exports::vellum::audit::filter::Guest;
-use vellum::audit::host::pseudonymize;
-use vellum::audit::types::{AuditEvent, Verdict};
+    use super::Hostile;
+    export!(Hostile);
+}
+
+use bindings::exports::vellum::audit::filter::Guest;
+use bindings::vellum::audit::host::pseudonymize;
+use bindings::vellum::audit::types::{AuditEvent, Verdict};
 
 /// The (empty) configuration this plugin accepts.
 #[derive(Deserialize)]
@@ -114,5 +121,3 @@ fn misbehave(mut event: AuditEvent) -> Verdict {
     }
     Verdict::Keep(event)
 }
-
-export!(Hostile);

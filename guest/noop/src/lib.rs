@@ -1,13 +1,20 @@
 //! A Vellum plugin that keeps every event unchanged: the baseline for measuring the cost of
 //! the plugin runtime itself (lowering the batch, the call, lifting the verdicts, checks).
 
-wit_bindgen::generate!({
-    world: "plugin",
-    path: "../../wit",
-});
+/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+    });
 
-use exports::vellum::audit::filter::Guest;
-use vellum::audit::types::{AuditEvent, Verdict};
+    use super::Noop;
+    export!(Noop);
+}
+
+use bindings::exports::vellum::audit::filter::Guest;
+use bindings::vellum::audit::types::{AuditEvent, Verdict};
 
 /// The plugin type that `export!` binds to the `filter` interface.
 struct Noop;
@@ -21,5 +28,3 @@ impl Guest for Noop {
         events.into_iter().map(Verdict::Keep).collect()
     }
 }
-
-export!(Noop);

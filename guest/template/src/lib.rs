@@ -12,14 +12,21 @@ use std::cell::RefCell;
 
 use serde::Deserialize;
 
-wit_bindgen::generate!({
-    world: "plugin",
-    path: "../../wit",
-});
+/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+    });
 
-use exports::vellum::audit::filter::Guest;
-use vellum::audit::host::{LogLevel, log};
-use vellum::audit::types::{AuditEvent, Verdict};
+    use super::LabelUpper;
+    export!(LabelUpper);
+}
+
+use bindings::exports::vellum::audit::filter::Guest;
+use bindings::vellum::audit::host::{LogLevel, log};
+use bindings::vellum::audit::types::{AuditEvent, Verdict};
 
 /// The plugin's validated configuration.
 #[derive(Deserialize)]
@@ -74,5 +81,3 @@ impl Guest for LabelUpper {
         })
     }
 }
-
-export!(LabelUpper);

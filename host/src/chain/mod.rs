@@ -112,8 +112,8 @@ impl Chain {
                 for (((i, mut stamps), event), result) in meta.into_iter().zip(batch).zip(results) {
                     stamps.push(Attestation::new(plugin, &result));
                     match decide(plugin, *on_error, event, result, stamps) {
-                        Ok((event, stamps)) => survivors.push((i, event, stamps)),
-                        Err(outcome) => done[i] = Some(outcome),
+                        Step::Next(event, stamps) => survivors.push((i, event, stamps)),
+                        Step::Done(outcome) => done[i] = Some(outcome),
                     }
                 }
             }
@@ -129,6 +129,14 @@ impl Chain {
     }
 }
 
+/// Where an event goes after one plugin.
+enum Step {
+    /// On to the next plugin, as rewritten.
+    Next(AuditEvent, Vec<Attestation>),
+    /// Out of the chain with a final outcome.
+    Done(Outcome),
+}
+
 /// Turns one plugin result into the event for the next plugin, or a final outcome.
 fn decide(
     plugin: &Plugin,
@@ -136,24 +144,24 @@ fn decide(
     event: AuditEvent,
     result: Result<Verdict, PluginError>,
     attestations: Vec<Attestation>,
-) -> Result<(AuditEvent, Vec<Attestation>), Outcome> {
+) -> Step {
     let plugin_name = plugin.name().to_string();
     match result {
-        Ok(Verdict::Keep(rewritten)) => Ok((rewritten, attestations)),
-        Ok(Verdict::Drop(reason)) => Err(Outcome::Drop {
+        Ok(Verdict::Keep(rewritten)) => Step::Next(rewritten, attestations),
+        Ok(Verdict::Drop(reason)) => Step::Done(Outcome::Drop {
             marker: event.without_content(),
             plugin: plugin_name,
             reason,
             attestations,
         }),
-        Ok(Verdict::Reject(reason)) => Err(Outcome::Reject {
+        Ok(Verdict::Reject(reason)) => Step::Done(Outcome::Reject {
             event_id: event.id,
             plugin: plugin_name,
             reason,
             error: None,
             attestations,
         }),
-        Err(error) => Err(match on_error {
+        Err(error) => Step::Done(match on_error {
             OnError::Reject => Outcome::Reject {
                 event_id: event.id,
                 plugin: plugin_name,

@@ -15,8 +15,8 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::vellum::audit::filter::Verdict as WitVerdict;
-pub use vellum::audit::types::{
+pub use self::exports::vellum::audit::filter::Verdict as WitVerdict;
+pub use self::vellum::audit::types::{
     AuditEvent as WitEvent, Label as WitLabel, Timestamp as WitTimestamp,
 };
 
