@@ -18,7 +18,7 @@ pub const MAX_LOG_LINES_PER_CALL: u32 = 100;
 /// Shortest accepted pseudonymisation key.
 pub const MIN_KEY_BYTES: usize = 32;
 
-/// The secret key for [`host::Host::pseudonymize`]. Never shown by `Debug`.
+/// The secret key of the `pseudonymize` host function. Never shown by `Debug`.
 #[derive(Clone)]
 pub struct PseudonymKey(Arc<[u8]>);
 
