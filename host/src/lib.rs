@@ -5,7 +5,8 @@
 //!
 //! - [`event`]: the audit event envelope and its JSON-lines form;
 //! - [`plugin`]: the sandboxed plugin runtime (one component, its limits, its failures);
-//! - [`chain`]: an ordered chain of plugins configured from TOML, applied to batches.
+//! - [`chain`]: an ordered chain of plugins configured from TOML, applied to batches;
+//! - [`ledger`]: the durable, append-only, tamper-evident ledger the outcomes go to.
 //!
 //! The WIT contract lives in the repository's `wit/` directory
 //! (`vellum:audit@0.1.0`).
@@ -14,8 +15,10 @@
 
 pub mod chain;
 pub mod event;
+pub mod ledger;
 pub mod plugin;
 
 pub use chain::{Chain, ChainConfig, Outcome};
 pub use event::AuditEvent;
+pub use ledger::{Ledger, LedgerError, LedgerOptions};
 pub use plugin::{PluginEngine, PluginError, PluginFailure};

@@ -47,9 +47,48 @@ pub struct AuditEvent {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Splits a timestamp into seconds since the epoch and non-negative nanoseconds, the form
+/// used by the WIT `timestamp` record and the ledger encoding.
+pub fn split_timestamp(t: Timestamp) -> (i64, u32) {
+    let mut seconds = t.as_second();
+    let mut nanos = t.subsec_nanosecond();
+    if nanos < 0 {
+        seconds -= 1;
+        nanos += 1_000_000_000;
+    }
+    (seconds, nanos.unsigned_abs())
+}
+
+/// Joins seconds and nanoseconds (`0..1_000_000_000`) back into a timestamp, refusing
+/// out-of-range values.
+pub fn join_timestamp(seconds: i64, nanoseconds: u32) -> Result<Timestamp, String> {
+    if nanoseconds >= 1_000_000_000 {
+        return Err(format!("timestamp nanoseconds {nanoseconds} out of range"));
+    }
+    Timestamp::from_second(seconds)
+        .and_then(|t| t.checked_add(jiff::SignedDuration::new(0, nanoseconds as i32)))
+        .map_err(|e| format!("timestamp out of range: {e}"))
+}
+
 /// The default payload: `{}`.
 fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_string()).expect("`{}` is valid JSON")
+}
+
+impl PartialEq for AuditEvent {
+    /// Field-wise equality; payloads compare as text, byte for byte.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.occurred_at == other.occurred_at
+            && self.tenant == other.tenant
+            && self.correlation_id == other.correlation_id
+            && self.chain_id == other.chain_id
+            && self.actor == other.actor
+            && self.kind == other.kind
+            && self.subject == other.subject
+            && self.payload.get() == other.payload.get()
+            && self.labels == other.labels
+    }
 }
 
 /// Why an event is not acceptable, naming the field.

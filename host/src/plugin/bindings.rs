@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::value::RawValue;
 
-use crate::event::AuditEvent;
+use crate::event::{AuditEvent, join_timestamp, split_timestamp};
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -69,31 +69,18 @@ pub fn from_wit(event: WitEvent) -> Result<AuditEvent, String> {
     })
 }
 
-/// Splits a timestamp into whole seconds and non-negative nanoseconds.
+/// Converts a timestamp to the WIT record.
 pub fn to_wit_timestamp(ts: Timestamp) -> WitTimestamp {
-    let mut seconds = ts.as_second();
-    let mut nanos = ts.subsec_nanosecond();
-    if nanos < 0 {
-        seconds -= 1;
-        nanos += 1_000_000_000;
-    }
+    let (seconds, nanoseconds) = split_timestamp(ts);
     WitTimestamp {
         seconds,
-        nanoseconds: nanos.unsigned_abs(),
+        nanoseconds,
     }
 }
 
-/// Joins seconds and nanoseconds back into a timestamp, refusing out-of-range values.
+/// Converts the WIT record to a timestamp, refusing out-of-range values.
 pub fn from_wit_timestamp(ts: WitTimestamp) -> Result<Timestamp, String> {
-    if ts.nanoseconds >= 1_000_000_000 {
-        return Err(format!(
-            "timestamp nanoseconds {} out of range",
-            ts.nanoseconds
-        ));
-    }
-    Timestamp::from_second(ts.seconds)
-        .and_then(|t| t.checked_add(jiff::SignedDuration::new(0, ts.nanoseconds as i32)))
-        .map_err(|e| format!("timestamp out of range: {e}"))
+    join_timestamp(ts.seconds, ts.nanoseconds)
 }
 
 #[cfg(test)]

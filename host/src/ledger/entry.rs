@@ -1,0 +1,236 @@
+//! Ledger entries: what is appended (a [`Record`]), what is stored (an [`Entry`]), what the
+//! producer gets back (a [`Receipt`]), and the canonical encoding the leaf hash covers.
+//!
+//! The encoding is documented, with test vectors, in `docs/ledger-format.md`.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tlog_tiles::tlog::{Hash, record_hash};
+
+use crate::chain::{Attestation, Outcome};
+use crate::event::{AuditEvent, split_timestamp};
+
+/// Version byte at the start of every encoded entry.
+pub const ENCODING_VERSION: u8 = 1;
+
+/// Whether an entry holds the event's content or only a drop marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Disposition {
+    /// Stored as the plugin chain left it.
+    Recorded,
+    /// A plugin dropped it: the envelope without content, plus who dropped it and why.
+    Dropped,
+}
+
+/// A plugin's attestation as stored in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAttestation {
+    /// The plugin's name in the chain.
+    pub plugin: String,
+    /// `sha256:` of its component.
+    pub component_digest: String,
+    /// `sha256:` of its configuration.
+    pub config_digest: String,
+    /// `keep`, `drop`, `reject` or `error`.
+    pub verdict: String,
+}
+
+impl From<&Attestation> for StoredAttestation {
+    fn from(a: &Attestation) -> Self {
+        Self {
+            plugin: a.plugin.clone(),
+            component_digest: a.component_digest.clone(),
+            config_digest: a.config_digest.clone(),
+            verdict: a.verdict.to_string(),
+        }
+    }
+}
+
+/// Something to append: an event the chain kept, or the marker of one it dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The event (for a drop: the content-free marker).
+    pub event: AuditEvent,
+    /// Recorded or dropped.
+    pub disposition: Disposition,
+    /// For a drop: the plugin that dropped the event and its reason.
+    pub dropped_by: Option<(String, String)>,
+    /// One attestation per plugin applied, in chain order.
+    pub attestations: Vec<StoredAttestation>,
+}
+
+impl Record {
+    /// A record of an event that passed no plugin.
+    pub fn unfiltered(event: AuditEvent) -> Self {
+        Self {
+            event,
+            disposition: Disposition::Recorded,
+            dropped_by: None,
+            attestations: Vec::new(),
+        }
+    }
+
+    /// The record for a chain outcome; `None` for a rejection (nothing is recorded: the
+    /// producer gets the error instead).
+    pub fn from_outcome(outcome: Outcome) -> Option<Self> {
+        let stamps = |a: Vec<Attestation>| a.iter().map(StoredAttestation::from).collect();
+        match outcome {
+            Outcome::Keep {
+                event,
+                attestations,
+            } => Some(Self {
+                event,
+                disposition: Disposition::Recorded,
+                dropped_by: None,
+                attestations: stamps(attestations),
+            }),
+            Outcome::Drop {
+                marker,
+                plugin,
+                reason,
+                attestations,
+            } => Some(Self {
+                event: marker.without_content(),
+                disposition: Disposition::Dropped,
+                dropped_by: Some((plugin, reason)),
+                attestations: stamps(attestations),
+            }),
+            Outcome::Reject { .. } => None,
+        }
+    }
+}
+
+/// A stored ledger entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Gapless sequence number, from 0.
+    pub seq: u64,
+    /// When the ledger committed it, by the host's clock.
+    pub recorded_at: Timestamp,
+    /// The event (for a drop: the content-free marker).
+    pub event: AuditEvent,
+    /// Recorded or dropped.
+    pub disposition: Disposition,
+    /// For a drop: `(plugin, reason)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_by: Option<(String, String)>,
+    /// The attestations of the plugins applied.
+    #[serde(default)]
+    pub attestations: Vec<StoredAttestation>,
+}
+
+/// Proof of durable recording, returned to the producer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The producer's event id.
+    pub event_id: String,
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+    /// Recorded or dropped.
+    pub disposition: Disposition,
+}
+
+impl Entry {
+    /// The entry for `record` at `seq`.
+    pub fn new(seq: u64, recorded_at: Timestamp, record: Record) -> Self {
+        Self {
+            seq,
+            recorded_at,
+            event: record.event,
+            disposition: record.disposition,
+            dropped_by: record.dropped_by,
+            attestations: record.attestations,
+        }
+    }
+
+    /// The receipt for this entry.
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            event_id: self.event.id.clone(),
+            seq: self.seq,
+            recorded_at: self.recorded_at,
+            disposition: self.disposition,
+        }
+    }
+
+    /// The RFC 9162 leaf hash: SHA-256(0x00 ‖ [`Entry::encode`]).
+    pub fn leaf_hash(&self) -> Hash {
+        record_hash(&self.encode())
+    }
+
+    /// The canonical, length-framed encoding of every field (see `docs/ledger-format.md`).
+    pub fn encode(&self) -> Vec<u8> {
+        let e = &self.event;
+        let mut out = Encoder(Vec::with_capacity(256 + e.payload.get().len()));
+        out.u8(ENCODING_VERSION);
+        out.u64(self.seq);
+        out.time(self.recorded_at);
+        out.time(e.occurred_at);
+        out.bytes(e.id.as_bytes());
+        out.opt(e.tenant.as_deref());
+        out.opt(e.correlation_id.as_deref());
+        out.opt(e.chain_id.as_deref());
+        out.opt(e.actor.as_deref());
+        out.bytes(e.kind.as_bytes());
+        out.opt(e.subject.as_deref());
+        out.bytes(e.payload.get().as_bytes());
+        out.u32(e.labels.len() as u32);
+        for (key, value) in &e.labels {
+            out.bytes(key.as_bytes());
+            out.bytes(value.as_bytes());
+        }
+        match (&self.disposition, &self.dropped_by) {
+            (Disposition::Recorded, _) => out.u8(0),
+            (Disposition::Dropped, by) => {
+                out.u8(1);
+                let (plugin, reason) = by.as_ref().map_or(("", ""), |(p, r)| (p, r));
+                out.bytes(plugin.as_bytes());
+                out.bytes(reason.as_bytes());
+            }
+        }
+        out.u32(self.attestations.len() as u32);
+        for a in &self.attestations {
+            out.bytes(a.plugin.as_bytes());
+            out.bytes(a.component_digest.as_bytes());
+            out.bytes(a.config_digest.as_bytes());
+            out.bytes(a.verdict.as_bytes());
+        }
+        out.0
+    }
+}
+
+/// Big-endian, length-prefixed field writer.
+struct Encoder(Vec<u8>);
+
+impl Encoder {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn time(&mut self, t: Timestamp) {
+        let (seconds, nanos) = split_timestamp(t);
+        self.0.extend_from_slice(&seconds.to_be_bytes());
+        self.u32(nanos);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    fn opt(&mut self, s: Option<&str>) {
+        match s {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.bytes(s.as_bytes());
+            }
+        }
+    }
+}

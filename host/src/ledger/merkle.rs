@@ -1,0 +1,261 @@
+//! The RFC 9162 Merkle tree over the leaf hashes (0x00 leaf / 0x01 node prefixes), stored
+//! as the "stored hashes" of `tlog_tiles::tlog` (the Go sumdb design: about two hashes per
+//! entry, so roots and proofs need O(log n) reads), plus the proof formats and their
+//! standalone verification.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tlog_tiles::tlog::{self, Hash, HashReader};
+
+use super::checkpoint::VerifiedCheckpoint;
+use super::entry::Entry;
+use super::store::{StoreError, StoreReader};
+
+/// Longest proof accepted: a tree of at most 2^64 leaves never needs more hashes.
+pub const MAX_PROOF_HASHES: usize = 64;
+
+/// Reads tree hashes from a store for `tlog`'s algorithms, keeping the store's own error.
+pub(crate) struct StoreHashes<'a> {
+    store: &'a dyn StoreReader,
+    /// Hashes written in the current group, not yet committed.
+    pending: Option<&'a HashMap<u64, Hash>>,
+    error: RefCell<Option<StoreError>>,
+}
+
+impl<'a> StoreHashes<'a> {
+    pub(crate) fn new(store: &'a dyn StoreReader, pending: Option<&'a HashMap<u64, Hash>>) -> Self {
+        Self {
+            store,
+            pending,
+            error: RefCell::new(None),
+        }
+    }
+
+    /// Converts a `tlog` error into the store error that caused it, if any.
+    pub(crate) fn error(&self, e: tlog::Error) -> StoreError {
+        self.error
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| StoreError::Invalid(format!("Merkle tree: {e}")))
+    }
+}
+
+impl HashReader for StoreHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog::Error> {
+        let lookup = |i: &u64| self.pending.and_then(|p| p.get(i).copied());
+        let missing: Vec<u64> = indexes
+            .iter()
+            .filter(|i| lookup(i).is_none())
+            .copied()
+            .collect();
+        let stored = match self.store.read_hashes(&missing) {
+            Ok(hashes) if hashes.len() == missing.len() => hashes,
+            Ok(_) => {
+                *self.error.borrow_mut() =
+                    Some(StoreError::Invalid("short read of tree hashes".into()));
+                return Err(tlog::Error::IndexesNotInTree);
+            }
+            Err(e) => {
+                *self.error.borrow_mut() = Some(e);
+                return Err(tlog::Error::IndexesNotInTree);
+            }
+        };
+        let stored: HashMap<u64, Hash> = missing.into_iter().zip(stored).collect();
+        Ok(indexes
+            .iter()
+            .map(|i| lookup(i).unwrap_or_else(|| stored[i]))
+            .collect())
+    }
+}
+
+/// The root hash of the first `size` entries.
+pub(crate) fn root(store: &dyn StoreReader, size: u64) -> Result<Hash, StoreError> {
+    let reader = StoreHashes::new(store, None);
+    tlog::tree_hash(size, &reader).map_err(|e| reader.error(e))
+}
+
+/// Hex encoding of hashes in proof files.
+mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tlog_tiles::tlog::Hash;
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h.0))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = hex::decode(&text).map_err(serde::de::Error::custom)?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a hash has 32 bytes (64 hex digits)"))?;
+        Ok(Hash(bytes))
+    }
+
+    pub mod list {
+        use super::*;
+        use serde::Serialize;
+
+        #[derive(Serialize, Deserialize)]
+        struct H(#[serde(with = "super")] Hash);
+
+        pub fn serialize<S: Serializer>(v: &[Hash], s: S) -> Result<S::Ok, S::Error> {
+            v.iter().map(|h| H(*h)).collect::<Vec<_>>().serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+            Ok(Vec::<H>::deserialize(d)?.into_iter().map(|h| h.0).collect())
+        }
+    }
+}
+
+/// Proof that an entry is in the tree of a checkpoint (an RFC 9162 audit path).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProof {
+    /// The entry's sequence number (its leaf index).
+    pub seq: u64,
+    /// Size of the tree the proof is for (the checkpoint's size).
+    pub tree_size: u64,
+    /// The entry's leaf hash, hex.
+    #[serde(with = "hex_hash")]
+    pub leaf_hash: Hash,
+    /// The audit path, hex, leaf to root.
+    #[serde(with = "hex_hash::list")]
+    pub path: Vec<Hash>,
+    /// The entry itself, so a verifier can recompute its leaf hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<Entry>,
+}
+
+/// Proof that the tree of `old_size` is a prefix of the tree of `new_size`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub old_size: u64,
+    /// The newer tree size.
+    pub new_size: u64,
+    /// The consistency path, hex.
+    #[serde(with = "hex_hash::list")]
+    pub path: Vec<Hash>,
+}
+
+/// Why a proof does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The proof is for another tree size than the checkpoint's.
+    #[error("the proof is for tree size {proof}, the checkpoint has size {checkpoint}")]
+    SizeMismatch {
+        /// Size in the proof.
+        proof: u64,
+        /// Size in the checkpoint.
+        checkpoint: u64,
+    },
+    /// The proof has more hashes than any valid proof.
+    #[error("the proof has {0} hashes; no valid proof has more than {MAX_PROOF_HASHES}")]
+    TooLong(usize),
+    /// The included entry does not hash to the proof's leaf hash.
+    #[error("the entry in the proof does not match its leaf hash")]
+    EntryMismatch,
+    /// The hashes do not lead to the checkpoint's root.
+    #[error("the proof does not verify against the checkpoint: {0}")]
+    Invalid(String),
+}
+
+impl InclusionProof {
+    /// Builds the proof that entry `seq` is in the tree of size `tree_size`.
+    pub(crate) fn build(
+        store: &dyn StoreReader,
+        seq: u64,
+        tree_size: u64,
+        entry: Entry,
+        leaf_hash: Hash,
+    ) -> Result<Self, StoreError> {
+        let reader = StoreHashes::new(store, None);
+        let path = tlog::prove_record(tree_size, seq, &reader).map_err(|e| reader.error(e))?;
+        Ok(Self {
+            seq,
+            tree_size,
+            leaf_hash,
+            path,
+            entry: Some(entry),
+        })
+    }
+
+    /// Checks the proof against a verified checkpoint; needs no database.
+    pub fn verify(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), ProofError> {
+        if self.tree_size != checkpoint.size {
+            return Err(ProofError::SizeMismatch {
+                proof: self.tree_size,
+                checkpoint: checkpoint.size,
+            });
+        }
+        if self.path.len() > MAX_PROOF_HASHES {
+            return Err(ProofError::TooLong(self.path.len()));
+        }
+        if let Some(entry) = &self.entry {
+            if entry.seq != self.seq || entry.leaf_hash() != self.leaf_hash {
+                return Err(ProofError::EntryMismatch);
+            }
+        }
+        tlog::check_record(
+            &self.path,
+            self.tree_size,
+            checkpoint.root,
+            self.seq,
+            self.leaf_hash,
+        )
+        .map_err(|e| ProofError::Invalid(e.to_string()))
+    }
+}
+
+impl ConsistencyProof {
+    /// Builds the proof that the tree of `old_size` is a prefix of the one of `new_size`.
+    pub(crate) fn build(
+        store: &dyn StoreReader,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Self, StoreError> {
+        let reader = StoreHashes::new(store, None);
+        let path = tlog::prove_tree(new_size, old_size, &reader).map_err(|e| reader.error(e))?;
+        Ok(Self {
+            old_size,
+            new_size,
+            path,
+        })
+    }
+
+    /// Checks the proof between two verified checkpoints; needs no database.
+    pub fn verify(
+        &self,
+        old: &VerifiedCheckpoint,
+        new: &VerifiedCheckpoint,
+    ) -> Result<(), ProofError> {
+        for (proof, checkpoint) in [(self.old_size, old.size), (self.new_size, new.size)] {
+            if proof != checkpoint {
+                return Err(ProofError::SizeMismatch { proof, checkpoint });
+            }
+        }
+        if self.path.len() > MAX_PROOF_HASHES {
+            return Err(ProofError::TooLong(self.path.len()));
+        }
+        if self.old_size == self.new_size {
+            return match (self.path.is_empty(), old.root == new.root) {
+                (true, true) => Ok(()),
+                _ => Err(ProofError::Invalid(
+                    "equal sizes need equal roots and an empty path".into(),
+                )),
+            };
+        }
+        if self.old_size == 0 {
+            return Err(ProofError::Invalid(
+                "the empty tree needs no consistency proof".into(),
+            ));
+        }
+        tlog::check_tree(&self.path, self.new_size, new.root, self.old_size, old.root)
+            .map_err(|e| ProofError::Invalid(e.to_string()))
+    }
+}

@@ -1,0 +1,369 @@
+//! The ledger: durable, append-only, tamper-evident and queryable.
+//!
+//! - Durable: an append returns only after the transaction holding it is on stable storage
+//!   (SQLite WAL, `synchronous=FULL`); appends are group-committed by one writer thread.
+//! - Append-only: the storage API has no update or delete path.
+//! - Tamper-evident: every entry's leaf hash covers a canonical encoding of all its fields;
+//!   the leaves form an RFC 9162 Merkle tree whose roots are signed as C2SP checkpoints.
+//!   Inclusion and consistency proofs verify with only the proof, the checkpoint and the
+//!   public key.
+//! - Queryable: by tenant, time range, kinds, correlation id, chain id and actor.
+
+pub mod checkpoint;
+pub mod entry;
+pub mod merkle;
+pub mod query;
+pub mod store;
+pub mod verify;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use checkpoint::{CheckpointSigner, VerifiedCheckpoint, create_keys, key_paths, verify_checkpoint};
+use entry::{Receipt, Record};
+use merkle::{ConsistencyProof, InclusionProof};
+use query::{Page, Query};
+use store::sqlite::SqliteStore;
+use store::{StoreError, StoreReader, StoreWriter};
+use writer::{Message, Writer};
+
+/// Why a ledger operation failed. Nothing was acknowledged in any case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// The storage is full; nothing of this append was recorded and earlier entries are
+    /// intact. Appends may succeed again once space is freed.
+    #[error("ledger full: {0}")]
+    Full(String),
+    /// The ledger cannot record anything (an I/O error happened; it must be reopened).
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+    /// The file is not a usable ledger, or a check failed while opening it.
+    #[error("{0}")]
+    Invalid(String),
+    /// A request was malformed (for example a query limit out of range).
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Full(m) => Self::Full(m),
+            StoreError::Io(m) => Self::Unavailable(m),
+            StoreError::Invalid(m) => Self::Invalid(m),
+        }
+    }
+}
+
+/// Tuning of group commit and automatic checkpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerOptions {
+    /// Most events committed in one transaction.
+    pub max_group_events: usize,
+    /// How long the writer waits for more requests before committing a group. Zero (the
+    /// default) commits what is queued at once; requests that arrive during a commit form
+    /// the next group, so groups grow with load without adding latency.
+    pub group_wait: Duration,
+    /// Sign a checkpoint after this many new entries.
+    pub checkpoint_every_entries: u64,
+    /// Sign a checkpoint when there are new entries and this much time has passed.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            max_group_events: 1_000,
+            group_wait: Duration::ZERO,
+            checkpoint_every_entries: 10_000,
+            checkpoint_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An open ledger: appends go through the writer thread, reads through their own
+/// connection.
+pub struct Ledger {
+    path: PathBuf,
+    reader: Mutex<Box<dyn StoreReader>>,
+    sender: Option<SyncSender<Message>>,
+    thread: Option<JoinHandle<()>>,
+    vkey: String,
+}
+
+impl Ledger {
+    /// Creates a new ledger file and its key pair (`<path>.key`, mode 0600, and
+    /// `<path>.pub`); returns the verifier (public) key.
+    pub fn init(path: &Path, origin: &str) -> anyhow::Result<String> {
+        let (secret, _) = key_paths(path);
+        if path.exists() || secret.exists() {
+            anyhow::bail!(
+                "{} or its key already exists; refusing to overwrite",
+                path.display()
+            );
+        }
+        let vkey = create_keys(path, origin)?;
+        SqliteStore::create(path, origin)?;
+        Ok(vkey)
+    }
+
+    /// Opens a SQLite ledger for appending and reading, after checking that its tree is
+    /// whole and consistent with its latest checkpoint.
+    pub fn open(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let writer = SqliteStore::open(path)?;
+        let reader = SqliteStore::open(path)?;
+        Self::open_with(path, Box::new(writer), Box::new(reader), options)
+    }
+
+    /// Like [`Ledger::open`] with caller-provided stores (another backend, or a wrapper that
+    /// injects faults in tests). `path` locates the key files.
+    pub fn open_with(
+        path: &Path,
+        writer: Box<dyn StoreWriter>,
+        reader: Box<dyn StoreReader>,
+        options: LedgerOptions,
+    ) -> Result<Self, LedgerError> {
+        let signer =
+            CheckpointSigner::load(path).map_err(|e| LedgerError::Invalid(format!("{e:#}")))?;
+        let vkey = read_vkey(path)?;
+        let size = writer.size()?;
+        let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;
+        let (sender, rx) = mpsc::sync_channel(1024);
+        let state = Writer {
+            store: writer,
+            signer,
+            options,
+            size,
+            checkpointed_size,
+            checkpointed_at: Instant::now(),
+            poisoned: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("vellum-ledger-writer".to_string())
+            .spawn(move || state.run(rx))
+            .map_err(|e| {
+                LedgerError::Unavailable(format!("cannot start the writer thread: {e}"))
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader: Mutex::new(reader),
+            sender: Some(sender),
+            thread: Some(thread),
+            vkey,
+        })
+    }
+
+    /// The ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The verifier key that checks this ledger's checkpoints.
+    pub fn verifier_key(&self) -> &str {
+        &self.vkey
+    }
+
+    /// Appends records atomically and durably: returns one receipt per record, in order,
+    /// only after they are on stable storage; on error nothing was recorded.
+    pub fn append(&self, records: Vec<Record>) -> Result<Vec<Receipt>, LedgerError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Message::Append(records, reply))?;
+        answer.recv().map_err(|_| closed())?
+    }
+
+    /// Signs and stores a checkpoint of the current tree; returns the signed note.
+    pub fn checkpoint(&self) -> Result<String, LedgerError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Message::Checkpoint(reply))?;
+        answer.recv().map_err(|_| closed())?
+    }
+
+    fn send(&self, message: Message) -> Result<(), LedgerError> {
+        self.sender
+            .as_ref()
+            .ok_or_else(closed)?
+            .send(message)
+            .map_err(|_| closed())
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&dyn StoreReader) -> Result<T, StoreError>,
+    ) -> Result<T, LedgerError> {
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| LedgerError::Unavailable("reader lock poisoned".into()))?;
+        Ok(f(reader.as_ref())?)
+    }
+
+    /// Number of entries.
+    pub fn size(&self) -> Result<u64, LedgerError> {
+        self.with_reader(|r| r.size())
+    }
+
+    /// Runs a query; pass the returned cursor back for the next page.
+    pub fn query(&self, query: &Query) -> Result<Page, LedgerError> {
+        query.validate().map_err(LedgerError::BadRequest)?;
+        let entries = self.with_reader(|r| r.query(query))?;
+        Ok(Page::new(entries, query.limit))
+    }
+
+    /// The stored checkpoints, verified, oldest first, with their signed notes.
+    pub fn checkpoints(&self) -> Result<Vec<(VerifiedCheckpoint, String)>, LedgerError> {
+        let notes = self.with_reader(|r| r.checkpoints())?;
+        notes
+            .into_iter()
+            .map(|(size, note)| {
+                let cp = verify_checkpoint(&note, &self.vkey)
+                    .map_err(|e| LedgerError::Invalid(format!("stored checkpoint {size}: {e}")))?;
+                Ok((cp, note))
+            })
+            .collect()
+    }
+
+    /// Proof that entry `seq` is in the checkpoint of `tree_size` (default: the latest
+    /// checkpoint covering it).
+    pub fn prove_inclusion(
+        &self,
+        seq: u64,
+        tree_size: Option<u64>,
+    ) -> Result<(InclusionProof, String), LedgerError> {
+        let (checkpoint, note) = self.checkpoint_for(tree_size, seq + 1)?;
+        let proof = self.with_reader(|r| {
+            let (entry, leaf) = r
+                .entries(seq, seq + 1)?
+                .pop()
+                .ok_or_else(|| StoreError::Invalid(format!("entry {seq} does not exist")))?;
+            InclusionProof::build(r, seq, checkpoint.size, entry, leaf)
+        })?;
+        Ok((proof, note))
+    }
+
+    /// Proof that the checkpoint of `old_size` is a prefix of the one of `new_size`.
+    pub fn prove_consistency(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyProof, LedgerError> {
+        if old_size == 0 || old_size > new_size {
+            return Err(LedgerError::BadRequest(format!(
+                "need 0 < old size <= new size, got {old_size} and {new_size}"
+            )));
+        }
+        self.checkpoint_for(Some(old_size), 0)?;
+        self.checkpoint_for(Some(new_size), 0)?;
+        self.with_reader(|r| ConsistencyProof::build(r, old_size, new_size))
+    }
+
+    /// The checkpoint of exactly `size`, or the latest one of at least `min_size`.
+    fn checkpoint_for(
+        &self,
+        size: Option<u64>,
+        min_size: u64,
+    ) -> Result<(VerifiedCheckpoint, String), LedgerError> {
+        let all = self.checkpoints()?;
+        let found = match size {
+            Some(size) => all.into_iter().find(|(cp, _)| cp.size == size),
+            None => all.into_iter().rev().find(|(cp, _)| cp.size >= min_size),
+        };
+        found.ok_or_else(|| {
+            LedgerError::BadRequest(match size {
+                Some(size) => format!("there is no checkpoint of size {size}"),
+                None => format!(
+                    "no checkpoint covers entry {} yet; run `vellum checkpoint`",
+                    min_size.saturating_sub(1)
+                ),
+            })
+        })
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn closed() -> LedgerError {
+    LedgerError::Unavailable("the ledger writer has stopped".to_string())
+}
+
+/// Reads the verifier key written by `init`.
+pub fn read_vkey(path: &Path) -> Result<String, LedgerError> {
+    let (_, public) = key_paths(path);
+    std::fs::read_to_string(&public)
+        .map(|k| k.trim().to_string())
+        .map_err(|e| {
+            LedgerError::Invalid(format!(
+                "cannot read verifier key {}: {e}",
+                public.display()
+            ))
+        })
+}
+
+/// The checks made on every open, in O(log n): the tree hashes exist up to `size`, the
+/// last entry's leaf matches its row, and the latest checkpoint verifies and is consistent
+/// with the stored tree. Returns the latest checkpoint's size.
+fn check_on_open(store: &dyn StoreReader, vkey: &str, size: u64) -> Result<u64, LedgerError> {
+    let damaged =
+        |what: String| LedgerError::Invalid(format!("{what}; run `vellum verify` for details"));
+    merkle::root(store, size).map_err(|e| {
+        damaged(format!(
+            "the Merkle tree of {size} entries is incomplete: {e}"
+        ))
+    })?;
+    if size > 0 {
+        let (entry, leaf) = store
+            .entries(size - 1, size)?
+            .pop()
+            .ok_or_else(|| damaged(format!("entry {} is missing", size - 1)))?;
+        if entry.leaf_hash() != leaf {
+            return Err(damaged(format!(
+                "entry {} does not match its leaf hash",
+                size - 1
+            )));
+        }
+        let tree_leaf = store.read_hashes(&[tlog_tiles::tlog::stored_hash_index(0, size - 1)])?;
+        if tree_leaf.first() != Some(&leaf) {
+            return Err(damaged(format!(
+                "entry {} is not the tree's last leaf",
+                size - 1
+            )));
+        }
+    }
+    let Some((cp_size, note)) = store.checkpoints()?.pop() else {
+        return Ok(0);
+    };
+    let checkpoint =
+        verify_checkpoint(&note, vkey).map_err(|e| damaged(format!("latest checkpoint: {e}")))?;
+    if checkpoint.size != cp_size {
+        return Err(damaged(format!(
+            "checkpoint stored under size {cp_size} says {}",
+            checkpoint.size
+        )));
+    }
+    if checkpoint.size > size {
+        return Err(damaged(format!(
+            "the ledger has {size} entries but a checkpoint covers {}: truncated",
+            checkpoint.size
+        )));
+    }
+    if merkle::root(store, checkpoint.size)? != checkpoint.root {
+        return Err(damaged(format!(
+            "the tree does not match the checkpoint of size {}",
+            checkpoint.size
+        )));
+    }
+    Ok(checkpoint.size)
+}

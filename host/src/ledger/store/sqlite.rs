@@ -1,0 +1,451 @@
+//! The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
+//! committed transaction is on stable storage before `append` returns.
+//!
+//! Triggers refuse UPDATE and DELETE on every table: the ledger is append-only even for
+//! someone holding a SQL shell (who could drop the triggers — which `vellum verify` then
+//! catches through the hashes).
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
+use tlog_tiles::tlog::Hash;
+
+use super::{StoreError, StoreReader, StoreWriter};
+use crate::event::{AuditEvent, join_timestamp, split_timestamp};
+use crate::ledger::entry::{Disposition, Entry};
+use crate::ledger::query::Query;
+
+/// `PRAGMA application_id` of a Vellum ledger ("VELL").
+pub const APPLICATION_ID: i32 = 0x5645_4C4C;
+/// The schema version this build reads and writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE entries (
+    seq            INTEGER PRIMARY KEY,
+    leaf_hash      BLOB    NOT NULL,
+    recorded_s     INTEGER NOT NULL,
+    recorded_ns    INTEGER NOT NULL,
+    occurred_s     INTEGER NOT NULL,
+    occurred_ns    INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL,
+    tenant         TEXT,
+    correlation_id TEXT,
+    chain_id       TEXT,
+    actor          TEXT,
+    kind           TEXT    NOT NULL,
+    subject        TEXT,
+    payload        TEXT    NOT NULL,
+    labels         TEXT    NOT NULL,
+    disposition    INTEGER NOT NULL,
+    dropped_plugin TEXT,
+    dropped_reason TEXT,
+    attestations   TEXT    NOT NULL
+) STRICT;
+CREATE INDEX entries_by_tenant      ON entries (tenant, seq);
+CREATE INDEX entries_by_correlation ON entries (correlation_id, seq);
+CREATE INDEX entries_by_chain       ON entries (chain_id, seq);
+CREATE INDEX entries_by_kind        ON entries (kind, seq);
+CREATE INDEX entries_by_actor       ON entries (actor, seq);
+CREATE INDEX entries_by_time        ON entries (occurred_s, occurred_ns);
+CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL) STRICT;
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL) STRICT;
+";
+
+const APPEND_ONLY_TABLES: &[&str] = &["meta", "entries", "tree_hashes", "checkpoints"];
+
+/// A connection to a SQLite ledger file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Creates a new, empty ledger file; fails if the file exists.
+    pub fn create(path: &Path, origin: &str) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} already exists",
+                path.display()
+            )));
+        }
+        let conn = Connection::open(path).map_err(|e| io(path, e))?;
+        let store = Self::configure(conn, path)?;
+        let mut sql = format!(
+            "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        );
+        for table in APPEND_ONLY_TABLES {
+            for op in ["UPDATE", "DELETE"] {
+                sql.push_str(&format!(
+                    "CREATE TRIGGER {table}_no_{op} BEFORE {op} ON {table} \
+                     BEGIN SELECT RAISE(ABORT, 'the Vellum ledger is append-only'); END;"
+                ));
+            }
+        }
+        sql.push_str("COMMIT;");
+        store.conn.execute_batch(&sql).map_err(|e| io(path, e))?;
+        store
+            .conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('origin', ?1)",
+                [origin],
+            )
+            .map_err(|e| io(path, e))?;
+        Ok(store)
+    }
+
+    /// Opens an existing ledger file, checking that it is a Vellum ledger of this schema
+    /// version.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} does not exist (create it with `vellum init`)",
+                path.display()
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| io(path, e))?;
+        let store = Self::configure(conn, path)?;
+        let (app_id, version): (i32, i32) = store
+            .conn
+            .query_row(
+                "SELECT application_id, user_version FROM pragma_application_id, pragma_user_version",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| invalid(path, e))?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Invalid(format!(
+                "{} is a SQLite database but not a Vellum ledger (application_id {app_id:#x})",
+                path.display()
+            )));
+        }
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "{} has ledger schema version {version}; this build reads version {SCHEMA_VERSION}",
+                path.display()
+            )));
+        }
+        Ok(store)
+    }
+
+    fn configure(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        // Reading the journal mode is the first access to the file: a non-database fails here.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| invalid(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io(format!(
+                "{}: cannot enable WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
+            .map_err(|e| invalid(path, e))?;
+        Ok(Self { conn })
+    }
+
+    /// The log's origin line, recorded at creation.
+    pub fn origin(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'origin'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db)
+    }
+
+    /// Caps the database at `pages` pages (SQLite `max_page_count`): appends past it fail as
+    /// [`StoreError::Full`]. Used to test full-disk handling without a small file system.
+    pub fn set_max_pages(&self, pages: u64) -> Result<(), StoreError> {
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .map_err(db)
+    }
+
+    /// Runs SQLite's own structural check of the file.
+    pub fn integrity_check(&self) -> Result<(), StoreError> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(db)?;
+        if result == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "SQLite integrity check failed: {result}"
+            )))
+        }
+    }
+}
+
+const ENTRY_COLUMNS: &str = "seq, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, \
+    event_id, tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, \
+    disposition, dropped_plugin, dropped_reason, attestations";
+
+fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, Hash)> {
+    let bad = |i, msg: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, msg.into())
+    };
+    let time = |s: i64, ns: i64, i| -> rusqlite::Result<Timestamp> {
+        let ns = u32::try_from(ns).map_err(|_| bad(i, format!("nanoseconds {ns} out of range")))?;
+        join_timestamp(s, ns).map_err(|e| bad(i, e))
+    };
+    let leaf: Vec<u8> = row.get(1)?;
+    let leaf: [u8; 32] = leaf
+        .try_into()
+        .map_err(|_| bad(1, "leaf hash is not 32 bytes".to_string()))?;
+    let payload: String = row.get(13)?;
+    let payload = serde_json::value::RawValue::from_string(payload)
+        .map_err(|e| bad(13, format!("payload is not JSON: {e}")))?;
+    let labels: String = row.get(14)?;
+    let labels = serde_json::from_str(&labels).map_err(|e| bad(14, format!("labels: {e}")))?;
+    let attestations: String = row.get(18)?;
+    let attestations =
+        serde_json::from_str(&attestations).map_err(|e| bad(18, format!("attestations: {e}")))?;
+    let disposition = match row.get::<_, i64>(15)? {
+        0 => Disposition::Recorded,
+        1 => Disposition::Dropped,
+        other => return Err(bad(15, format!("unknown disposition {other}"))),
+    };
+    let dropped_by = match (
+        row.get::<_, Option<String>>(16)?,
+        row.get::<_, Option<String>>(17)?,
+    ) {
+        (Some(p), Some(r)) => Some((p, r)),
+        _ => None,
+    };
+    let seq: i64 = row.get(0)?;
+    let entry = Entry {
+        seq: u64::try_from(seq).map_err(|_| bad(0, format!("negative sequence {seq}")))?,
+        recorded_at: time(row.get(2)?, row.get(3)?, 2)?,
+        event: AuditEvent {
+            occurred_at: time(row.get(4)?, row.get(5)?, 4)?,
+            id: row.get(6)?,
+            tenant: row.get(7)?,
+            correlation_id: row.get(8)?,
+            chain_id: row.get(9)?,
+            actor: row.get(10)?,
+            kind: row.get(11)?,
+            subject: row.get(12)?,
+            payload,
+            labels,
+        },
+        disposition,
+        dropped_by,
+        attestations,
+    };
+    Ok((entry, Hash(leaf)))
+}
+
+impl StoreReader for SqliteStore {
+    fn size(&self) -> Result<u64, StoreError> {
+        let next: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) + 1 FROM entries", [], |r| r.get(0))
+            .map_err(db)?;
+        Ok(next.unwrap_or(0) as u64)
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT hash FROM tree_hashes WHERE idx = ?1")
+            .map_err(db)?;
+        indexes
+            .iter()
+            .map(|&idx| {
+                let hash: Option<Vec<u8>> = stmt
+                    .query_row([idx as i64], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?;
+                let hash =
+                    hash.ok_or_else(|| StoreError::Invalid(format!("tree hash {idx} is missing")))?;
+                let hash: [u8; 32] = hash
+                    .try_into()
+                    .map_err(|_| StoreError::Invalid(format!("tree hash {idx} is not 32 bytes")))?;
+                Ok(Hash(hash))
+            })
+            .collect()
+    }
+
+    fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([from as i64, to.min(i64::MAX as u64) as i64], row_to_entry)
+            .map_err(db)?;
+        rows.map(|r| r.map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}"))))
+            .collect()
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+        let mut conditions = vec!["seq > ?".to_string()];
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![query.after_seq.map_or(-1, |s| s as i64).into()];
+        for (column, value) in [
+            ("tenant", &query.tenant),
+            ("correlation_id", &query.correlation_id),
+            ("chain_id", &query.chain_id),
+            ("actor", &query.actor),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = ?"));
+                values.push(value.clone().into());
+            }
+        }
+        if !query.kinds.is_empty() {
+            conditions.push(format!(
+                "kind IN ({})",
+                vec!["?"; query.kinds.len()].join(", ")
+            ));
+            values.extend(query.kinds.iter().map(|k| k.clone().into()));
+        }
+        if let Some(since) = query.since {
+            let (s, ns) = split_timestamp(since);
+            conditions.push("(occurred_s, occurred_ns) >= (?, ?)".to_string());
+            values.extend([s.into(), i64::from(ns).into()]);
+        }
+        if let Some(until) = query.until {
+            let (s, ns) = split_timestamp(until);
+            conditions.push("(occurred_s, occurred_ns) < (?, ?)".to_string());
+            values.extend([s.into(), i64::from(ns).into()]);
+        }
+        values.push((query.limit as i64).into());
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE {} ORDER BY seq LIMIT ?",
+            conditions.join(" AND ")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params_from_iter(values), row_to_entry)
+            .map_err(db)?;
+        rows.map(|r| {
+            r.map(|(entry, _)| entry)
+                .map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}")))
+        })
+        .collect()
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+}
+
+impl StoreWriter for SqliteStore {
+    fn append(
+        &mut self,
+        entries: &[(Entry, Hash)],
+        hashes: &[(u64, Hash)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                ))
+                .map_err(db)?;
+            for (entry, leaf) in entries {
+                let e = &entry.event;
+                let (rs, rns) = split_timestamp(entry.recorded_at);
+                let (os, ons) = split_timestamp(e.occurred_at);
+                let labels =
+                    serde_json::to_string(&e.labels).map_err(|e| StoreError::Io(e.to_string()))?;
+                let attestations = serde_json::to_string(&entry.attestations)
+                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                let disposition = match entry.disposition {
+                    Disposition::Recorded => 0,
+                    Disposition::Dropped => 1,
+                };
+                let (dropped_plugin, dropped_reason) = match &entry.dropped_by {
+                    Some((p, r)) => (Some(p.as_str()), Some(r.as_str())),
+                    None => (None, None),
+                };
+                insert
+                    .execute(params![
+                        entry.seq as i64,
+                        &leaf.0[..],
+                        rs,
+                        rns,
+                        os,
+                        ons,
+                        e.id,
+                        e.tenant,
+                        e.correlation_id,
+                        e.chain_id,
+                        e.actor,
+                        e.kind,
+                        e.subject,
+                        e.payload.get(),
+                        labels,
+                        disposition,
+                        dropped_plugin,
+                        dropped_reason,
+                        attestations,
+                    ])
+                    .map_err(db)?;
+            }
+            let mut insert_hash = tx
+                .prepare_cached("INSERT INTO tree_hashes (idx, hash) VALUES (?1, ?2)")
+                .map_err(db)?;
+            for (idx, hash) in hashes {
+                insert_hash
+                    .execute(params![*idx as i64, &hash.0[..]])
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?1, ?2)",
+                params![size as i64, note],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+}
+
+/// Maps a SQLite error from normal operation.
+fn db(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full(error.to_string()),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Invalid(format!("the ledger file is corrupted: {error}"))
+        }
+        _ => StoreError::Io(error.to_string()),
+    }
+}
+
+/// Maps an error while opening `path`.
+fn io(path: &Path, error: rusqlite::Error) -> StoreError {
+    match db(error) {
+        StoreError::Io(msg) => StoreError::Io(format!("{}: {msg}", path.display())),
+        other => other,
+    }
+}
+
+/// Maps an error on first access to `path`, where a non-database file shows up.
+fn invalid(path: &Path, error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::Invalid(format!(
+            "{} is not a Vellum ledger (not a SQLite database, or corrupted)",
+            path.display()
+        )),
+        _ => io(path, error),
+    }
+}

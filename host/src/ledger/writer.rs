@@ -1,0 +1,199 @@
+//! The single writer thread and its group commit: requests queued while a commit runs form
+//! the next group, which is committed in one durable transaction; each caller is answered
+//! only after the commit holding its records. Any I/O error poisons the writer: every later
+//! append fails until the ledger is reopened (which re-checks the tree).
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::Instant;
+
+use jiff::Timestamp;
+use tlog_tiles::tlog::{self, Hash};
+
+use super::checkpoint::CheckpointSigner;
+use super::entry::{Entry, Receipt, Record};
+use super::merkle::{self, StoreHashes};
+use super::store::{StoreError, StoreWriter};
+use super::{LedgerError, LedgerOptions};
+
+/// A message to the writer thread.
+pub(crate) enum Message {
+    /// Append records atomically; the reply carries one receipt per record.
+    Append(Vec<Record>, SyncSender<Result<Vec<Receipt>, LedgerError>>),
+    /// Sign a checkpoint of the current tree now.
+    Checkpoint(SyncSender<Result<String, LedgerError>>),
+}
+
+/// State owned by the writer thread.
+pub(crate) struct Writer {
+    pub(crate) store: Box<dyn StoreWriter>,
+    pub(crate) signer: CheckpointSigner,
+    pub(crate) options: LedgerOptions,
+    pub(crate) size: u64,
+    pub(crate) checkpointed_size: u64,
+    pub(crate) checkpointed_at: Instant,
+    /// Why the writer refuses appends, once an I/O error has happened.
+    pub(crate) poisoned: Option<String>,
+}
+
+type AppendRequest = (Vec<Record>, SyncSender<Result<Vec<Receipt>, LedgerError>>);
+
+impl Writer {
+    /// Serves messages until every sender is gone.
+    pub(crate) fn run(mut self, rx: Receiver<Message>) {
+        while let Ok(message) = rx.recv() {
+            let mut deferred = Vec::new();
+            match message {
+                Message::Checkpoint(reply) => deferred.push(reply),
+                Message::Append(records, reply) => {
+                    let group = self.gather((records, reply), &rx, &mut deferred);
+                    self.commit(group);
+                }
+            }
+            for reply in deferred {
+                let _ = reply.send(self.checkpoint());
+            }
+            self.maybe_checkpoint();
+        }
+    }
+
+    /// Collects queued appends into one group, up to the size and wait limits.
+    fn gather(
+        &self,
+        first: AppendRequest,
+        rx: &Receiver<Message>,
+        deferred: &mut Vec<SyncSender<Result<String, LedgerError>>>,
+    ) -> Vec<AppendRequest> {
+        let mut events = first.0.len();
+        let mut group = vec![first];
+        let deadline = Instant::now() + self.options.group_wait;
+        while events < self.options.max_group_events {
+            let next = match self.options.group_wait.is_zero() {
+                true => rx.try_recv().map_err(|e| matches!(e, TryRecvError::Empty)),
+                false => rx
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .map_err(|e| matches!(e, RecvTimeoutError::Timeout)),
+            };
+            match next {
+                Ok(Message::Append(records, reply)) => {
+                    events += records.len();
+                    group.push((records, reply));
+                }
+                Ok(Message::Checkpoint(reply)) => deferred.push(reply),
+                Err(_) => break,
+            }
+        }
+        group
+    }
+
+    /// Commits one group and answers its callers.
+    fn commit(&mut self, group: Vec<AppendRequest>) {
+        if let Some(reason) = &self.poisoned {
+            for (_, reply) in group {
+                let _ = reply.send(Err(LedgerError::Unavailable(reason.clone())));
+            }
+            return;
+        }
+        let recorded_at = Timestamp::now();
+        let mut entries = Vec::new();
+        let mut counts = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        for (records, reply) in group {
+            counts.push(records.len());
+            replies.push(reply);
+            for record in records {
+                let seq = self.size + entries.len() as u64;
+                let entry = Entry::new(seq, recorded_at, record);
+                let leaf = entry.leaf_hash();
+                entries.push((entry, leaf));
+            }
+        }
+        let result = self
+            .tree_hashes(&entries)
+            .and_then(|hashes| self.store.append(&entries, &hashes));
+        match result {
+            Ok(()) => {
+                self.size += entries.len() as u64;
+                let mut receipts = entries.iter().map(|(e, _)| e.receipt());
+                for (count, reply) in counts.into_iter().zip(replies) {
+                    let _ = reply.send(Ok(receipts.by_ref().take(count).collect()));
+                }
+            }
+            Err(error) => {
+                let error = self.fail(error);
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// The stored tree hashes the new entries add.
+    fn tree_hashes(&self, entries: &[(Entry, Hash)]) -> Result<Vec<(u64, Hash)>, StoreError> {
+        let mut pending: HashMap<u64, Hash> = HashMap::new();
+        let mut added = Vec::new();
+        for (entry, leaf) in entries {
+            let reader = StoreHashes::new(self.store.as_ref(), Some(&pending));
+            let hashes = tlog::stored_hashes_for_record_hash(entry.seq, *leaf, &reader)
+                .map_err(|e| reader.error(e))?;
+            let start = tlog::stored_hash_index(0, entry.seq);
+            for (i, hash) in hashes.into_iter().enumerate() {
+                pending.insert(start + i as u64, hash);
+                added.push((start + i as u64, hash));
+            }
+        }
+        Ok(added)
+    }
+
+    /// Classifies a store error; anything but a clean "full" poisons the writer.
+    fn fail(&mut self, error: StoreError) -> LedgerError {
+        match error {
+            StoreError::Full(message) => LedgerError::Full(message),
+            other => {
+                let reason = format!(
+                    "{other}; the ledger refuses appends until it is reopened (reopening \
+                     re-checks the tree; run `vellum verify` for a full check)"
+                );
+                tracing::error!("{reason}");
+                self.poisoned = Some(reason.clone());
+                LedgerError::Unavailable(reason)
+            }
+        }
+    }
+
+    /// Signs and stores a checkpoint of the current tree.
+    fn checkpoint(&mut self) -> Result<String, LedgerError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(LedgerError::Unavailable(reason.clone()));
+        }
+        let result = merkle::root(self.store.as_ref(), self.size).and_then(|root| {
+            let note = self
+                .signer
+                .sign(self.size, root, Timestamp::now())
+                .map_err(|e| StoreError::Io(format!("{e:#}")))?;
+            self.store.put_checkpoint(self.size, &note)?;
+            Ok(note)
+        });
+        match result {
+            Ok(note) => {
+                self.checkpointed_size = self.size;
+                self.checkpointed_at = Instant::now();
+                Ok(note)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Checkpoints when enough entries or time have passed since the last one.
+    fn maybe_checkpoint(&mut self) {
+        let new_entries = self.size - self.checkpointed_size;
+        let due = new_entries >= self.options.checkpoint_every_entries
+            || (new_entries > 0
+                && self.checkpointed_at.elapsed() >= self.options.checkpoint_interval);
+        if due && self.poisoned.is_none() {
+            if let Err(e) = self.checkpoint() {
+                tracing::error!("automatic checkpoint failed: {e}");
+            }
+        }
+    }
+}
