@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing, logging set-up and exit codes.
 
 mod inspect;
+mod ledger;
 mod run;
 
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ pub mod exit {
     pub const MALFORMED_INPUT: u8 = 4;
     /// One or more events were rejected (by a plugin's verdict or failure).
     pub const REJECTED: u8 = 5;
+    /// The ledger could not be opened or refused to record (I/O error, full disk).
+    pub const LEDGER: u8 = 6;
+    /// Verification failed: the ledger or a proof does not check out.
+    pub const TAMPERED: u8 = 7;
 }
 
 /// Vellum: an audit sink whose redaction and policy rules are sandboxed WebAssembly plugins.
@@ -29,7 +34,8 @@ pub mod exit {
     name = "vellum",
     version,
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 chain or plugin cannot be loaded, \
-                  4 malformed input line(s), 5 event(s) rejected.\n\
+                  4 malformed input line(s), 5 event(s) rejected, 6 ledger unavailable or \
+                  full, 7 verification failed.\n\
                   Logging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
@@ -44,8 +50,27 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Apply a plugin chain to JSON-lines events and print one JSON verdict per line.
+    /// Apply a plugin chain to JSON-lines events and print one JSON verdict per line
+    /// (with --ledger, commit them and print receipts too).
     Run(run::RunArgs),
+    /// Record JSON-lines events in a ledger, through a chain if --chain is given.
+    Ingest(run::RunArgs),
+    /// Create a ledger and its signing key; prints the verifier key.
+    Init(ledger::InitArgs),
+    /// Query a ledger; prints matching entries as JSON lines.
+    Query(ledger::QueryArgs),
+    /// Export a ledger's entries as JSON lines.
+    Export(ledger::ExportArgs),
+    /// Sign a checkpoint of the ledger's current tree now.
+    Checkpoint(ledger::LedgerArg),
+    /// Print an inclusion or consistency proof bundle.
+    Prove(ledger::ProveArgs),
+    /// Verify a proof bundle with only the verifier key (no database).
+    CheckProof(ledger::CheckProofArgs),
+    /// Recompute every leaf and the tree, check every checkpoint; report the first bad entry.
+    Verify(ledger::VerifyArgs),
+    /// Print the ledger's verifier (public) key.
+    Key(ledger::LedgerArg),
 }
 
 #[derive(Subcommand)]
@@ -74,9 +99,37 @@ pub fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Inspect { component, json },
         } => inspect::inspect(&component, json),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, true),
+        Command::Ingest(args) => {
+            if args.ledger().is_none() {
+                report(&anyhow::anyhow!("`vellum ingest` needs --ledger"));
+                exit::CONFIG
+            } else {
+                run::run(args, false)
+            }
+        }
+        Command::Init(args) => outcome(ledger::init(args)),
+        Command::Query(args) => outcome(ledger::query(args)),
+        Command::Export(args) => outcome(ledger::export(args)),
+        Command::Checkpoint(args) => outcome(ledger::checkpoint(args)),
+        Command::Prove(args) => outcome(ledger::prove(args)),
+        Command::CheckProof(args) => outcome(ledger::check_proof(args)),
+        Command::Verify(args) => outcome(ledger::verify_ledger(args)),
+        Command::Key(args) => outcome(ledger::key(args)),
     };
     ExitCode::from(code)
+}
+
+/// Maps a command's result to its exit code, reporting errors.
+fn outcome(result: anyhow::Result<u8>) -> u8 {
+    result.unwrap_or_else(|e| {
+        report(&e);
+        if e.downcast_ref::<vellum::LedgerError>().is_some() {
+            exit::LEDGER
+        } else {
+            exit::ERROR
+        }
+    })
 }
 
 /// Prints an error with its causes to stderr.

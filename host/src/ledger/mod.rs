@@ -119,6 +119,20 @@ impl Ledger {
         Self::open_with(path, Box::new(writer), Box::new(reader), options)
     }
 
+    /// Opens a ledger for reading only (query, export, prove): needs the verifier key but
+    /// not the signing key; appends fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
+        let reader = SqliteStore::open(path)?;
+        let vkey = read_vkey(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader: Mutex::new(Box::new(reader)),
+            sender: None,
+            thread: None,
+            vkey,
+        })
+    }
+
     /// Like [`Ledger::open`] with caller-provided stores (another backend, or a wrapper that
     /// injects faults in tests). `path` locates the key files.
     pub fn open_with(
@@ -296,7 +310,7 @@ impl Drop for Ledger {
 }
 
 fn closed() -> LedgerError {
-    LedgerError::Unavailable("the ledger writer has stopped".to_string())
+    LedgerError::Unavailable("the ledger is read-only here, or its writer has stopped".to_string())
 }
 
 /// Reads the verifier key written by `init`.

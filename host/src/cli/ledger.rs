@@ -1,0 +1,380 @@
+//! Ledger commands: `init`, `query`, `export`, `checkpoint`, `prove`, `check-proof`,
+//! `verify` and `key`.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use vellum::ledger::checkpoint::verify_checkpoint;
+use vellum::ledger::merkle::{ConsistencyProof, InclusionProof};
+use vellum::ledger::query::Query;
+use vellum::ledger::store::StoreReader;
+use vellum::ledger::store::sqlite::SqliteStore;
+use vellum::ledger::verify::verify;
+use vellum::ledger::{Ledger, LedgerOptions, read_vkey};
+
+use super::exit;
+
+/// `--ledger PATH`, shared by the ledger commands.
+#[derive(Args)]
+pub struct LedgerArg {
+    /// The ledger file.
+    #[arg(long)]
+    pub ledger: PathBuf,
+}
+
+/// Arguments of `vellum init`.
+#[derive(Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// The log's identity in checkpoints and the key name (no spaces or `+`); default
+    /// `vellum/<file name>`.
+    #[arg(long)]
+    origin: Option<String>,
+}
+
+/// `vellum init`: creates the ledger and its key pair, prints the verifier key.
+pub fn init(args: InitArgs) -> Result<u8> {
+    let path = &args.ledger.ledger;
+    let origin = args.origin.unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .map_or("ledger".into(), |s| s.to_string_lossy());
+        format!("vellum/{}", stem.replace([' ', '+'], "-"))
+    });
+    let vkey = Ledger::init(path, &origin)?;
+    eprintln!(
+        "created {} (signing key {}.key, mode 0600)",
+        path.display(),
+        path.display()
+    );
+    println!("{vkey}");
+    Ok(exit::OK)
+}
+
+/// Arguments of `vellum query`.
+#[derive(Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// Only this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only events that occurred at or after this RFC 3339 time.
+    #[arg(long)]
+    since: Option<Timestamp>,
+    /// Only events that occurred before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<Timestamp>,
+    /// Only these action kinds (repeat or comma-separate).
+    #[arg(long = "kind", value_delimiter = ',')]
+    kinds: Vec<String>,
+    /// Only this correlation id.
+    #[arg(long)]
+    correlation_id: Option<String>,
+    /// Only this chain id.
+    #[arg(long)]
+    chain_id: Option<String>,
+    /// Only this actor.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Entries per page.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Continue after the cursor printed by the previous page.
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+/// `vellum query`: matching entries as JSON lines; the next page's cursor on stderr.
+pub fn query(args: QueryArgs) -> Result<u8> {
+    let ledger = Ledger::open_read_only(&args.ledger.ledger)?;
+    let mut query = Query {
+        tenant: args.tenant,
+        since: args.since,
+        until: args.until,
+        kinds: args.kinds,
+        correlation_id: args.correlation_id,
+        chain_id: args.chain_id,
+        actor: args.actor,
+        after_seq: None,
+        limit: args.limit,
+    };
+    if let Some(cursor) = &args.cursor {
+        query = query.with_cursor(cursor).map_err(anyhow::Error::msg)?;
+    }
+    let page = ledger.query(&query)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    for entry in &page.entries {
+        serde_json::to_writer(&mut out, entry)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    if let Some(cursor) = page.next_cursor {
+        eprintln!("next page: --cursor {cursor}");
+    }
+    Ok(exit::OK)
+}
+
+/// Arguments of `vellum export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// First sequence number to export.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Export up to (not including) this sequence number; default: the end.
+    #[arg(long)]
+    to: Option<u64>,
+}
+
+/// `vellum export`: every entry (with its leaf hash) as JSON lines.
+pub fn export(args: ExportArgs) -> Result<u8> {
+    let store = SqliteStore::open(&args.ledger.ledger)?;
+    let to = args.to.unwrap_or(u64::MAX).min(store.size()?);
+    let mut out = BufWriter::new(io::stdout().lock());
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(flatten)]
+        entry: &'a vellum::ledger::entry::Entry,
+        leaf_hash: String,
+    }
+    let mut start = args.from;
+    while start < to {
+        let end = (start + 4096).min(to);
+        for (entry, leaf) in store.entries(start, end)? {
+            serde_json::to_writer(
+                &mut out,
+                &Line {
+                    entry: &entry,
+                    leaf_hash: hex::encode(leaf.0),
+                },
+            )?;
+            out.write_all(b"\n")?;
+        }
+        start = end;
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+/// `vellum checkpoint`: signs a checkpoint of the current tree now and prints it.
+pub fn checkpoint(args: LedgerArg) -> Result<u8> {
+    let ledger = Ledger::open(&args.ledger, LedgerOptions::default())?;
+    print!("{}", ledger.checkpoint()?);
+    Ok(exit::OK)
+}
+
+/// Arguments of `vellum prove`.
+#[derive(Args)]
+pub struct ProveArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// Prove that this entry is included (default: in the latest checkpoint covering it).
+    seq: Option<u64>,
+    /// Prove against the checkpoint of this size.
+    #[arg(long)]
+    tree_size: Option<u64>,
+    /// Instead, prove that the checkpoint of this size is a prefix of the one of
+    /// `--tree-size`.
+    #[arg(long, requires = "tree_size", conflicts_with = "seq")]
+    consistency_from: Option<u64>,
+}
+
+/// A proof bundle: everything `check-proof` needs besides the verifier key.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bundle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inclusion: Option<InclusionProof>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consistency: Option<ConsistencyProof>,
+    /// The signed checkpoint(s): one for inclusion, old then new for consistency.
+    checkpoints: Vec<String>,
+}
+
+/// `vellum prove`: prints a proof bundle (JSON).
+pub fn prove(args: ProveArgs) -> Result<u8> {
+    let ledger = Ledger::open_read_only(&args.ledger.ledger)?;
+    let bundle = match (args.seq, args.consistency_from) {
+        (Some(seq), None) => {
+            let (proof, note) = ledger.prove_inclusion(seq, args.tree_size)?;
+            Bundle {
+                inclusion: Some(proof),
+                consistency: None,
+                checkpoints: vec![note],
+            }
+        }
+        (None, Some(old)) => {
+            let new = args
+                .tree_size
+                .context("--consistency-from needs --tree-size")?;
+            let proof = ledger.prove_consistency(old, new)?;
+            let notes = ledger.checkpoints()?;
+            let note = |size| {
+                notes
+                    .iter()
+                    .find(|(cp, _)| cp.size == size)
+                    .map(|(_, n)| n.clone())
+                    .with_context(|| format!("no checkpoint of size {size}"))
+            };
+            Bundle {
+                inclusion: None,
+                consistency: Some(proof),
+                checkpoints: vec![note(old)?, note(new)?],
+            }
+        }
+        _ => {
+            anyhow::bail!("give an entry's sequence number, or --consistency-from with --tree-size")
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&bundle)?);
+    Ok(exit::OK)
+}
+
+/// Arguments of `vellum check-proof`.
+#[derive(Args)]
+pub struct CheckProofArgs {
+    /// The proof bundle written by `vellum prove`.
+    proof: PathBuf,
+    /// The verifier key (the contents of `<ledger>.pub`).
+    #[arg(long, conflicts_with = "key_file")]
+    key: Option<String>,
+    /// A file holding the verifier key.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+/// `vellum check-proof`: verifies a bundle with only the key — no database.
+pub fn check_proof(args: CheckProofArgs) -> Result<u8> {
+    let vkey = match (&args.key, &args.key_file) {
+        (Some(key), _) => key.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, None) => anyhow::bail!("give the verifier key with --key or --key-file"),
+    };
+    let text = std::fs::read_to_string(&args.proof)
+        .with_context(|| format!("reading {}", args.proof.display()))?;
+    let bundle: Bundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a proof bundle", args.proof.display()))?;
+    let checkpoints = bundle
+        .checkpoints
+        .iter()
+        .map(|note| verify_checkpoint(note, &vkey))
+        .collect::<Result<Vec<_>, _>>();
+    let result = checkpoints.map_err(|e| e.to_string()).and_then(|cps| {
+        match (&bundle.inclusion, &bundle.consistency, cps.as_slice()) {
+            (Some(p), None, [cp]) => p
+                .verify(cp)
+                .map(|()| format!("entry {} is in the checkpoint of size {}", p.seq, cp.size)),
+            (None, Some(p), [old, new]) => p.verify(old, new).map(|()| {
+                format!(
+                    "checkpoint {} is a prefix of checkpoint {}",
+                    old.size, new.size
+                )
+            }),
+            _ => return Err("the bundle needs one proof and its checkpoint(s)".to_string()),
+        }
+        .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(message) => {
+            println!("ok: {message}");
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("vellum: proof does NOT verify: {e}");
+            Ok(exit::TAMPERED)
+        }
+    }
+}
+
+/// Arguments of `vellum verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// Check only entries from this sequence number (by inclusion proofs).
+    #[arg(long)]
+    from: Option<u64>,
+    /// Check only entries before this sequence number (by inclusion proofs).
+    #[arg(long)]
+    to: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `vellum verify`: exit 0 when intact, 7 with the first bad sequence number otherwise.
+pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
+    let path = &args.ledger.ledger;
+    let vkey = read_vkey(path)?;
+    let store = match SqliteStore::open(path).and_then(|s| s.integrity_check().map(|()| s)) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("vellum: {}: corrupted: {e}", path.display());
+            return Ok(exit::TAMPERED);
+        }
+    };
+    let range = match (args.from, args.to) {
+        (None, None) => None,
+        (from, to) => Some((from.unwrap_or(0), to.unwrap_or(u64::MAX))),
+    };
+    let bar = progress_bar(store.size()?);
+    let report = verify(&store, &vkey, range, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    match report.first() {
+        None => {
+            eprintln!(
+                "ok: {} entries and {} checkpoint(s) verified in {}",
+                report.entries_checked,
+                report.checkpoints_checked,
+                path.display()
+            );
+            Ok(exit::OK)
+        }
+        Some(first) => {
+            let at = first.seq.map_or("unknown".to_string(), |s| s.to_string());
+            eprintln!(
+                "vellum: {} FAILED verification: first bad sequence number {at}: {} ({})",
+                path.display(),
+                serde_json::to_value(first.class)?.as_str().unwrap_or("?"),
+                first.detail
+            );
+            Ok(exit::TAMPERED)
+        }
+    }
+}
+
+/// A progress bar on stderr for large ledgers when stderr is a terminal.
+fn progress_bar(size: u64) -> indicatif::ProgressBar {
+    if size < 100_000 || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `vellum key`: prints the verifier key.
+pub fn key(args: LedgerArg) -> Result<u8> {
+    println!("{}", read_vkey(Path::new(&args.ledger))?);
+    Ok(exit::OK)
+}
