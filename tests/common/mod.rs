@@ -62,3 +62,25 @@ pub fn ordinary(n: usize) -> Vec<AuditEvent> {
         .map(|i| event(&format!("ok-{i}"), "tool.call", serde_json::json!({"i": i})))
         .collect()
 }
+
+/// A fresh ledger in a temporary directory (kept alive by the returned guard).
+pub fn new_ledger() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.db");
+    vellum::Ledger::init(&path, "vellum/test").expect("init");
+    (dir, path)
+}
+
+/// Records of `n` ordinary events whose ids start with `prefix`.
+pub fn records(prefix: &str, n: usize) -> Vec<vellum::ledger::entry::Record> {
+    (0..n)
+        .map(|i| {
+            let e = event(
+                &format!("{prefix}-{i}"),
+                "tool.call",
+                serde_json::json!({"i": i}),
+            );
+            vellum::ledger::entry::Record::unfiltered(e)
+        })
+        .collect()
+}
