@@ -196,10 +196,10 @@ impl InclusionProof {
         if self.path.len() > MAX_PROOF_HASHES {
             return Err(ProofError::TooLong(self.path.len()));
         }
-        if let Some(entry) = &self.entry {
-            if entry.seq != self.seq || entry.leaf_hash() != self.leaf_hash {
-                return Err(ProofError::EntryMismatch);
-            }
+        if let Some(entry) = &self.entry
+            && (entry.seq != self.seq || entry.leaf_hash() != self.leaf_hash)
+        {
+            return Err(ProofError::EntryMismatch);
         }
         tlog::check_record(
             &self.path,

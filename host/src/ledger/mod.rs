@@ -277,18 +277,19 @@ impl Ledger {
         self.with_reader(|r| ConsistencyProof::build(r, old_size, new_size))
     }
 
-    /// The checkpoint of exactly `size`, or the latest one of at least `min_size`.
+    /// The checkpoint of exactly `size`, or the latest one of at least `min_size`,
+    /// verified.
     fn checkpoint_for(
         &self,
         size: Option<u64>,
         min_size: u64,
     ) -> Result<(VerifiedCheckpoint, String), LedgerError> {
-        let all = self.checkpoints()?;
+        let all = self.with_reader(|r| r.checkpoints())?;
         let found = match size {
-            Some(size) => all.into_iter().find(|(cp, _)| cp.size == size),
-            None => all.into_iter().rev().find(|(cp, _)| cp.size >= min_size),
+            Some(size) => all.into_iter().find(|(s, _)| *s == size),
+            None => all.into_iter().rev().find(|(s, _)| *s >= min_size),
         };
-        found.ok_or_else(|| {
+        let (stored_size, note) = found.ok_or_else(|| {
             LedgerError::BadRequest(match size {
                 Some(size) => format!("there is no checkpoint of size {size}"),
                 None => format!(
@@ -296,7 +297,10 @@ impl Ledger {
                     min_size.saturating_sub(1)
                 ),
             })
-        })
+        })?;
+        let checkpoint = verify_checkpoint(&note, &self.vkey)
+            .map_err(|e| LedgerError::Invalid(format!("stored checkpoint {stored_size}: {e}")))?;
+        Ok((checkpoint, note))
     }
 }
 

@@ -63,12 +63,12 @@ impl Query {
                 self.limit
             ));
         }
-        if let (Some(since), Some(until)) = (self.since, self.until) {
-            if since >= until {
-                return Err(format!(
-                    "the time range is empty: {since} is not before {until}"
-                ));
-            }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since >= until
+        {
+            return Err(format!(
+                "the time range is empty: {since} is not before {until}"
+            ));
         }
         Ok(())
     }

@@ -190,10 +190,11 @@ impl Writer {
         let due = new_entries >= self.options.checkpoint_every_entries
             || (new_entries > 0
                 && self.checkpointed_at.elapsed() >= self.options.checkpoint_interval);
-        if due && self.poisoned.is_none() {
-            if let Err(e) = self.checkpoint() {
-                tracing::error!("automatic checkpoint failed: {e}");
-            }
+        if due
+            && self.poisoned.is_none()
+            && let Err(e) = self.checkpoint()
+        {
+            tracing::error!("automatic checkpoint failed: {e}");
         }
     }
 }
