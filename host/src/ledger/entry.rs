@@ -234,3 +234,137 @@ impl Encoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test vector 1 of `docs/ledger-format.md`: a recorded event with every field set.
+    fn vector_recorded() -> Entry {
+        let event: AuditEvent = serde_json::from_str(
+            r#"{"id":"e1","occurred_at":"2026-11-22T09:00:00.5Z","tenant":"acme",
+                "correlation_id":"run-42","chain_id":"plan-7","actor":"agent:planner",
+                "kind":"tool.call","subject":"web.search","payload":{"q":"x"},
+                "labels":{"env":"prod"}}"#,
+        )
+        .unwrap();
+        Entry {
+            seq: 7,
+            recorded_at: "2026-11-22T09:00:01Z".parse().unwrap(),
+            event,
+            disposition: Disposition::Recorded,
+            dropped_by: None,
+            attestations: vec![StoredAttestation {
+                plugin: "p".into(),
+                component_digest: "sha256:c".into(),
+                config_digest: "sha256:d".into(),
+                verdict: "keep".into(),
+            }],
+        }
+    }
+
+    /// Test vector 2: a drop marker with no optional fields.
+    fn vector_dropped() -> Entry {
+        let event: AuditEvent =
+            serde_json::from_str(r#"{"id":"e2","occurred_at":"1970-01-01T00:00:00Z","kind":"k"}"#)
+                .unwrap();
+        Entry {
+            seq: 0,
+            recorded_at: "1970-01-01T00:00:01Z".parse().unwrap(),
+            event,
+            disposition: Disposition::Dropped,
+            dropped_by: Some(("policy".into(), "noise".into())),
+            attestations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn encoding_test_vectors_match_the_documentation() {
+        let recorded = vector_recorded();
+        assert_eq!(
+            hex::encode(recorded.encode()),
+            concat!(
+                "01",
+                "0000000000000007",
+                "000000006b02af11",
+                "00000000",
+                "000000006b02af10",
+                "1dcd6500",
+                "00000002",
+                "6531",
+                "01",
+                "00000004",
+                "61636d65",
+                "01",
+                "00000006",
+                "72756e2d3432",
+                "01",
+                "00000006",
+                "706c616e2d37",
+                "01",
+                "0000000d",
+                "6167656e743a706c616e6e6572",
+                "00000009",
+                "746f6f6c2e63616c6c",
+                "01",
+                "0000000a",
+                "7765622e736561726368",
+                "00000009",
+                "7b2271223a2278227d",
+                "00000001",
+                "00000003",
+                "656e76",
+                "00000004",
+                "70726f64",
+                "00",
+                "00000001",
+                "00000001",
+                "70",
+                "00000008",
+                "7368613235363a63",
+                "00000008",
+                "7368613235363a64",
+                "00000004",
+                "6b656570",
+            )
+        );
+        assert_eq!(
+            hex::encode(recorded.leaf_hash().0),
+            "06d421d2aaa23438437271098a1fcc8fdc5c2c34169b53bf7d58b217df6dc664"
+        );
+        let dropped = vector_dropped();
+        assert_eq!(
+            hex::encode(dropped.encode()),
+            concat!(
+                "01",
+                "0000000000000000",
+                "0000000000000001",
+                "00000000",
+                "0000000000000000",
+                "00000000",
+                "00000002",
+                "6532",
+                "00",
+                "00",
+                "00",
+                "00",
+                "00000001",
+                "6b",
+                "00",
+                "00000002",
+                "7b7d",
+                "00000000",
+                "01",
+                "00000006",
+                "706f6c696379",
+                "00000005",
+                "6e6f697365",
+                "00000000",
+            )
+        );
+        assert_eq!(
+            hex::encode(dropped.leaf_hash().0),
+            "00de076c4a98e21edf6992e18d2100a6ba45b7b7ec379a948af4ab26fc3ba1fc"
+        );
+    }
+}

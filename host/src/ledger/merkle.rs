@@ -7,7 +7,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tlog_tiles::tlog::{self, Hash, HashReader};
+pub use tlog_tiles::tlog::Hash;
+use tlog_tiles::tlog::{self, HashReader};
 
 use super::checkpoint::VerifiedCheckpoint;
 use super::entry::Entry;
