@@ -1,0 +1,104 @@
+//! Ledger benchmarks (release build): `cargo bench -p vellum --bench ledger`.
+//!
+//! - `append/group/N`: one durable commit of N events (building the records is not timed) (SQLite WAL, synchronous=FULL, fsync
+//!   per commit). Criterion prints time per commit (commits/s = 1/time) and events/s.
+//! - `verify/full`: `vellum verify` over a ledger of `VELLUM_BENCH_VERIFY` entries
+//!   (default 100,000): recomputing every leaf, the tree and the checkpoints.
+//! - `query/*`: indexed queries on that ledger (first page of 100).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vellum::AuditEvent;
+use vellum::ledger::entry::Record;
+use vellum::ledger::query::Query;
+use vellum::ledger::store::sqlite::SqliteStore;
+use vellum::ledger::verify::verify;
+use vellum::{Ledger, LedgerOptions};
+
+fn record(i: u64) -> Record {
+    let event: AuditEvent = serde_json::from_value(serde_json::json!({
+        "id": format!("01JD6Z6Y7A{i:016}"),
+        "occurred_at": "2026-11-22T09:00:01.250Z",
+        "tenant": format!("tenant-{}", i % 100),
+        "correlation_id": format!("run-{}", i / 10),
+        "chain_id": format!("chain-{}", i % 1000),
+        "actor": "agent:researcher",
+        "kind": if i % 7 == 0 { "approval.granted" } else { "tool.call" },
+        "subject": "web.search",
+        "payload": {"arguments": {"query": "quarterly revenue"}, "duration_ms": 812, "ok": true},
+        "labels": {"env": "prod"},
+    }))
+    .expect("valid event");
+    Record::unfiltered(event)
+}
+
+fn new_ledger(dir: &Path) -> (std::path::PathBuf, Ledger) {
+    let path = dir.join("bench.db");
+    Ledger::init(&path, "vellum/bench").expect("init");
+    let ledger = Ledger::open(&path, LedgerOptions { checkpoint_every_entries: u64::MAX, ..LedgerOptions::default() })
+        .expect("open");
+    (path, ledger)
+}
+
+fn append(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, ledger) = new_ledger(dir.path());
+    let mut group = c.benchmark_group("append");
+    let mut next = 0u64;
+    for n in [1u64, 10, 100] {
+        group.throughput(Throughput::Elements(n));
+        group.bench_function(BenchmarkId::new("group", n), |b| {
+            b.iter_batched(
+                || {
+                    next += n;
+                    (next - n..next).map(record).collect::<Vec<_>>()
+                },
+                |records| black_box(ledger.append(records).expect("append")),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+fn verify_and_query(c: &mut Criterion) {
+    let size: u64 = std::env::var("VELLUM_BENCH_VERIFY").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, ledger) = new_ledger(dir.path());
+    let started = std::time::Instant::now();
+    for start in (0..size).step_by(1_000) {
+        ledger.append((start..(start + 1_000).min(size)).map(record).collect()).expect("append");
+    }
+    ledger.checkpoint().expect("checkpoint");
+    eprintln!("built a {size}-entry ledger in {:?}", started.elapsed());
+    let vkey = ledger.verifier_key().to_string();
+
+    let mut group = c.benchmark_group("query");
+    for (name, query) in [
+        ("tenant", Query { tenant: Some("tenant-42".into()), ..Query::default() }),
+        ("correlation", Query { correlation_id: Some(format!("run-{}", size / 20)), ..Query::default() }),
+        ("tenant+kind", Query { tenant: Some("tenant-7".into()), kinds: vec!["approval.granted".into()], ..Query::default() }),
+    ] {
+        let query = Query { limit: 100, ..query };
+        group.bench_function(name, |b| b.iter(|| black_box(ledger.query(&query).expect("query"))));
+    }
+    group.finish();
+    drop(ledger);
+
+    let mut group = c.benchmark_group("verify");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(size));
+    let store = SqliteStore::open(&path).expect("open");
+    group.bench_function("full", |b| {
+        b.iter(|| {
+            let report = verify(&store, &vkey, None, &mut |_, _| {}).expect("verify");
+            assert!(report.ok());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, verify_and_query);
+criterion_main!(benches);
