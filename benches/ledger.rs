@@ -37,8 +37,14 @@ fn record(i: u64) -> Record {
 fn new_ledger(dir: &Path) -> (std::path::PathBuf, Ledger) {
     let path = dir.join("bench.db");
     Ledger::init(&path, "vellum/bench").expect("init");
-    let ledger = Ledger::open(&path, LedgerOptions { checkpoint_every_entries: u64::MAX, ..LedgerOptions::default() })
-        .expect("open");
+    let ledger = Ledger::open(
+        &path,
+        LedgerOptions {
+            checkpoint_every_entries: u64::MAX,
+            ..LedgerOptions::default()
+        },
+    )
+    .expect("open");
     (path, ledger)
 }
 
@@ -64,12 +70,17 @@ fn append(c: &mut Criterion) {
 }
 
 fn verify_and_query(c: &mut Criterion) {
-    let size: u64 = std::env::var("VELLUM_BENCH_VERIFY").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let size: u64 = std::env::var("VELLUM_BENCH_VERIFY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, ledger) = new_ledger(dir.path());
     let started = std::time::Instant::now();
     for start in (0..size).step_by(1_000) {
-        ledger.append((start..(start + 1_000).min(size)).map(record).collect()).expect("append");
+        ledger
+            .append((start..(start + 1_000).min(size)).map(record).collect())
+            .expect("append");
     }
     ledger.checkpoint().expect("checkpoint");
     eprintln!("built a {size}-entry ledger in {:?}", started.elapsed());
@@ -77,12 +88,36 @@ fn verify_and_query(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("query");
     for (name, query) in [
-        ("tenant", Query { tenant: Some("tenant-42".into()), ..Query::default() }),
-        ("correlation", Query { correlation_id: Some(format!("run-{}", size / 20)), ..Query::default() }),
-        ("tenant+kind", Query { tenant: Some("tenant-7".into()), kinds: vec!["approval.granted".into()], ..Query::default() }),
+        (
+            "tenant",
+            Query {
+                tenant: Some("tenant-42".into()),
+                ..Query::default()
+            },
+        ),
+        (
+            "correlation",
+            Query {
+                correlation_id: Some(format!("run-{}", size / 20)),
+                ..Query::default()
+            },
+        ),
+        (
+            "tenant+kind",
+            Query {
+                tenant: Some("tenant-7".into()),
+                kinds: vec!["approval.granted".into()],
+                ..Query::default()
+            },
+        ),
     ] {
-        let query = Query { limit: 100, ..query };
-        group.bench_function(name, |b| b.iter(|| black_box(ledger.query(&query).expect("query"))));
+        let query = Query {
+            limit: 100,
+            ..query
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(ledger.query(&query).expect("query")))
+        });
     }
     group.finish();
     drop(ledger);
