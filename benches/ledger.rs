@@ -25,7 +25,7 @@ fn record(i: u64) -> Record {
         "correlation_id": format!("run-{}", i / 10),
         "chain_id": format!("chain-{}", i % 1000),
         "actor": "agent:researcher",
-        "kind": if i % 7 == 0 { "approval.granted" } else { "tool.call" },
+        "kind": if i.is_multiple_of(7) { "approval.granted" } else { "tool.call" },
         "subject": "web.search",
         "payload": {"arguments": {"query": "quarterly revenue"}, "duration_ms": 812, "ok": true},
         "labels": {"env": "prod"},
