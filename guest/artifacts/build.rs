@@ -14,7 +14,11 @@ const GUESTS: &[(&str, &str)] = &[
     ("template", "TEMPLATE"),
     ("noop", "NOOP"),
     ("hostile", "HOSTILE"),
+    ("redact", "REDACT"),
 ];
+
+/// Library crates under `guest/` that guests depend on (rebuild when they change).
+const LIBRARIES: &[&str] = &["redact-core"];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -34,7 +38,11 @@ fn main() -> Result<()> {
         .join("wasm-guests");
 
     println!("cargo::rerun-if-changed={}", root.join("wit").display());
-    for (dir, _) in GUESTS {
+    for dir in GUESTS
+        .iter()
+        .map(|(dir, _)| *dir)
+        .chain(LIBRARIES.iter().copied())
+    {
         println!(
             "cargo::rerun-if-changed={}",
             root.join("guest").join(dir).display()

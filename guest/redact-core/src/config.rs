@@ -1,0 +1,154 @@
+//! The redactor's configuration: TOML or JSON text, validated with errors that name the rule.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::detectors::DETECTORS;
+
+/// How a detected value is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operator {
+    /// Replace with a type tag such as `[EMAIL]`.
+    Mask,
+    /// Keep the last `keep` characters: `[CARD …1111]`.
+    Partial,
+    /// A keyed pseudonym from the host: `[EMAIL:pseu:…]`; equal inputs give equal tokens.
+    Hash,
+    /// Remove the whole field (object member or array element) that contains the value.
+    Remove,
+}
+
+/// Settings of one built-in detector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DetectorConfig {
+    /// Turn the detector on or off (all but `entropy` are on by default).
+    pub enabled: Option<bool>,
+    /// The operator (default `mask`).
+    pub operator: Option<Operator>,
+    /// Characters kept by `partial` (default 4).
+    pub keep: Option<usize>,
+}
+
+/// A custom rule: a named regular expression with an operator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CustomRule {
+    /// Name, used as the tag (upper-cased) and in errors.
+    pub name: String,
+    /// A regular expression (Rust `regex` syntax).
+    pub pattern: String,
+    /// The operator (default `mask`).
+    #[serde(default)]
+    pub operator: Option<Operator>,
+    /// Characters kept by `partial` (default 4).
+    #[serde(default)]
+    pub keep: Option<usize>,
+}
+
+/// The redactor's configuration. Every field is optional; the empty configuration turns on
+/// every detector except `entropy`, with `mask`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Per-detector settings, by detector name (see [`DETECTORS`]).
+    #[serde(default)]
+    pub detectors: BTreeMap<String, DetectorConfig>,
+    /// Custom rules, applied before the built-in detectors.
+    #[serde(default)]
+    pub rules: Vec<CustomRule>,
+    /// Values never redacted (exact match).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Patterns of values never redacted (the whole match must match the pattern).
+    #[serde(default)]
+    pub allow_patterns: Vec<String>,
+    /// Object keys whose values are secrets whatever they look like, matched
+    /// case-insensitively as substrings (`-` and `_` are equal). Replaces the default list.
+    #[serde(default)]
+    pub sensitive_keys: Option<Vec<String>>,
+    /// Operator for values of sensitive keys (default `mask`).
+    #[serde(default)]
+    pub sensitive_keys_operator: Option<Operator>,
+    /// Envelope fields to scan besides the payload: `actor`, `subject`, `labels`.
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// The default sensitive key names.
+pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "private_key",
+    "credential",
+    "session",
+];
+
+/// Envelope fields the redactor may scan.
+pub const ENVELOPE_FIELDS: &[&str] = &["actor", "subject", "labels"];
+
+/// An invalid configuration, with a message naming the setting or rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses configuration text: JSON when it starts with `{`, TOML otherwise; empty text
+    /// is the default configuration.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let trimmed = text.trim();
+        let config: Config = if trimmed.is_empty() {
+            Config::default()
+        } else if trimmed.starts_with('{') {
+            serde_json::from_str(trimmed)
+                .map_err(|e| ConfigError(format!("invalid JSON configuration: {e}")))?
+        } else {
+            toml::from_str(trimmed)
+                .map_err(|e| ConfigError(format!("invalid TOML configuration: {e}")))?
+        };
+        config.check_names()?;
+        Ok(config)
+    }
+
+    fn check_names(&self) -> Result<(), ConfigError> {
+        for name in self.detectors.keys() {
+            if !DETECTORS.iter().any(|d| d.name == name) {
+                let known: Vec<&str> = DETECTORS.iter().map(|d| d.name).collect();
+                return Err(ConfigError(format!(
+                    "unknown detector `{name}` in [detectors] (known: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        for field in &self.fields {
+            if !ENVELOPE_FIELDS.contains(&field.as_str()) {
+                return Err(ConfigError(format!(
+                    "unknown envelope field `{field}` in fields (known: {})",
+                    ENVELOPE_FIELDS.join(", ")
+                )));
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.name.trim().is_empty() {
+                return Err(ConfigError(format!("rules[{i}]: `name` must not be empty")));
+            }
+        }
+        Ok(())
+    }
+}

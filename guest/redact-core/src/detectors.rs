@@ -1,0 +1,184 @@
+//! The built-in detectors: a pattern, an optional validator, and the tag they redact to.
+
+use regex::Regex;
+
+use crate::validate;
+
+/// A built-in detector's definition.
+pub struct DetectorSpec {
+    /// Name used in the configuration's `[detectors]` table.
+    pub name: &'static str,
+    /// Tag in masked output, e.g. `EMAIL`.
+    pub tag: &'static str,
+    /// The pattern.
+    pub pattern: &'static str,
+    /// The capture group holding the secret (0: the whole match).
+    pub group: usize,
+    /// A check the matched text must pass.
+    pub validate: Option<fn(&str) -> bool>,
+    /// Whether it is on without configuration.
+    pub default_on: bool,
+    /// Whether matches inside look-alikes (UUIDs, digests, timestamps, versions) are ignored.
+    pub respects_lookalikes: bool,
+}
+
+const fn spec(name: &'static str, tag: &'static str, pattern: &'static str) -> DetectorSpec {
+    DetectorSpec {
+        name,
+        tag,
+        pattern,
+        group: 0,
+        validate: None,
+        default_on: true,
+        respects_lookalikes: false,
+    }
+}
+
+/// The built-in detectors, in priority order (an earlier detector wins an overlap).
+pub const DETECTORS: &[DetectorSpec] = &[
+    spec(
+        "pem-private-key",
+        "PRIVATE_KEY",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+    ),
+    spec(
+        "jwt",
+        "JWT",
+        r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
+    ),
+    DetectorSpec {
+        group: 1,
+        ..spec(
+            "url-password",
+            "PASSWORD",
+            r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@",
+        )
+    },
+    DetectorSpec {
+        group: 1,
+        ..spec(
+            "authorization",
+            "CREDENTIALS",
+            r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{8,}=*)",
+        )
+    },
+    spec(
+        "aws-access-key",
+        "AWS_ACCESS_KEY",
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+    ),
+    DetectorSpec {
+        group: 1,
+        ..spec(
+            "aws-secret-key",
+            "AWS_SECRET_KEY",
+            r#"(?i)aws.{0,20}?(?:secret|private).{0,20}?['"=:\s]+([A-Za-z0-9/+]{40})\b"#,
+        )
+    },
+    spec(
+        "github-token",
+        "GITHUB_TOKEN",
+        r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,}",
+    ),
+    spec(
+        "slack-token",
+        "SLACK_TOKEN",
+        r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]+",
+    ),
+    spec(
+        "stripe-key",
+        "STRIPE_KEY",
+        r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
+    ),
+    spec(
+        "google-api-key",
+        "GOOGLE_API_KEY",
+        r"\bAIza[0-9A-Za-z_-]{35}",
+    ),
+    spec(
+        "email",
+        "EMAIL",
+        r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}\b",
+    ),
+    DetectorSpec {
+        validate: Some(validate::iban),
+        ..spec(
+            "iban",
+            "IBAN",
+            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+        )
+    },
+    DetectorSpec {
+        validate: Some(validate::card),
+        respects_lookalikes: true,
+        ..spec("card", "CARD", r"\b\d(?:[ -]?\d){12,18}\b")
+    },
+    DetectorSpec {
+        validate: Some(validate::ssn),
+        respects_lookalikes: true,
+        ..spec("ssn", "SSN", r"\b\d{3}-\d{2}-\d{4}\b")
+    },
+    DetectorSpec {
+        validate: Some(validate::ipv6),
+        respects_lookalikes: true,
+        ..spec(
+            "ipv6",
+            "IPV6",
+            r"(?i)(?:\b[0-9a-f]{1,4}|\B)(?::[0-9a-f]{0,4}){2,7}\b|::1\b",
+        )
+    },
+    // Not subject to look-alikes: a dotted quad that parses is an address, not a version.
+    DetectorSpec {
+        validate: Some(validate::ipv4),
+        ..spec("ipv4", "IPV4", r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+    },
+    DetectorSpec {
+        validate: Some(validate::phone),
+        respects_lookalikes: true,
+        ..spec(
+            "phone",
+            "PHONE",
+            r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b)|(?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}\b)|(?:\b\d{3}[.-]\d{3}[.-]\d{4}\b)|(?:\b0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}\b)",
+        )
+    },
+    DetectorSpec {
+        validate: Some(validate::high_entropy),
+        default_on: false,
+        respects_lookalikes: true,
+        ..spec("entropy", "SECRET", r"[A-Za-z0-9+/_=-]{24,}")
+    },
+];
+
+/// Look-alikes that audit logs are full of and that must not be redacted: UUIDs, hex
+/// digests, ISO timestamps, dates, version numbers, and IBAN-shaped strings that failed the
+/// IBAN checksum (their digits must not be taken for a card).
+pub const LOOKALIKES: &str = concat!(
+    r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+    r"|\b(?:sha(?:1|256|512):)?(?:[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})\b",
+    r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+    r"|\bv?\d+\.\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?\b",
+    r"|\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+);
+
+/// A detection in a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The detector or custom rule that found it.
+    pub detector: String,
+    /// Byte offsets of the secret in the scanned string.
+    pub start: usize,
+    /// End offset (exclusive).
+    pub end: usize,
+}
+
+/// A detector ready to run.
+pub(crate) struct Compiled {
+    pub name: String,
+    pub tag: String,
+    pub regex: Regex,
+    pub group: usize,
+    pub validate: Option<fn(&str) -> bool>,
+    pub respects_lookalikes: bool,
+    pub operator: crate::Operator,
+    pub keep: usize,
+}

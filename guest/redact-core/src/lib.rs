@@ -1,0 +1,19 @@
+//! PII and secrets redaction: the detection and rewriting logic of Vellum's `redact` plugin,
+//! as a plain library so the same code runs inside the sandboxed guest and natively (the
+//! host's `vellum test --leak-check` and the benchmarks use it).
+//!
+//! A [`Redactor`] is built from a [`Config`] (TOML or JSON text). It scans every string of a
+//! JSON value, recursively, plus any envelope strings the caller passes, and rewrites what
+//! its detectors find with the operator chosen per detector: `mask`, `partial`, `hash` (a
+//! keyed pseudonym computed by the caller-supplied function) or `remove`.
+
+#![deny(missing_docs)]
+
+mod config;
+mod detectors;
+mod redact;
+mod validate;
+
+pub use config::{Config, ConfigError, Operator};
+pub use detectors::{DETECTORS, Finding};
+pub use redact::{Outcome, Redactor};

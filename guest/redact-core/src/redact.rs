@@ -1,0 +1,275 @@
+//! Finding and rewriting secrets in strings and JSON values.
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::config::{Config, ConfigError, DEFAULT_SENSITIVE_KEYS, Operator};
+use crate::detectors::{Compiled, DETECTORS, Finding, LOOKALIKES};
+
+/// Characters kept by `partial` unless configured.
+const DEFAULT_KEEP: usize = 4;
+
+/// What became of a scanned string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The (possibly rewritten) string.
+    Keep(String),
+    /// A detector with the `remove` operator fired: drop the field holding the string.
+    Remove,
+}
+
+/// A compiled redaction configuration.
+pub struct Redactor {
+    detectors: Vec<Compiled>,
+    lookalikes: Regex,
+    allow: Vec<String>,
+    allow_patterns: Vec<Regex>,
+    sensitive_keys: Vec<String>,
+    sensitive_operator: Operator,
+    fields: Vec<String>,
+}
+
+/// Normalises a key for sensitive-key matching.
+fn normalise_key(key: &str) -> String {
+    key.to_ascii_lowercase().replace('-', "_")
+}
+
+impl Redactor {
+    /// Compiles a configuration; a bad pattern is an error naming its rule.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        let mut detectors = Vec::new();
+        for (i, rule) in config.rules.iter().enumerate() {
+            let regex = Regex::new(&rule.pattern).map_err(|e| {
+                ConfigError(format!(
+                    "rules[{i}] (`{}`): invalid pattern: {e}",
+                    rule.name
+                ))
+            })?;
+            detectors.push(Compiled {
+                name: rule.name.clone(),
+                tag: rule.name.to_ascii_uppercase().replace([' ', '-'], "_"),
+                regex,
+                group: 0,
+                validate: None,
+                respects_lookalikes: false,
+                operator: rule.operator.unwrap_or(Operator::Mask),
+                keep: rule.keep.unwrap_or(DEFAULT_KEEP),
+            });
+        }
+        for spec in DETECTORS {
+            let settings = config.detectors.get(spec.name).cloned().unwrap_or_default();
+            if !settings.enabled.unwrap_or(spec.default_on) {
+                continue;
+            }
+            let regex = Regex::new(spec.pattern)
+                .map_err(|e| ConfigError(format!("built-in detector `{}`: {e}", spec.name)))?;
+            detectors.push(Compiled {
+                name: spec.name.to_string(),
+                tag: spec.tag.to_string(),
+                regex,
+                group: spec.group,
+                validate: spec.validate,
+                respects_lookalikes: spec.respects_lookalikes,
+                operator: settings.operator.unwrap_or(Operator::Mask),
+                keep: settings.keep.unwrap_or(DEFAULT_KEEP),
+            });
+        }
+        let allow_patterns = config
+            .allow_patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| ConfigError(format!("allow-patterns[{i}]: invalid pattern: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let sensitive_keys = match &config.sensitive_keys {
+            Some(keys) => keys.iter().map(|k| normalise_key(k)).collect(),
+            None => DEFAULT_SENSITIVE_KEYS
+                .iter()
+                .map(|k| normalise_key(k))
+                .collect(),
+        };
+        Ok(Self {
+            detectors,
+            lookalikes: Regex::new(LOOKALIKES)
+                .map_err(|e| ConfigError(format!("look-alikes: {e}")))?,
+            allow: config.allow.clone(),
+            allow_patterns,
+            sensitive_keys,
+            sensitive_operator: config.sensitive_keys_operator.unwrap_or(Operator::Mask),
+            fields: config.fields.clone(),
+        })
+    }
+
+    /// The envelope fields this redactor scans besides the payload.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    fn allowed(&self, value: &str) -> bool {
+        self.allow.iter().any(|a| a == value)
+            || self.allow_patterns.iter().any(|p| p.is_match(value))
+    }
+
+    /// Every detection in `text`, without overlaps (earlier detectors win), in order.
+    pub fn find(&self, text: &str) -> Vec<Finding> {
+        self.find_with_index(text)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect()
+    }
+
+    fn find_with_index(&self, text: &str) -> Vec<(usize, Finding)> {
+        let lookalikes: Vec<(usize, usize)> = self
+            .lookalikes
+            .find_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        let inside_lookalike =
+            |s: usize, e: usize| lookalikes.iter().any(|&(ls, le)| s < le && ls < e);
+        let mut found: Vec<(usize, Finding)> = Vec::new();
+        for (index, d) in self.detectors.iter().enumerate() {
+            for caps in d.regex.captures_iter(text) {
+                let Some(m) = caps.get(d.group).or_else(|| caps.get(0)) else {
+                    continue;
+                };
+                let (s, e) = (m.start(), m.end());
+                if m.as_str().is_empty()
+                    || d.validate.is_some_and(|check| !check(m.as_str()))
+                    || (d.respects_lookalikes && inside_lookalike(s, e))
+                    || self.allowed(m.as_str())
+                    || found.iter().any(|(_, f)| s < f.end && f.start < e)
+                {
+                    continue;
+                }
+                found.push((
+                    index,
+                    Finding {
+                        detector: d.name.clone(),
+                        start: s,
+                        end: e,
+                    },
+                ));
+            }
+        }
+        found.sort_by_key(|(_, f)| f.start);
+        found
+    }
+
+    /// Rewrites the detections in `text`. `pseudonymize(domain, value)` serves `hash`.
+    pub fn redact_str(
+        &self,
+        text: &str,
+        pseudonymize: &mut dyn FnMut(&str, &str) -> String,
+    ) -> Outcome {
+        let found = self.find_with_index(text);
+        if found.is_empty() {
+            return Outcome::Keep(text.to_string());
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (index, finding) in found {
+            let d = &self.detectors[index];
+            let secret = &text[finding.start..finding.end];
+            let replacement = match d.operator {
+                Operator::Remove => return Outcome::Remove,
+                op => apply(op, &d.tag, d.keep, secret, pseudonymize),
+            };
+            out.push_str(&text[last..finding.start]);
+            out.push_str(&replacement);
+            last = finding.end;
+        }
+        out.push_str(&text[last..]);
+        Outcome::Keep(out)
+    }
+
+    /// Redacts a JSON value in place. Returns `false` when the value itself must be removed
+    /// (a `remove` detector fired on a bare string).
+    pub fn redact_json(
+        &self,
+        value: &mut Value,
+        pseudonymize: &mut dyn FnMut(&str, &str) -> String,
+    ) -> bool {
+        match value {
+            Value::String(s) => match self.redact_str(s, pseudonymize) {
+                Outcome::Keep(new) => {
+                    *s = new;
+                    true
+                }
+                Outcome::Remove => false,
+            },
+            Value::Array(items) => {
+                items.retain_mut(|item| self.redact_json(item, pseudonymize));
+                true
+            }
+            Value::Object(map) => {
+                let keys: Vec<String> = map.keys().cloned().collect();
+                for key in keys {
+                    let keep = match map.get_mut(&key) {
+                        Some(v) if self.is_sensitive_key(&key) => {
+                            self.redact_sensitive(v, pseudonymize)
+                        }
+                        Some(v) => self.redact_json(v, pseudonymize),
+                        None => true,
+                    };
+                    if !keep {
+                        map.remove(&key);
+                    }
+                }
+                true
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => true,
+        }
+    }
+
+    /// Whether an object key names a secret.
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
+        let key = normalise_key(key);
+        self.sensitive_keys.iter().any(|k| key.contains(k.as_str()))
+    }
+
+    fn redact_sensitive(
+        &self,
+        value: &mut Value,
+        pseudonymize: &mut dyn FnMut(&str, &str) -> String,
+    ) -> bool {
+        if value.is_null() {
+            return true;
+        }
+        let text = match &*value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self.sensitive_operator {
+            Operator::Remove => false,
+            op => {
+                *value = Value::String(apply(op, "SECRET", DEFAULT_KEEP, &text, pseudonymize));
+                true
+            }
+        }
+    }
+}
+
+/// The replacement text of one secret.
+fn apply(
+    op: Operator,
+    tag: &str,
+    keep: usize,
+    secret: &str,
+    pseudonymize: &mut dyn FnMut(&str, &str) -> String,
+) -> String {
+    match op {
+        Operator::Mask | Operator::Remove => format!("[{tag}]"),
+        Operator::Partial => {
+            let chars: Vec<char> = secret.chars().filter(|c| c.is_alphanumeric()).collect();
+            let keep = keep.min(chars.len() / 2);
+            let tail: String = chars[chars.len() - keep..].iter().collect();
+            format!("[{tag} …{tail}]")
+        }
+        Operator::Hash => format!(
+            "[{tag}:{}]",
+            pseudonymize(&tag.to_ascii_lowercase(), secret)
+        ),
+    }
+}

@@ -1,0 +1,158 @@
+//! Checks that turn a pattern match into a detection: checksums, ranges, context.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The digits of a string.
+fn digits(s: &str) -> Vec<u32> {
+    s.chars().filter_map(|c| c.to_digit(10)).collect()
+}
+
+/// A payment card number: 13–19 digits, consistent separators, Luhn checksum.
+pub fn card(s: &str) -> bool {
+    let d = digits(s);
+    if !(13..=19).contains(&d.len()) || d.iter().all(|&x| x == d[0]) {
+        return false;
+    }
+    let separators: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
+    if separators.windows(2).any(|w| w[0] != w[1]) {
+        return false;
+    }
+    if !separators.is_empty() {
+        // Printed cards group as 4-4-4-4(-1..4) or, for Amex and Diners, 4-6-5 / 4-6-4.
+        let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
+        let fours = groups[..groups.len() - 1].iter().all(|&g| g == 4)
+            && (1..=4).contains(&groups[groups.len() - 1]);
+        let amex = groups == [4, 6, 5] || groups == [4, 6, 4];
+        if !(fours || amex) {
+            return false;
+        }
+    }
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            if i % 2 == 1 {
+                if x * 2 > 9 { x * 2 - 9 } else { x * 2 }
+            } else {
+                x
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// An IBAN with a valid country format and mod-97 checksum.
+pub fn iban(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.parse::<iban::Iban>().is_ok()
+}
+
+/// A US social security number outside the never-issued ranges.
+pub fn ssn(s: &str) -> bool {
+    let d = digits(s);
+    if d.len() != 9 {
+        return false;
+    }
+    let area = d[0] * 100 + d[1] * 10 + d[2];
+    let group = d[3] * 10 + d[4];
+    let serial = d[5] * 1000 + d[6] * 100 + d[7] * 10 + d[8];
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// A phone number: 7 to 15 digits.
+pub fn phone(s: &str) -> bool {
+    (7..=15).contains(&digits(s).len())
+}
+
+/// A dotted-quad IPv4 address.
+pub fn ipv4(s: &str) -> bool {
+    s.parse::<Ipv4Addr>().is_ok()
+}
+
+/// An IPv6 address (at least two colons, parses).
+pub fn ipv6(s: &str) -> bool {
+    s.matches(':').count() >= 2 && s.parse::<Ipv6Addr>().is_ok()
+}
+
+/// A long token of high Shannon entropy mixing letters and digits; hex-only strings (hashes,
+/// digests) are excluded.
+pub fn high_entropy(s: &str) -> bool {
+    if s.len() < 24 || s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return false;
+    }
+    let has = |f: fn(&char) -> bool| s.chars().any(|c| f(&c));
+    if !(has(char::is_ascii_digit)
+        && has(char::is_ascii_lowercase)
+        && has(char::is_ascii_uppercase))
+    {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= 4.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cards_need_luhn_and_consistent_separators() {
+        assert!(card("4111 1111 1111 1111"));
+        assert!(card("4111-1111-1111-1111"));
+        assert!(card("5500005555555559"));
+        assert!(card("378282246310005")); // Amex, 15 digits
+        assert!(!card("4111 1111 1111 1112"));
+        assert!(!card("4111-1111 1111-1111"));
+        assert!(!card("0000000000000000"));
+        assert!(!card("123456789012")); // 12 digits
+    }
+
+    #[test]
+    fn iban_checksums() {
+        assert!(iban("DE89 3704 0044 0532 0130 00"));
+        assert!(iban("GB82WEST12345698765432"));
+        assert!(!iban("DE89 3704 0044 0532 0130 01"));
+        assert!(!iban("XX00 1234"));
+    }
+
+    #[test]
+    fn ssn_ranges() {
+        assert!(ssn("123-45-6789"));
+        assert!(!ssn("000-12-3456"));
+        assert!(!ssn("666-12-3456"));
+        assert!(!ssn("912-12-3456"));
+        assert!(!ssn("123-00-4567"));
+    }
+
+    #[test]
+    fn ip_addresses() {
+        assert!(ipv4("192.168.1.20"));
+        assert!(!ipv4("999.1.1.1"));
+        assert!(ipv6("2001:db8::8a2e:370:7334"));
+        assert!(ipv6("fe80::1"));
+        assert!(!ipv6("10:00:00"));
+        assert!(!ipv6("aa:bb:cc:dd:ee:ff"));
+    }
+
+    #[test]
+    fn entropy_ignores_hex_and_plain_words() {
+        assert!(high_entropy("Zx8kQ2mP9vL4nR7tW1yB6cD3fG5hJ0s"));
+        assert!(!high_entropy(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        ));
+        assert!(!high_entropy("the_quick_brown_fox_jumps_over"));
+    }
+}

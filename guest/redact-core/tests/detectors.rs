@@ -1,0 +1,268 @@
+//! True and false positives of every detector, the operators, the configuration errors,
+//! and the look-alikes that must survive.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use serde_json::json;
+use vellum_redact_core::{Config, Outcome, Redactor};
+
+fn redactor(config: &str) -> Redactor {
+    Redactor::new(&Config::parse(config).unwrap()).unwrap()
+}
+
+fn detectors_in(r: &Redactor, text: &str) -> Vec<String> {
+    r.find(text).into_iter().map(|f| f.detector).collect()
+}
+
+/// (detector, text that must be detected, the secret part).
+const POSITIVES: &[(&str, &str, &str)] = &[
+    (
+        "email",
+        "contact ada.lovelace+audit@example.co.uk today",
+        "ada.lovelace+audit@example.co.uk",
+    ),
+    ("phone", "call +1 415 555 2671 now", "+1 415 555 2671"),
+    ("phone", "call +14155552671", "+14155552671"),
+    ("phone", "office (415) 555-2671", "(415) 555-2671"),
+    ("phone", "mobile 415-555-2671", "415-555-2671"),
+    ("phone", "ring 030 1234 5678", "030 1234 5678"),
+    ("phone", "uk +44 20 7946 0958", "+44 20 7946 0958"),
+    (
+        "card",
+        "card 4111 1111 1111 1111 on file",
+        "4111 1111 1111 1111",
+    ),
+    ("card", "card 4111-1111-1111-1111", "4111-1111-1111-1111"),
+    ("card", "amex 378282246310005", "378282246310005"),
+    (
+        "iban",
+        "pay DE89 3704 0044 0532 0130 00 please",
+        "DE89 3704 0044 0532 0130 00",
+    ),
+    ("iban", "GB82WEST12345698765432", "GB82WEST12345698765432"),
+    ("ssn", "ssn 123-45-6789", "123-45-6789"),
+    ("ipv4", "from 192.168.10.20 port", "192.168.10.20"),
+    (
+        "ipv6",
+        "from 2001:db8::8a2e:370:7334 port",
+        "2001:db8::8a2e:370:7334",
+    ),
+    (
+        "jwt",
+        "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+    (
+        "authorization",
+        "Authorization: Bearer abcDEF123456ghiJKL",
+        "abcDEF123456ghiJKL",
+    ),
+    (
+        "authorization",
+        "authorization: basic dXNlcjpwYXNzd29yZA==",
+        "dXNlcjpwYXNzd29yZA==",
+    ),
+    (
+        "aws-access-key",
+        "key AKIAIOSFODNN7EXAMPLE used",
+        "AKIAIOSFODNN7EXAMPLE",
+    ),
+    (
+        "aws-secret-key",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    (
+        "github-token",
+        "ghp_1234567890abcdefghijklmnopqrstuvwxyz",
+        "ghp_1234567890abcdefghijklmnopqrstuvwxyz",
+    ),
+    (
+        "slack-token",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    ),
+    (
+        "stripe-key",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    ),
+    (
+        "google-api-key",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+    ),
+    (
+        "pem-private-key",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    ),
+    (
+        "url-password",
+        "postgres://app:hunter2@db.internal:5432/x",
+        "hunter2",
+    ),
+];
+
+/// Look-alikes audit logs are full of: none may be touched by the default redactor.
+const BENIGN: &[&str] = &[
+    "request 123e4567-e89b-12d3-a456-426614174000 done",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "digest sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "at 2026-11-22T09:00:01.250Z",
+    "at 2026-11-22 09:00:01+02:00",
+    "version 1.42.0",
+    "upgrade to v2.3.4-beta.1",
+    "took 1h30m5s (250ms p99)",
+    "order ORD-2026-000123",
+    "order number 4111111111111112",
+    "invoice INV-88812345",
+    "/var/log/vellum/2026/11/22/audit-0001.log",
+    "C:\\Users\\ops\\reports\\q3.xlsx",
+    "build 20261122.4",
+    "sku 0123456789",
+    "ratio 3.14159",
+    "port 8080 and 443",
+    "mac aa:bb:cc:dd:ee:ff",
+    "time 10:30:00",
+];
+
+#[test]
+fn every_detector_finds_its_true_positives() {
+    let r = redactor("");
+    for (detector, text, secret) in POSITIVES {
+        let found = r.find(text);
+        let hit = found.iter().find(|f| f.detector == *detector);
+        let Some(hit) = hit else {
+            panic!("{detector} missed in {text:?}; found {found:?}")
+        };
+        assert_eq!(&text[hit.start..hit.end], *secret, "{detector} in {text:?}");
+    }
+}
+
+#[test]
+fn look_alikes_are_not_redacted() {
+    let r = redactor("");
+    for text in BENIGN {
+        assert!(
+            r.find(text).is_empty(),
+            "{text:?} wrongly detected as {:?}",
+            detectors_in(&r, text)
+        );
+    }
+}
+
+#[test]
+fn detector_specific_false_positives() {
+    let r = redactor("");
+    for (text, why) in [
+        ("4111 1111 1111 1112", "card with a bad Luhn digit"),
+        ("DE89 3704 0044 0532 0130 01", "IBAN with a bad checksum"),
+        ("000-12-3456", "never-issued SSN area"),
+        ("999.10.10.10", "not an IPv4 address"),
+        ("not-an-email@", "no domain"),
+        ("Bearer", "scheme without a credential"),
+        ("AKIA123", "too short for an AWS key id"),
+        ("sk_live_short", "too short for a Stripe key"),
+    ] {
+        assert!(
+            r.find(text).is_empty(),
+            "{why}: {text:?} detected as {:?}",
+            detectors_in(&r, text)
+        );
+    }
+}
+
+#[test]
+fn operators_mask_partial_hash_and_remove() {
+    let mut hash = |domain: &str, value: &str| format!("pseu:{domain}:{}", value.len());
+    let r = redactor(
+        r#"
+[detectors]
+card = { operator = "partial" }
+email = { operator = "hash" }
+ssn = { operator = "remove" }
+"#,
+    );
+    assert_eq!(
+        r.redact_str("card 4111 1111 1111 1111, ip 10.0.0.1", &mut hash),
+        Outcome::Keep("card [CARD …1111], ip [IPV4]".into())
+    );
+    assert_eq!(
+        r.redact_str("mail ada@example.com", &mut hash),
+        Outcome::Keep("mail [EMAIL:pseu:email:15]".into())
+    );
+    assert_eq!(r.redact_str("ssn 123-45-6789", &mut hash), Outcome::Remove);
+
+    let mut payload = json!({
+        "user": {"email": "ada@example.com", "ssn": "123-45-6789", "name": "Ada"},
+        "items": ["ok", "ssn 123-45-6789", 3],
+        "password": "hunter2",
+        "api-key": {"nested": true},
+    });
+    assert!(r.redact_json(&mut payload, &mut hash));
+    assert_eq!(
+        payload,
+        json!({
+            "user": {"email": "[EMAIL:pseu:email:15]", "name": "Ada"},
+            "items": ["ok", 3],
+            "password": "[SECRET]",
+            "api-key": "[SECRET]",
+        })
+    );
+}
+
+#[test]
+fn hashing_is_deterministic_through_the_callback() {
+    let r = redactor(r#"{"detectors": {"email": {"operator": "hash"}}}"#);
+    let mut hash = |_: &str, value: &str| format!("pseu:{}", value.to_uppercase());
+    let a = r.redact_str("ada@example.com", &mut hash);
+    let b = r.redact_str("ada@example.com", &mut hash);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn custom_rules_allow_lists_and_disabling() {
+    let r = redactor(
+        r#"
+allow = ["ops@example.com"]
+allow-patterns = ['10\.0\.0\.\d+']
+[[rules]]
+name = "ticket"
+pattern = 'TICKET-\d{4,}'
+[detectors]
+phone = { enabled = false }
+"#,
+    );
+    let mut hash = |_: &str, v: &str| v.to_string();
+    assert_eq!(
+        r.redact_str("TICKET-12345 from ops@example.com and ada@example.com via 10.0.0.7 / 10.1.0.7, tel +14155552671", &mut hash),
+        Outcome::Keep("[TICKET] from ops@example.com and [EMAIL] via 10.0.0.7 / [IPV4], tel +14155552671".into())
+    );
+}
+
+#[test]
+fn entropy_detector_is_opt_in() {
+    let token = "token Zx8kQ2mP9vL4nR7tW1yB6cD3fG5hJ0s";
+    assert!(redactor("").find(token).is_empty());
+    let r = redactor("[detectors]\nentropy = { enabled = true }\n");
+    assert_eq!(detectors_in(&r, token), vec!["entropy"]);
+    assert!(
+        r.find("digest e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            .is_empty()
+    );
+}
+
+#[test]
+fn bad_configuration_names_the_rule() {
+    let err = |text: &str| match Config::parse(text).and_then(|c| Redactor::new(&c)) {
+        Ok(_) => panic!("{text:?} accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err("[detectors]\nemial = {}\n").contains("unknown detector `emial`"));
+    assert!(err("[[rules]]\nname = \"broken\"\npattern = \"(unclosed\"\n").contains("`broken`"));
+    assert!(err("allow-patterns = ['[']").contains("allow-patterns[0]"));
+    assert!(err("fields = [\"payload\"]").contains("unknown envelope field `payload`"));
+    assert!(err("{\"detectors\": 3}").contains("JSON"));
+    assert!(err("[detectors]\ncard = { operator = \"shred\" }").contains("shred"));
+}
