@@ -168,3 +168,121 @@ fn inspect_of_a_non_component_is_an_error() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("junk.wasm"));
 }
+
+/// The case files shipped with the redact and policy plugins pass through `vellum test`.
+#[test]
+fn shipped_plugin_cases_pass() {
+    let guest = |p: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../guest")
+            .join(p)
+            .display()
+            .to_string()
+    };
+    let redact_config = guest("redact/cases/config.toml");
+    let output = vellum(
+        &[
+            "test",
+            vellum_guest_artifacts::REDACT,
+            "--config",
+            &redact_config,
+            "--cases",
+            &guest("redact/cases/cases.toml"),
+            "--leak-config",
+            &redact_config,
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+
+    let output = vellum(
+        &[
+            "test",
+            vellum_guest_artifacts::POLICY,
+            "--config",
+            &guest("policy/cases/policy.toml"),
+            "--cases",
+            &guest("policy/cases/cases.toml"),
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn failing_cases_print_a_diff_and_exit_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        r#"
+[[case]]
+name = "wrong expectation"
+events = [{ kind = "tool.call", labels = { env = "prod" }, payload = { a = 1, b = "x" } }]
+expect = [{ verdict = "keep", payload = { a = 1, b = "y" } }]
+
+[[case]]
+name = "right expectation"
+events = [{ kind = "tool.call", labels = { env = "prod" } }]
+expect = [{ verdict = "keep", labels = { env = "PROD" } }]
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"label": "env"}"#).unwrap();
+    let output = vellum(
+        &[
+            "test",
+            TEMPLATE,
+            "--config",
+            config.to_str().unwrap(),
+            "--cases",
+            cases.to_str().unwrap(),
+            "--leak-check",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(8));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAIL wrong expectation"), "{stdout}");
+    assert!(
+        stdout.contains("-  \"b\": \"y\"") && stdout.contains("+  \"b\": \"x\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn malformed_cases_file_names_the_case_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        "[[case]]\nname = \"ok\"\nevents = [{ kind = \"k\" }]\nexpect = [{ verdict = \"keep\" }]\n\n[[case]]\nname = \"typo\"\nevents = [{ kind = \"k\" }]\nexpect = [{ verdict = \"kept\" }]\n",
+    )
+    .unwrap();
+    let output = vellum(
+        &["test", TEMPLATE, "--cases", cases.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("case 2 (`typo`): expect[0]") && stderr.contains("kept"),
+        "{stderr}"
+    );
+}

@@ -186,3 +186,12 @@ fn plain_drop_and_reject_verdicts_pass_through() {
     assert!(matches!(&results[0], Ok(Verdict::Drop(r)) if r == "noise"));
     assert!(matches!(&results[1], Ok(Verdict::Reject(r)) if r == "forbidden"));
 }
+
+#[test]
+fn deadlines_hold_even_after_the_engine_handle_is_dropped() {
+    let engine = engine(false);
+    let mut plugin = load(&engine, HOSTILE, tight());
+    drop(engine);
+    let failure = contained(&mut plugin, "hostile.loop", json!({}));
+    assert_eq!(failure, PluginFailure::Deadline { deadline_ms: 200 });
+}

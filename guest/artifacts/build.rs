@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("noop", "NOOP"),
     ("hostile", "HOSTILE"),
     ("redact", "REDACT"),
+    ("policy", "POLICY"),
 ];
 
 /// Library crates under `guest/` that guests depend on (rebuild when they change).

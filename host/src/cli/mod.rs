@@ -3,6 +3,7 @@
 mod inspect;
 mod ledger;
 mod run;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ pub mod exit {
     pub const LEDGER: u8 = 6;
     /// Verification failed: the ledger or a proof does not check out.
     pub const TAMPERED: u8 = 7;
+    /// `vellum test`: one or more cases failed.
+    pub const TEST_FAILED: u8 = 8;
 }
 
 /// Vellum: an audit sink whose redaction and policy rules are sandboxed WebAssembly plugins.
@@ -35,7 +38,7 @@ pub mod exit {
     version,
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 chain or plugin cannot be loaded, \
                   4 malformed input line(s), 5 event(s) rejected, 6 ledger unavailable or \
-                  full, 7 verification failed.\n\
+                  full, 7 verification failed, 8 test cases failed.\n\
                   Logging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
@@ -71,6 +74,8 @@ enum Command {
     Verify(ledger::VerifyArgs),
     /// Print the ledger's verifier (public) key.
     Key(ledger::LedgerArg),
+    /// Run a plugin against a cases file of events and expected verdicts.
+    Test(test::TestArgs),
 }
 
 #[derive(Subcommand)]
@@ -116,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::CheckProof(args) => outcome(ledger::check_proof(args)),
         Command::Verify(args) => outcome(ledger::verify_ledger(args)),
         Command::Key(args) => outcome(ledger::key(args)),
+        Command::Test(args) => test::test(args),
     };
     ExitCode::from(code)
 }

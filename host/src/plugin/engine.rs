@@ -35,7 +35,7 @@ pub struct PluginEngine {
     linker: Linker<StoreState>,
     cache: ComponentCache,
     fuel: bool,
-    _ticker: EpochTicker,
+    ticker: Arc<EpochTicker>,
 }
 
 impl PluginEngine {
@@ -62,7 +62,7 @@ impl PluginEngine {
         .context("linking the host interface")?;
         Ok(Self {
             cache: ComponentCache::new(options.cache_dir, &engine),
-            _ticker: EpochTicker::start(engine.clone()),
+            ticker: Arc::new(EpochTicker::start(engine.clone())),
             engine,
             linker,
             fuel: options.fuel,
@@ -79,6 +79,12 @@ impl PluginEngine {
         &self.linker
     }
 
+    /// The epoch ticker; every plugin holds it so deadlines stay enforced for as long as
+    /// any plugin of this engine lives.
+    pub(crate) fn ticker(&self) -> Arc<EpochTicker> {
+        self.ticker.clone()
+    }
+
     /// Whether fuel metering is on.
     pub fn fuel_enabled(&self) -> bool {
         self.fuel
@@ -91,7 +97,7 @@ impl PluginEngine {
 }
 
 /// A thread that advances the engine's epoch every [`EPOCH_TICK`] until dropped.
-struct EpochTicker {
+pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }

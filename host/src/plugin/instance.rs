@@ -9,7 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 
 use super::bindings::{self, PluginPre};
-use super::engine::{PluginEngine, deadline_ticks};
+use super::engine::{EpochTicker, PluginEngine, deadline_ticks};
 use super::error::{PluginError, PluginFailure};
 use super::host_api::{PseudonymKey, StoreState};
 use super::limits::{Limits, StoreLimiter};
@@ -48,6 +48,7 @@ pub struct Plugin {
     key: Option<PseudonymKey>,
     pre: PluginPre<StoreState>,
     live: Option<Live>,
+    _ticker: Arc<EpochTicker>,
 }
 
 /// An instance that has not failed yet.
@@ -98,6 +99,7 @@ impl Plugin {
             key,
             pre,
             live: None,
+            _ticker: engine.ticker(),
             digest,
         };
         if spec.limits.fuel.is_some() && !plugin.fuel_metered {
