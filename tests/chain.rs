@@ -305,3 +305,72 @@ fn every_guest_fits_the_plugin_world_and_imports_no_wasi() {
     }
     vellum_guest_artifacts::foreach_guest!(check);
 }
+
+#[test]
+fn policy_redact_and_the_python_plugin_run_in_one_chain() {
+    let python = vellum_guest_artifacts::PYTHON_TICKET
+        .expect("componentize-py is not installed, so the Python plugin was not built: run `bash .ci/install-tools`");
+    // The compiled Python component (large) is cached where the CLI tests cache it too.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache/vellum/components");
+    let toml = format!(
+        r#"
+cache-dir = {cache:?}
+
+[[plugin]]
+name = "policy"
+component = "{policy}"
+config = """
+[[rule]]
+name = "drop-heartbeats"
+when = {{ field = "kind", matches = '^heartbeat' }}
+action = "drop"
+"""
+
+[[plugin]]
+name = "redact"
+component = "{redact}"
+
+[[plugin]]
+name = "tickets"
+component = "{python}"
+"#,
+        policy = vellum_guest_artifacts::POLICY,
+        redact = vellum_guest_artifacts::REDACT,
+        cache = cache.display().to_string(),
+    );
+    let config = ChainConfig::parse(&toml, Path::new(".")).unwrap();
+    let mut chain = Chain::load(&config, &LoadOptions::default()).unwrap();
+    let outcomes = chain.apply(vec![
+        event(
+            "a",
+            "tool.call",
+            json!({"msg": "mail ada@example.com about INC-123456"}),
+        ),
+        event("b", "heartbeat.agent", json!({})),
+    ]);
+    match &outcomes[0] {
+        Outcome::Keep {
+            event,
+            attestations,
+        } => {
+            assert_eq!(
+                event.payload.get(),
+                r#"{"msg":"mail [EMAIL] about [TICKET]"}"#
+            );
+            let names: Vec<&str> = attestations.iter().map(|a| a.plugin.as_str()).collect();
+            assert_eq!(names, ["policy", "redact", "tickets"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(outcomes[1], Outcome::Drop { .. }));
+    // The Python component imports WASI, which the host satisfies with a context that grants
+    // nothing; `inspect` shows every import.
+    let report = vellum::plugin::inspect(chain.engine(), &std::fs::read(python).unwrap()).unwrap();
+    assert!(
+        report
+            .imports
+            .iter()
+            .any(|i| i.name.starts_with("wasi:filesystem/preopens@0.2"))
+    );
+    assert_eq!(report.world.as_deref(), Some("vellum:audit/plugin@0.1.0"));
+}

@@ -18,6 +18,10 @@ const GUESTS: &[(&str, &str)] = &[
     ("policy", "POLICY"),
 ];
 
+/// Python guests under `guest/` (a directory holding `app.py`), built with componentize-py:
+/// (directory, constant name).
+const PYTHON_GUESTS: &[(&str, &str)] = &[("python-ticket", "PYTHON_TICKET")];
+
 /// Library crates under `guest/` that guests depend on (rebuild when they change).
 const LIBRARIES: &[&str] = &["redact-core"];
 
@@ -39,8 +43,10 @@ fn main() -> Result<()> {
         .join("wasm-guests");
 
     println!("cargo::rerun-if-changed={}", root.join("wit").display());
+    println!("cargo::rerun-if-env-changed=COMPONENTIZE_PY");
     for dir in GUESTS
         .iter()
+        .chain(PYTHON_GUESTS)
         .map(|(dir, _)| *dir)
         .chain(LIBRARIES.iter().copied())
     {
@@ -69,6 +75,29 @@ fn main() -> Result<()> {
             component_path.display().to_string()
         )?;
         names.push(*constant);
+    }
+    let componentize_py = find_componentize_py(&root);
+    for (dir, constant) in PYTHON_GUESTS {
+        let path = match &componentize_py {
+            Some(tool) => {
+                let component = out_dir.join(format!("{dir}.component.wasm"));
+                build_python(tool, &root, dir, &component)?;
+                format!("Some({:?})", component.display().to_string())
+            }
+            None => {
+                println!(
+                    "cargo::warning=componentize-py not found: the Python guest `{dir}` is not \
+                     built (run `bash .ci/install-tools`)"
+                );
+                "None".to_string()
+            }
+        };
+        writeln!(
+            generated,
+            "/// Path of the `guest/{dir}` component (Python, built with componentize-py), or \
+             `None` when componentize-py is not installed (`bash .ci/install-tools`).\n\
+             pub const {constant}: Option<&str> = {path};"
+        )?;
     }
     writeln!(
         generated,
@@ -130,6 +159,40 @@ fn build_guests(root: &Path, target_dir: &Path) -> Result<()> {
     let status = cmd.status().context("running cargo to build the guests")?;
     if !status.success() {
         bail!("building the guest plugins failed ({status}); see the cargo output above");
+    }
+    Ok(())
+}
+
+/// componentize-py: `$COMPONENTIZE_PY`, else the one `.ci/install-tools` puts in
+/// `target/python-venv`, else one on `PATH`.
+fn find_componentize_py(root: &Path) -> Option<PathBuf> {
+    let candidates = [
+        env::var_os("COMPONENTIZE_PY").map(PathBuf::from),
+        Some(root.join("target/python-venv/bin/componentize-py")),
+        Some(PathBuf::from("componentize-py")),
+    ];
+    candidates.into_iter().flatten().find(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Builds a Python guest against the plugin world.
+fn build_python(tool: &Path, root: &Path, dir: &str, component: &Path) -> Result<()> {
+    let status = Command::new(tool)
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args(["-w", "plugin", "componentize", "-p"])
+        .arg(root.join("guest").join(dir))
+        .arg("app")
+        .arg("-o")
+        .arg(component)
+        .status()
+        .with_context(|| format!("running {}", tool.display()))?;
+    if !status.success() {
+        bail!("componentize-py failed to build guest/{dir} ({status})");
     }
     Ok(())
 }

@@ -60,6 +60,9 @@ impl PluginEngine {
         )
         .map_err(anyhow::Error::from)
         .context("linking the host interface")?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking the sandboxed WASI interfaces")?;
         Ok(Self {
             cache: ComponentCache::new(options.cache_dir, &engine),
             ticker: Arc::new(EpochTicker::start(engine.clone())),

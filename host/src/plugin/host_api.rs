@@ -71,6 +71,10 @@ pub struct HostRefusal(pub String);
 
 /// Everything a plugin's store holds besides the guest itself.
 pub struct StoreState {
+    /// The deny-everything WASI context (used only by plugins that import WASI).
+    pub(crate) wasi: wasmtime_wasi::WasiCtx,
+    /// Resources handed to the guest through WASI.
+    pub(crate) table: wasmtime::component::ResourceTable,
     /// Name of the plugin, for log lines.
     pub(crate) plugin: Arc<str>,
     /// Enforces the memory and table caps.
@@ -82,6 +86,15 @@ pub struct StoreState {
 }
 
 impl types::Host for StoreState {}
+
+impl wasmtime_wasi::WasiView for StoreState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
 
 impl host::Host for StoreState {
     fn log(&mut self, level: host::LogLevel, message: String) {

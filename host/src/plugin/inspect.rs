@@ -55,7 +55,9 @@ pub fn inspect(engine: &PluginEngine, bytes: &[u8]) -> anyhow::Result<ComponentR
 
     let mut problems: Vec<String> = imports
         .iter()
-        .filter(|i| !PROVIDED_IMPORTS.contains(&i.name.as_str()))
+        .filter(|i| {
+            !PROVIDED_IMPORTS.contains(&i.name.as_str()) && !super::wasi::is_provided_wasi(&i.name)
+        })
         .map(|i| format!("imports `{}`, which the host does not provide", i.name))
         .collect();
     match exports.iter().find(|e| e.name == FILTER_EXPORT) {

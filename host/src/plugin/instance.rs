@@ -195,6 +195,8 @@ impl Plugin {
     fn instantiate(&self) -> Result<Live, PluginFailure> {
         let limits = &self.limits;
         let state = StoreState {
+            wasi: super::wasi::sandbox_ctx(&self.name),
+            table: wasmtime::component::ResourceTable::new(),
             plugin: self.name.clone(),
             limiter: StoreLimiter::new(limits),
             key: self.key.clone(),
@@ -245,8 +247,8 @@ fn check_imports(
     let missing: Vec<String> = ty
         .imports(engine.engine())
         .filter(|(name, item)| {
-            !(PROVIDED_IMPORTS.contains(name)
-                && matches!(item.ty, ComponentItem::ComponentInstance(_)))
+            let provided = PROVIDED_IMPORTS.contains(name) || super::wasi::is_provided_wasi(name);
+            !(provided && matches!(item.ty, ComponentItem::ComponentInstance(_)))
         })
         .map(|(name, _)| name.to_string())
         .collect();
@@ -254,9 +256,10 @@ fn check_imports(
         Ok(())
     } else {
         Err(format!(
-            "it imports what the host does not provide: {} (the host provides: {})",
+            "it imports what the host does not provide: {} (the host provides {} and WASI 0.2: {})",
             missing.join(", "),
-            PROVIDED_IMPORTS.join(", ")
+            PROVIDED_IMPORTS.join(", "),
+            super::wasi::PROVIDED_WASI.join(", ")
         ))
     }
 }

@@ -10,6 +10,7 @@ mod inspect;
 mod instance;
 mod limits;
 mod verdict;
+mod wasi;
 
 pub use cache::ComponentCache;
 pub use engine::{EPOCH_TICK, EngineOptions, PluginEngine};
@@ -19,3 +20,4 @@ pub use inspect::{ComponentReport, inspect};
 pub use instance::{PROVIDED_IMPORTS, Plugin, PluginSpec, sha256_digest};
 pub use limits::{LimitExceeded, Limits};
 pub use verdict::Verdict;
+pub use wasi::PROVIDED_WASI;
