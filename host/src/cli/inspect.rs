@@ -29,29 +29,29 @@ pub fn inspect(path: &Path, json: bool) -> u8 {
     };
     if json {
         match serde_json::to_string_pretty(&report_) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => say!("{text}"),
             Err(e) => {
                 report(&e.into());
                 return exit::ERROR;
             }
         }
     } else {
-        println!("component: {}", path.display());
-        println!("digest:    {}", report_.digest);
-        println!("size:      {} bytes", report_.size);
+        say!("component: {}", path.display());
+        say!("digest:    {}", report_.digest);
+        say!("size:      {} bytes", report_.size);
         match &report_.world {
-            Some(world) => println!("world:     {world}"),
-            None => println!("world:     does not fit vellum:audit/plugin@0.1.0"),
+            Some(world) => say!("world:     {world}"),
+            None => say!("world:     does not fit vellum:audit/plugin@0.1.0"),
         }
         for problem in &report_.problems {
-            println!("  problem: {problem}");
+            say!("  problem: {problem}");
         }
         for (title, items) in [("imports", &report_.imports), ("exports", &report_.exports)] {
-            println!("{title}:");
+            say!("{title}:");
             for item in items.iter() {
-                println!("  {} {}", item.kind, item.name);
+                say!("  {} {}", item.kind, item.name);
                 for member in &item.members {
-                    println!("    {member}");
+                    say!("    {member}");
                 }
             }
         }

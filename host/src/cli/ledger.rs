@@ -52,7 +52,7 @@ pub fn init(args: InitArgs) -> Result<u8> {
         path.display(),
         path.display()
     );
-    println!("{vkey}");
+    say!("{vkey}");
     Ok(exit::OK)
 }
 
@@ -166,7 +166,7 @@ pub fn export(args: ExportArgs) -> Result<u8> {
 /// `vellum checkpoint`: signs a checkpoint of the current tree now and prints it.
 pub fn checkpoint(args: LedgerArg) -> Result<u8> {
     let ledger = Ledger::open(&args.ledger, LedgerOptions::default())?;
-    print!("{}", ledger.checkpoint()?);
+    say_raw!("{}", ledger.checkpoint()?);
     Ok(exit::OK)
 }
 
@@ -233,7 +233,7 @@ pub fn prove(args: ProveArgs) -> Result<u8> {
             anyhow::bail!("give an entry's sequence number, or --consistency-from with --tree-size")
         }
     };
-    println!("{}", serde_json::to_string_pretty(&bundle)?);
+    say!("{}", serde_json::to_string_pretty(&bundle)?);
     Ok(exit::OK)
 }
 
@@ -285,7 +285,7 @@ pub fn check_proof(args: CheckProofArgs) -> Result<u8> {
     });
     match result {
         Ok(message) => {
-            println!("ok: {message}");
+            say!("ok: {message}");
             Ok(exit::OK)
         }
         Err(e) => {
@@ -334,7 +334,7 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     }
     match report.first() {
         None => {
@@ -375,6 +375,6 @@ fn progress_bar(size: u64) -> indicatif::ProgressBar {
 
 /// `vellum key`: prints the verifier key.
 pub fn key(args: LedgerArg) -> Result<u8> {
-    println!("{}", read_vkey(Path::new(&args.ledger))?);
+    say!("{}", read_vkey(Path::new(&args.ledger))?);
     Ok(exit::OK)
 }

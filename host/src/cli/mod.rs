@@ -1,5 +1,20 @@
 //! Command-line interface: argument parsing, logging set-up and exit codes.
 
+/// `println!` that never panics: a closed stdout (`vellum … | head`) ends the process
+/// quietly, any other write error ends it with exit code 1 and a message.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` counterpart of [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*), false)
+    };
+}
+
 mod inspect;
 mod ledger;
 mod run;
@@ -124,6 +139,29 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::test(args),
     };
     ExitCode::from(code)
+}
+
+/// Writes to stdout for [`say!`]; see there.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(exit::OK));
+        }
+        eprintln!("vellum: error: cannot write to stdout: {e}");
+        std::process::exit(i32::from(exit::ERROR));
+    }
 }
 
 /// Maps a command's result to its exit code, reporting errors.

@@ -104,16 +104,16 @@ pub fn test(args: TestArgs) -> u8 {
     for result in &results {
         if result.failures.is_empty() {
             if args.verbose {
-                println!("PASS {}", result.name);
+                say!("PASS {}", result.name);
             }
             continue;
         }
-        println!("FAIL {}", result.name);
+        say!("FAIL {}", result.name);
         for failure in &result.failures {
-            println!("  {failure}");
+            say!("  {failure}");
         }
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
+    say!("{} passed, {failed} failed", results.len() - failed);
     if failed == 0 {
         exit::OK
     } else {
