@@ -16,7 +16,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 use super::host_api::MAX_LOG_MESSAGE_BYTES;
 
 /// The WASI 0.2 interfaces the host links (any 0.2.x version of them). They are all backed
-/// by the deny-everything context of [`sandbox_ctx`].
+/// by the deny-everything context built for each plugin instance.
 pub const PROVIDED_WASI: &[&str] = &[
     "wasi:cli/environment",
     "wasi:cli/exit",
