@@ -209,11 +209,12 @@ fn pseudonyms_are_stable_across_chains_with_the_same_key() {
 #[test]
 fn components_importing_what_the_host_lacks_are_refused_with_the_list() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("needs-wasi.wasm");
+    let path = dir.path().join("needs-more.wasm");
     let bytes = wat::parse_str(
         r#"(component
              (import "wasi:cli/environment@0.2.0" (instance))
-             (import "wasi:filesystem/preopens@0.2.0" (instance)))"#,
+             (import "wasi:http/outgoing-handler@0.2.0" (instance))
+             (import "acme:secrets/vault@1.0.0" (instance)))"#,
     )
     .unwrap();
     std::fs::write(&path, bytes).unwrap();
@@ -223,8 +224,16 @@ fn components_importing_what_the_host_lacks_are_refused_with_the_list() {
     );
     let error = chain(&toml).err().expect("refused");
     let text = format!("{error:#}");
-    assert!(text.contains("wasi:cli/environment@0.2.0"), "{text}");
-    assert!(text.contains("wasi:filesystem/preopens@0.2.0"), "{text}");
+    let missing = text.split("(the host provides").next().unwrap();
+    assert!(
+        missing.contains("wasi:http/outgoing-handler@0.2.0"),
+        "{text}"
+    );
+    assert!(missing.contains("acme:secrets/vault@1.0.0"), "{text}");
+    assert!(
+        !missing.contains("wasi:cli/environment"),
+        "WASI 0.2 CLI is provided: {text}"
+    );
 }
 
 #[test]
