@@ -164,6 +164,23 @@ fn detector_specific_false_positives() {
         ("Bearer", "scheme without a credential"),
         ("AKIA123", "too short for an AWS key id"),
         ("sk_live_short", "too short for a Stripe key"),
+        (
+            "header eyJhbGciOiJIUzI1NiJ9 only",
+            "a JWT header without payload and signature",
+        ),
+        ("ghp_short123", "too short for a GitHub token"),
+        ("xoxb-12", "too short for a Slack token"),
+        ("AIzaShortKey", "too short for a Google API key"),
+        (
+            "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----",
+            "a public key",
+        ),
+        ("call 12345", "too few digits for a phone number"),
+        ("fe80", "a lone hex group"),
+        (
+            "aws region us-east-1 and 40 chars of nothing",
+            "no AWS secret next to the word",
+        ),
     ] {
         assert!(
             r.find(text).is_empty(),
@@ -171,6 +188,13 @@ fn detector_specific_false_positives() {
             detectors_in(&r, text)
         );
     }
+}
+
+#[test]
+fn a_url_without_a_password_has_no_password_finding() {
+    let r = redactor("");
+    let found = detectors_in(&r, "https://deploy@example.com/path");
+    assert!(!found.contains(&"url-password".to_string()), "{found:?}");
 }
 
 #[test]

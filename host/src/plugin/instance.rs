@@ -81,6 +81,10 @@ impl Plugin {
         spec.limits
             .validate()
             .map_err(|e| error(PluginFailure::Load(format!("invalid limits: {e}"))))?;
+        if spec.limits.fuel.is_some() && !engine.fuel_enabled() {
+            let message = "a fuel limit needs an engine with fuel enabled";
+            return Err(error(PluginFailure::Load(message.into())));
+        }
         let component = engine
             .load_component(&spec.component, &digest)
             .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
@@ -102,12 +106,6 @@ impl Plugin {
             _ticker: engine.ticker(),
             digest,
         };
-        if spec.limits.fuel.is_some() && !plugin.fuel_metered {
-            return Err(plugin.error(
-                PluginFailure::Load("a fuel limit needs an engine with fuel enabled".into()),
-                None,
-            ));
-        }
         if let Err(failure) = plugin.live() {
             return Err(plugin.error(failure, None));
         }
