@@ -12,13 +12,12 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{new_ledger, records};
+use common::{assert_verifies, new_ledger, records};
 use tlog_tiles::tlog::Hash;
 use vellum::ledger::entry::Entry;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
-use vellum::ledger::verify::verify;
 use vellum::{Ledger, LedgerError, LedgerOptions};
 
 /// Which failure the next append meets.
@@ -93,13 +92,6 @@ fn faulty(path: &Path) -> (Ledger, Arc<Mutex<Option<Fault>>>) {
     )
     .unwrap();
     (ledger, armed)
-}
-
-fn assert_verifies(path: &Path) {
-    let store = SqliteStore::open(path).unwrap();
-    let vkey = vellum::ledger::read_vkey(path).unwrap();
-    let report = verify(&store, &vkey, None, &mut |_, _| {}).unwrap();
-    assert!(report.ok(), "{:?}", report.findings);
 }
 
 fn assert_present(path: &Path, acked: &[(u64, String)]) {

@@ -7,24 +7,16 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{event, new_ledger, records};
+use common::{assert_verifies, event, new_ledger, records};
 use serde_json::json;
 use vellum::ledger::entry::{Disposition, Record};
 use vellum::ledger::query::Query;
 use vellum::ledger::store::StoreReader;
 use vellum::ledger::store::sqlite::SqliteStore;
-use vellum::ledger::verify::verify;
 use vellum::{Ledger, LedgerError, LedgerOptions};
 
 fn open(path: &std::path::Path) -> Ledger {
     Ledger::open(path, LedgerOptions::default()).unwrap()
-}
-
-fn verify_ok(path: &std::path::Path) {
-    let store = SqliteStore::open(path).unwrap();
-    let vkey = vellum::ledger::read_vkey(path).unwrap();
-    let report = verify(&store, &vkey, None, &mut |_, _| {}).unwrap();
-    assert!(report.ok(), "{:?}", report.findings);
 }
 
 #[test]
@@ -189,7 +181,7 @@ fn drop_markers_are_entries_without_content() {
     assert_eq!(entry.dropped_by, Some(("policy".into(), "noisy".into())));
     assert_eq!(entry.event.tenant.as_deref(), Some("acme"));
     drop(ledger);
-    verify_ok(&path);
+    assert_verifies(&path);
 }
 
 #[test]
@@ -351,5 +343,5 @@ fn eight_threads_by_ten_thousand_appends_are_gapless() {
         assert_eq!(entry.event.id, receipt.event_id);
     }
     drop(ledger);
-    verify_ok(&path);
+    assert_verifies(&path);
 }

@@ -7,10 +7,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{new_ledger, records};
+use common::{new_ledger, records, verify_report as report};
 use rusqlite::Connection;
 use vellum::ledger::store::sqlite::SqliteStore;
-use vellum::ledger::verify::{TamperClass, VerifyReport, verify};
+use vellum::ledger::verify::{TamperClass, verify};
 use vellum::{Ledger, LedgerOptions};
 
 /// A closed ledger of 20 entries with checkpoints at 10 and 20.
@@ -39,12 +39,6 @@ fn tamper(path: &Path, sql: &str) {
         conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
     }
     conn.execute_batch(sql).unwrap();
-}
-
-fn report(path: &Path) -> VerifyReport {
-    let store = SqliteStore::open(path).unwrap();
-    let vkey = vellum::ledger::read_vkey(path).unwrap();
-    verify(&store, &vkey, None, &mut |_, _| {}).unwrap()
 }
 
 fn first(path: &Path) -> (TamperClass, Option<u64>) {

@@ -84,3 +84,16 @@ pub fn records(prefix: &str, n: usize) -> Vec<vellum::ledger::entry::Record> {
         })
         .collect()
 }
+
+/// A full `verify` run over a closed ledger file, with the ledger's own verifier key.
+pub fn verify_report(path: &std::path::Path) -> vellum::ledger::verify::VerifyReport {
+    let store = vellum::ledger::store::sqlite::SqliteStore::open(path).expect("open ledger");
+    let vkey = vellum::ledger::read_vkey(path).expect("verifier key");
+    vellum::ledger::verify::verify(&store, &vkey, None, &mut |_, _| {}).expect("verify runs")
+}
+
+/// Asserts that a closed ledger file verifies with no findings.
+pub fn assert_verifies(path: &std::path::Path) {
+    let report = verify_report(path);
+    assert!(report.ok(), "{:?}", report.findings);
+}
