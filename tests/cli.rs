@@ -169,7 +169,21 @@ fn inspect_of_a_non_component_is_an_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("junk.wasm"));
 }
 
-/// The case files shipped with the redact and policy plugins pass through `vellum test`.
+/// Runs `vellum test` and asserts every case passed, with the expected summary line.
+fn assert_cases_pass(args: &[&str], summary: &str) {
+    let output = vellum(args, None);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(summary), "{stdout}");
+}
+
+/// The case files shipped with the redact, policy and Python plugins pass through
+/// `vellum test`.
 #[test]
 fn shipped_plugin_cases_pass() {
     let guest = |p: &str| {
@@ -180,7 +194,7 @@ fn shipped_plugin_cases_pass() {
             .to_string()
     };
     let redact_config = guest("redact/cases/config.toml");
-    let output = vellum(
+    assert_cases_pass(
         &[
             "test",
             vellum_guest_artifacts::REDACT,
@@ -191,18 +205,9 @@ fn shipped_plugin_cases_pass() {
             "--leak-config",
             &redact_config,
         ],
-        None,
+        "8 passed, 0 failed",
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
-
-    let output = vellum(
+    assert_cases_pass(
         &[
             "test",
             vellum_guest_artifacts::POLICY,
@@ -211,16 +216,22 @@ fn shipped_plugin_cases_pass() {
             "--cases",
             &guest("policy/cases/cases.toml"),
         ],
-        None,
+        "5 passed, 0 failed",
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let python = vellum_guest_artifacts::PYTHON_TICKET.expect(
+        "componentize-py is not installed, so the Python plugin was not built: run `bash .ci/install-tools`",
     );
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert_cases_pass(
+        &[
+            "test",
+            python,
+            "--config",
+            &guest("python-ticket/cases/config.json"),
+            "--cases",
+            &guest("python-ticket/cases/cases.toml"),
+        ],
+        "2 passed, 0 failed",
+    );
 }
 
 #[test]
