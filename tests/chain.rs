@@ -52,7 +52,7 @@ fn template_rewrites_and_every_plugin_attests() {
         };
         assert_eq!(event.id, format!("ok-{i}"));
         assert_eq!(event.labels["env"], "PROD");
-        assert_eq!(event.payload.get(), json!({"i": i}).to_string());
+        assert_eq!(event.payload.as_str(), json!({"i": i}).to_string());
         assert_eq!(attestations.len(), 2);
         assert_eq!(attestations[0].plugin, "upper");
         assert_eq!(attestations[0].verdict, "keep");
@@ -83,7 +83,7 @@ fn drop_leaves_a_marker_without_content() {
             assert_eq!((plugin.as_str(), reason.as_str()), ("hostile", "noise"));
             assert_eq!(marker.id, "d");
             assert_eq!(marker.tenant.as_deref(), Some("acme"));
-            assert_eq!(marker.payload.get(), "{}");
+            assert_eq!(marker.payload.as_str(), "{}");
             assert!(marker.labels.is_empty() && marker.actor.is_none() && marker.subject.is_none());
             assert_eq!(attestations.len(), 2);
         }
@@ -141,7 +141,7 @@ fn on_error_drop_keeps_only_a_marker() {
     let outcomes = chain.apply(vec![event("slow", "hostile.loop", json!({"token": "abc"}))]);
     match &outcomes[0] {
         Outcome::Drop { marker, reason, .. } => {
-            assert_eq!(marker.payload.get(), "{}");
+            assert_eq!(marker.payload.as_str(), "{}");
             assert!(reason.contains("deadline"), "{reason}");
         }
         other => panic!("expected drop, got {other:?}"),
@@ -363,7 +363,7 @@ component = "{python}"
             attestations,
         } => {
             assert_eq!(
-                event.payload.get(),
+                event.payload.as_str(),
                 r#"{"msg":"mail [EMAIL] about [TICKET]"}"#
             );
             let names: Vec<&str> = attestations.iter().map(|a| a.plugin.as_str()).collect();

@@ -190,8 +190,7 @@ fn fill(ledger: &Ledger) -> Vec<(u64, String)> {
     let mut acked = Vec::new();
     for i in 0..10_000 {
         let mut record = records(&format!("fill-{i}"), 1);
-        record[0].event.payload =
-            serde_json::value::RawValue::from_string(format!("\"{big}\"")).unwrap();
+        record[0].event.payload = vellum::event::Payload::from_json(format!("\"{big}\"")).unwrap();
         match ledger.append(record) {
             Ok(receipts) => acked.extend(receipts.into_iter().map(|r| (r.seq, r.event_id))),
             Err(LedgerError::Full(_)) => return acked,

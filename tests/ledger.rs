@@ -177,7 +177,7 @@ fn drop_markers_are_entries_without_content() {
         .unwrap()
         .entries
         .remove(0);
-    assert_eq!(entry.event.payload.get(), "{}");
+    assert_eq!(entry.event.payload.as_str(), "{}");
     assert_eq!(entry.dropped_by, Some(("policy".into(), "noisy".into())));
     assert_eq!(entry.event.tenant.as_deref(), Some("acme"));
     drop(ledger);

@@ -233,7 +233,7 @@ fn planted_secrets_never_survive_and_look_alikes_are_untouched() {
         .map(|o| match o {
             Outcome::Keep { event, .. } => format!(
                 "{} {}",
-                event.payload.get(),
+                event.payload.as_str(),
                 event.subject.clone().unwrap_or_default()
             ),
             other => panic!("event not kept: {other:?}"),

@@ -3,10 +3,40 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::plugin::Limits;
+
+/// A configuration file or text that cannot be used: the message names the file, the line
+/// or the setting, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// What is wrong, and where.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// The same error, prefixed with where it was found.
+    pub fn context(self, at: impl std::fmt::Display) -> Self {
+        Self::new(format!("{at}: {}", self.message))
+    }
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(ConfigError::new(format!($($arg)*)))
+    };
+}
 
 /// Largest accepted `batch-size`.
 pub const MAX_BATCH_SIZE: usize = 10_000;
@@ -101,34 +131,56 @@ fn default_batch_size() -> usize {
     64
 }
 
+impl Default for ChainConfig {
+    /// A chain of no plugins: events are recorded as the producer sent them.
+    fn default() -> Self {
+        Self {
+            batch_size: default_batch_size(),
+            cache_dir: None,
+            pseudonym_key_file: None,
+            defaults: LimitsPatch::default(),
+            plugins: Vec::new(),
+        }
+    }
+}
+
 impl ChainConfig {
     /// Reads, parses and validates a chain file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read chain file {}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!("cannot read chain file {}: {e}", path.display()))
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).with_context(|| format!("invalid chain file {}", path.display()))
+        Self::parse(&text, base)
+            .map_err(|e| e.context(format_args!("invalid chain file {}", path.display())))
     }
 
     /// Parses and validates chain TOML; relative paths are resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
-        let mut config: ChainConfig = toml::from_str(text)?;
+        let mut config: ChainConfig =
+            toml::from_str(text).map_err(|e| ConfigError::new(e.to_string()))?;
         config.validate()?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Makes relative paths relative to `base` (the directory of the file they came from).
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         };
-        config.cache_dir.as_mut().map(resolve);
-        config.pseudonym_key_file.as_mut().map(resolve);
-        for plugin in &mut config.plugins {
+        self.cache_dir.as_mut().map(resolve);
+        self.pseudonym_key_file.as_mut().map(resolve);
+        for plugin in &mut self.plugins {
             resolve(&mut plugin.component);
             plugin.config_file.as_mut().map(resolve);
         }
-        Ok(config)
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks what the types cannot: the batch size, unique plugin names, usable limits.
+    pub(crate) fn validate(&self) -> Result<()> {
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
             bail!(
                 "batch-size must be between 1 and {MAX_BATCH_SIZE}, not {}",
@@ -149,7 +201,7 @@ impl ChainConfig {
             }
             self.limits_for(plugin)
                 .validate()
-                .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+                .map_err(|e| ConfigError::new(format!("{at}: {e}")))?;
         }
         Ok(())
     }
@@ -163,12 +215,12 @@ impl ChainConfig {
     pub fn config_text(plugin: &PluginConfig) -> Result<String> {
         match (&plugin.config, &plugin.config_file) {
             (Some(text), _) => Ok(text.clone()),
-            (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
-                format!(
-                    "plugin `{}`: cannot read config-file {}",
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(format!(
+                    "plugin `{}`: cannot read config-file {}: {e}",
                     plugin.name,
                     path.display()
-                )
+                ))
             }),
             (None, None) => Ok(String::new()),
         }

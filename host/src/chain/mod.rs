@@ -2,27 +2,41 @@
 //! kept (as the last plugin left it), dropped or rejected; a failing plugin is handled by
 //! its `on-error` policy, fail-closed by default, and unredacted content never passes a
 //! plugin that failed on it.
+//!
+//! A chain is compiled once into a [`ChainTemplate`] (engine, linked components, digests,
+//! configurations) that any number of threads share; each thread runs it through its own
+//! [`Chain`], which keeps the plugin instances of each tenant apart.
 
 mod config;
 mod outcome;
+mod tenants;
 
-use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-pub use config::{ChainConfig, LimitsPatch, MAX_BATCH_SIZE, OnError, PluginConfig};
-pub use outcome::{Attestation, Outcome};
+pub use config::{ChainConfig, ConfigError, LimitsPatch, MAX_BATCH_SIZE, OnError, PluginConfig};
+pub use outcome::Outcome;
+pub use tenants::DEFAULT_TENANT_CAPACITY;
 
-use crate::event::AuditEvent;
+use crate::event::{Attestation, AttestedVerdict, AuditEvent};
 use crate::plugin::{
-    ComponentCache, EngineOptions, Plugin, PluginEngine, PluginError, PluginSpec, PseudonymKey,
-    Verdict,
+    ComponentCache, EngineError, EngineOptions, Plugin, PluginEngine, PluginError, PluginSpec,
+    PluginTemplate, PseudonymKey, Verdict,
 };
+use tenants::TenantInstances;
 
-/// A loaded chain, ready to apply.
-pub struct Chain {
-    // Plugins hold stores of this engine, so they are declared (and dropped) first.
-    plugins: Vec<(Plugin, OnError)>,
-    engine: PluginEngine,
-    batch_size: usize,
+/// Why a chain could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The chain configuration is invalid or names a file that cannot be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A plugin could not be compiled, linked, instantiated or configured.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The plugin engine could not be set up.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// How to load a chain.
@@ -32,10 +46,19 @@ pub struct LoadOptions {
     pub no_cache: bool,
 }
 
-impl Chain {
-    /// Loads every plugin of `config`: compiles (or loads from cache), links and configures
-    /// each, failing on the first plugin that cannot be loaded.
-    pub fn load(config: &ChainConfig, options: &LoadOptions) -> Result<Self> {
+/// A compiled chain: its plugins' templates in order with their `on-error` policies.
+/// `Send + Sync`; share it in an `Arc` and give each thread a [`Chain`] of its own.
+pub struct ChainTemplate {
+    plugins: Vec<Arc<PluginTemplate>>,
+    on_error: Vec<OnError>,
+    batch_size: usize,
+    engine: PluginEngine,
+}
+
+impl ChainTemplate {
+    /// Loads every plugin of `config`: compiles (or loads from cache), links, instantiates
+    /// and configures each once, failing on the first plugin that cannot be loaded.
+    pub fn load(config: &ChainConfig, options: &LoadOptions) -> Result<Arc<Self>, ChainError> {
         let fuel = config
             .plugins
             .iter()
@@ -53,15 +76,15 @@ impl Chain {
             .as_deref()
             .map(PseudonymKey::from_hex_file)
             .transpose()
-            .map_err(anyhow::Error::msg)?;
+            .map_err(ConfigError::new)?;
         let mut plugins = Vec::with_capacity(config.plugins.len());
         for plugin in &config.plugins {
-            let component = std::fs::read(&plugin.component).with_context(|| {
-                format!(
-                    "plugin `{}`: cannot read component {}",
+            let component = std::fs::read(&plugin.component).map_err(|e| {
+                ConfigError::new(format!(
+                    "plugin `{}`: cannot read component {}: {e}",
                     plugin.name,
                     plugin.component.display()
-                )
+                ))
             })?;
             let spec = PluginSpec {
                 name: plugin.name.clone(),
@@ -69,18 +92,19 @@ impl Chain {
                 config: ChainConfig::config_text(plugin)?,
                 limits: config.limits_for(plugin),
             };
-            plugins.push((Plugin::load(&engine, spec, key.clone())?, plugin.on_error));
+            plugins.push(PluginTemplate::load(&engine, spec, key.clone())?);
         }
-        Ok(Self {
+        Ok(Arc::new(Self {
             plugins,
-            engine,
+            on_error: config.plugins.iter().map(|p| p.on_error).collect(),
             batch_size: config.batch_size,
-        })
+            engine,
+        }))
     }
 
-    /// The loaded plugins, in order.
-    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
-        self.plugins.iter().map(|(p, _)| p)
+    /// The plugins, in order.
+    pub fn plugins(&self) -> &[Arc<PluginTemplate>] {
+        &self.plugins
     }
 
     /// The engine the plugins run on.
@@ -88,44 +112,135 @@ impl Chain {
         &self.engine
     }
 
-    /// Applies the chain; returns one outcome per event, in input order.
-    pub fn apply(&mut self, events: Vec<AuditEvent>) -> Vec<Outcome> {
-        let mut done: Vec<Option<Outcome>> = (0..events.len()).map(|_| None).collect();
-        let mut alive: Vec<(usize, AuditEvent, Vec<Attestation>)> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| (i, e, Vec::new()))
-            .collect();
-        for (plugin, on_error) in &mut self.plugins {
-            let mut survivors = Vec::with_capacity(alive.len());
-            let mut pending = alive.into_iter();
-            loop {
-                let (meta, batch): (Vec<_>, Vec<_>) = pending
-                    .by_ref()
-                    .take(self.batch_size)
-                    .map(|(i, event, stamps)| ((i, stamps), event))
-                    .unzip();
-                if batch.is_empty() {
-                    break;
-                }
-                let results = plugin.apply(&batch);
-                for (((i, mut stamps), event), result) in meta.into_iter().zip(batch).zip(results) {
-                    stamps.push(Attestation::new(plugin, &result));
-                    match decide(plugin, *on_error, event, result, stamps) {
-                        Step::Next(event, stamps) => survivors.push((i, event, stamps)),
-                        Step::Done(outcome) => done[i] = Some(outcome),
-                    }
-                }
-            }
-            alive = survivors;
+    /// Events per plugin call.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// A runner of this chain for one thread, keeping the instances of up to
+    /// `tenant_capacity` tenants.
+    pub fn runner(self: &Arc<Self>, tenant_capacity: usize) -> Chain {
+        Chain {
+            template: self.clone(),
+            tenants: TenantInstances::new(tenant_capacity),
         }
-        for (i, event, attestations) in alive {
-            done[i] = Some(Outcome::Keep {
-                event,
-                attestations,
-            });
+    }
+}
+
+/// One thread's runner of a chain: applies it with plugin instances of its own, a separate
+/// set per tenant.
+pub struct Chain {
+    template: Arc<ChainTemplate>,
+    tenants: TenantInstances,
+}
+
+impl Chain {
+    /// Loads a chain (see [`ChainTemplate::load`]) and makes one runner of it.
+    pub fn load(config: &ChainConfig, options: &LoadOptions) -> Result<Self, ChainError> {
+        Ok(ChainTemplate::load(config, options)?.runner(DEFAULT_TENANT_CAPACITY))
+    }
+
+    /// The shared template.
+    pub fn template(&self) -> &Arc<ChainTemplate> {
+        &self.template
+    }
+
+    /// Applies the chain; returns one outcome per event, in input order. The events of each
+    /// tenant go through that tenant's own plugin instances.
+    pub fn apply(&mut self, events: Vec<AuditEvent>) -> Vec<Outcome> {
+        let template = self.template.clone();
+        if template.plugins.is_empty() {
+            return events.into_iter().map(Outcome::kept).collect();
+        }
+        let total = events.len();
+        let mut done: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
+        for (tenant, group) in by_tenant(events) {
+            let plugins = self.tenants.get(tenant.as_deref(), &template.plugins);
+            run(plugins, &template.on_error, template.batch_size, group, &mut done);
         }
         done.into_iter().flatten().collect()
+    }
+}
+
+impl Outcome {
+    /// The outcome of an event that passed a chain of no plugins.
+    fn kept(event: AuditEvent) -> Self {
+        Self::Keep {
+            event,
+            attestations: Vec::new(),
+        }
+    }
+}
+
+/// Splits events by tenant, keeping their input positions and, within a tenant, their order.
+fn by_tenant(events: Vec<AuditEvent>) -> Vec<(Option<String>, Vec<(usize, AuditEvent)>)> {
+    let mut groups: Vec<(Option<String>, Vec<(usize, AuditEvent)>)> = Vec::new();
+    let mut index: HashMap<Option<String>, usize> = HashMap::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let slot = match index.get(&event.tenant) {
+            Some(&slot) => slot,
+            None => {
+                index.insert(event.tenant.clone(), groups.len());
+                groups.push((event.tenant.clone(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[slot].1.push((i, event));
+    }
+    groups
+}
+
+/// Runs one tenant's events through the plugins, writing each final outcome at the event's
+/// input position.
+fn run(
+    plugins: &mut [Plugin],
+    on_error: &[OnError],
+    batch_size: usize,
+    events: Vec<(usize, AuditEvent)>,
+    done: &mut [Option<Outcome>],
+) {
+    let mut alive: Vec<(usize, AuditEvent, Vec<Attestation>)> = events
+        .into_iter()
+        .map(|(i, e)| (i, e, Vec::with_capacity(plugins.len())))
+        .collect();
+    for (plugin, on_error) in plugins.iter_mut().zip(on_error) {
+        let mut survivors = Vec::with_capacity(alive.len());
+        let mut pending = alive.into_iter();
+        loop {
+            let (meta, batch): (Vec<_>, Vec<_>) = pending
+                .by_ref()
+                .take(batch_size)
+                .map(|(i, event, stamps)| ((i, stamps), event))
+                .unzip();
+            if batch.is_empty() {
+                break;
+            }
+            let results = plugin.apply(&batch);
+            for (((i, mut stamps), event), result) in meta.into_iter().zip(batch).zip(results) {
+                let verdict = result.as_ref().map_or(AttestedVerdict::Error, attested);
+                stamps.push(plugin.template().attestation(verdict));
+                match decide(plugin.name(), *on_error, event, result, stamps) {
+                    Step::Next(event, stamps) => survivors.push((i, event, stamps)),
+                    Step::Done(outcome) => done[i] = Some(outcome),
+                }
+            }
+        }
+        alive = survivors;
+    }
+    for (i, event, attestations) in alive {
+        done[i] = Some(Outcome::Keep {
+            event,
+            attestations,
+        });
+    }
+}
+
+/// The attested form of a verdict.
+fn attested(verdict: &Verdict) -> AttestedVerdict {
+    match verdict {
+        Verdict::Keep(_) => AttestedVerdict::Keep,
+        Verdict::Drop(_) => AttestedVerdict::Drop,
+        Verdict::Reject(_) => AttestedVerdict::Reject,
     }
 }
 
@@ -139,24 +254,24 @@ enum Step {
 
 /// Turns one plugin result into the event for the next plugin, or a final outcome.
 fn decide(
-    plugin: &Plugin,
+    plugin: &str,
     on_error: OnError,
     event: AuditEvent,
     result: Result<Verdict, PluginError>,
     attestations: Vec<Attestation>,
 ) -> Step {
-    let plugin_name = plugin.name().to_string();
+    let plugin = plugin.to_string();
     match result {
         Ok(Verdict::Keep(rewritten)) => Step::Next(rewritten, attestations),
         Ok(Verdict::Drop(reason)) => Step::Done(Outcome::Drop {
             marker: event.without_content(),
-            plugin: plugin_name,
+            plugin,
             reason,
             attestations,
         }),
         Ok(Verdict::Reject(reason)) => Step::Done(Outcome::Reject {
             event_id: event.id,
-            plugin: plugin_name,
+            plugin,
             reason,
             error: None,
             attestations,
@@ -164,14 +279,14 @@ fn decide(
         Err(error) => Step::Done(match on_error {
             OnError::Reject => Outcome::Reject {
                 event_id: event.id,
-                plugin: plugin_name,
+                plugin,
                 reason: error.to_string(),
                 error: Some(error),
                 attestations,
             },
             OnError::Drop => Outcome::Drop {
                 marker: event.without_content(),
-                plugin: plugin_name,
+                plugin,
                 reason: error.to_string(),
                 attestations,
             },

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::event::AuditEvent;
-use crate::plugin::{Plugin, PluginError, Verdict};
+use crate::event::{Attestation, AuditEvent};
+use crate::plugin::PluginError;
 
 /// The chain's decision about one event.
 #[derive(Debug, Clone, Serialize)]
@@ -51,31 +51,6 @@ impl Outcome {
             Self::Keep { event, .. } => &event.id,
             Self::Drop { marker, .. } => &marker.id,
             Self::Reject { event_id, .. } => event_id,
-        }
-    }
-}
-
-/// A record that a plugin (this exact component and configuration) was applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Attestation {
-    /// The plugin's name in the chain.
-    pub plugin: String,
-    /// `sha256:` of the component.
-    pub component_digest: String,
-    /// `sha256:` of the configuration text.
-    pub config_digest: String,
-    /// `keep`, `drop`, `reject` or `error`.
-    pub verdict: &'static str,
-}
-
-impl Attestation {
-    /// The attestation for `plugin` having produced `result`.
-    pub fn new(plugin: &Plugin, result: &Result<Verdict, PluginError>) -> Self {
-        Self {
-            plugin: plugin.name().to_string(),
-            component_digest: plugin.digest().to_string(),
-            config_digest: plugin.config_digest().to_string(),
-            verdict: result.as_ref().map_or("error", Verdict::name),
         }
     }
 }

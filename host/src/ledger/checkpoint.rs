@@ -14,6 +14,8 @@ use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use tlog_tiles::checkpoint::Checkpoint;
 use tlog_tiles::tlog::Hash;
 
+use super::LedgerError;
+
 /// Largest signed note accepted by the parser (a checkpoint is a few hundred bytes).
 pub const MAX_NOTE_BYTES: usize = 64 << 10;
 /// Prefix of Vellum's checkpoint extension line.
@@ -59,9 +61,11 @@ pub fn key_paths(ledger: &Path) -> (PathBuf, PathBuf) {
 /// Creates a new Ed25519 key pair named `origin`: the signing key is written with mode 0600
 /// (never overwriting an existing file), the verifier key next to it. Returns the verifier
 /// key.
-pub fn create_keys(ledger: &Path, origin: &str) -> anyhow::Result<String> {
+pub fn create_keys(ledger: &Path, origin: &str) -> Result<String, LedgerError> {
     if !signed_note::is_key_name_valid(origin) {
-        anyhow::bail!("invalid origin `{origin}`: it must be non-empty, without spaces or `+`");
+        return Err(LedgerError::BadRequest(format!(
+            "invalid origin `{origin}`: it must be non-empty, without spaces or `+`"
+        )));
     }
     let (skey, vkey) = signed_note::generate_key(&mut rand_core::OsRng, origin);
     let (secret, public) = key_paths(ledger);
@@ -71,12 +75,17 @@ pub fn create_keys(ledger: &Path, origin: &str) -> anyhow::Result<String> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
         .open(&secret)
-        .map_err(|e| anyhow::anyhow!("cannot create signing key {}: {e}", secret.display()))?;
-    file.write_all(skey.as_bytes())?;
-    file.sync_all()?;
+        .map_err(|e| unavailable(format!("cannot create signing key {}: {e}", secret.display())))?;
+    file.write_all(skey.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| unavailable(format!("cannot write signing key {}: {e}", secret.display())))?;
     std::fs::write(&public, format!("{vkey}\n"))
-        .map_err(|e| anyhow::anyhow!("cannot write verifier key {}: {e}", public.display()))?;
+        .map_err(|e| unavailable(format!("cannot write verifier key {}: {e}", public.display())))?;
     Ok(vkey)
+}
+
+fn unavailable(message: String) -> LedgerError {
+    LedgerError::Unavailable(message)
 }
 
 /// A loaded signing key.
@@ -87,12 +96,14 @@ pub struct CheckpointSigner {
 
 impl CheckpointSigner {
     /// Loads the signing key of a ledger.
-    pub fn load(ledger: &Path) -> anyhow::Result<Self> {
+    pub fn load(ledger: &Path) -> Result<Self, LedgerError> {
         let (secret, _) = key_paths(ledger);
-        let text = std::fs::read_to_string(&secret)
-            .map_err(|e| anyhow::anyhow!("cannot read signing key {}: {e}", secret.display()))?;
-        let signer = StandardSigner::new(text.trim())
-            .map_err(|e| anyhow::anyhow!("{} is not a signing key: {e}", secret.display()))?;
+        let text = std::fs::read_to_string(&secret).map_err(|e| {
+            LedgerError::Invalid(format!("cannot read signing key {}: {e}", secret.display()))
+        })?;
+        let signer = StandardSigner::new(text.trim()).map_err(|e| {
+            LedgerError::Invalid(format!("{} is not a signing key: {e}", secret.display()))
+        })?;
         let origin = signed_note::Signer::name(&signer).to_string();
         Ok(Self { signer, origin })
     }
@@ -103,15 +114,15 @@ impl CheckpointSigner {
     }
 
     /// Signs a checkpoint for a tree of `size` entries with root `root`.
-    pub fn sign(&self, size: u64, root: Hash, time: Timestamp) -> anyhow::Result<String> {
+    pub fn sign(&self, size: u64, root: Hash, time: Timestamp) -> Result<String, String> {
         let extension = format!("{TIME_EXTENSION}{time}\n");
         let checkpoint = Checkpoint::new(&self.origin, size, root, &extension)
-            .map_err(|e| anyhow::anyhow!("building checkpoint: {e}"))?;
-        let mut note = Note::new(&checkpoint.to_bytes(), &[])
-            .map_err(|e| anyhow::anyhow!("building note: {e}"))?;
+            .map_err(|e| format!("building checkpoint: {e}"))?;
+        let mut note =
+            Note::new(&checkpoint.to_bytes(), &[]).map_err(|e| format!("building note: {e}"))?;
         note.add_sigs(&[&self.signer])
-            .map_err(|e| anyhow::anyhow!("signing checkpoint: {e}"))?;
-        String::from_utf8(note.to_bytes()).map_err(|e| anyhow::anyhow!("note is not UTF-8: {e}"))
+            .map_err(|e| format!("signing checkpoint: {e}"))?;
+        String::from_utf8(note.to_bytes()).map_err(|e| format!("note is not UTF-8: {e}"))
     }
 }
 

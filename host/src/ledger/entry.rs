@@ -7,8 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tlog_tiles::tlog::{Hash, record_hash};
 
-use crate::chain::{Attestation, Outcome};
-use crate::event::{AuditEvent, split_timestamp};
+use crate::event::{Attestation, AuditEvent, split_timestamp};
 
 /// Version byte at the start of every encoded entry.
 pub const ENCODING_VERSION: u8 = 1;
@@ -23,31 +22,8 @@ pub enum Disposition {
     Dropped,
 }
 
-/// A plugin's attestation as stored in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredAttestation {
-    /// The plugin's name in the chain.
-    pub plugin: String,
-    /// `sha256:` of its component.
-    pub component_digest: String,
-    /// `sha256:` of its configuration.
-    pub config_digest: String,
-    /// `keep`, `drop`, `reject` or `error`.
-    pub verdict: String,
-}
-
-impl From<&Attestation> for StoredAttestation {
-    fn from(a: &Attestation) -> Self {
-        Self {
-            plugin: a.plugin.clone(),
-            component_digest: a.component_digest.clone(),
-            config_digest: a.config_digest.clone(),
-            verdict: a.verdict.to_string(),
-        }
-    }
-}
-
-/// Something to append: an event the chain kept, or the marker of one it dropped.
+/// Something to append: an event the chain kept, or the marker of one it dropped. The sink
+/// builds records from the chain's outcomes; the ledger only stores them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The event (for a drop: the content-free marker).
@@ -57,7 +33,7 @@ pub struct Record {
     /// For a drop: the plugin that dropped the event and its reason.
     pub dropped_by: Option<(String, String)>,
     /// One attestation per plugin applied, in chain order.
-    pub attestations: Vec<StoredAttestation>,
+    pub attestations: Vec<Attestation>,
 }
 
 impl Record {
@@ -68,35 +44,6 @@ impl Record {
             disposition: Disposition::Recorded,
             dropped_by: None,
             attestations: Vec::new(),
-        }
-    }
-
-    /// The record for a chain outcome; `None` for a rejection (nothing is recorded: the
-    /// producer gets the error instead).
-    pub fn from_outcome(outcome: Outcome) -> Option<Self> {
-        let stamps = |a: Vec<Attestation>| a.iter().map(StoredAttestation::from).collect();
-        match outcome {
-            Outcome::Keep {
-                event,
-                attestations,
-            } => Some(Self {
-                event,
-                disposition: Disposition::Recorded,
-                dropped_by: None,
-                attestations: stamps(attestations),
-            }),
-            Outcome::Drop {
-                marker,
-                plugin,
-                reason,
-                attestations,
-            } => Some(Self {
-                event: marker.without_content(),
-                disposition: Disposition::Dropped,
-                dropped_by: Some((plugin, reason)),
-                attestations: stamps(attestations),
-            }),
-            Outcome::Reject { .. } => None,
         }
     }
 }
@@ -117,7 +64,7 @@ pub struct Entry {
     pub dropped_by: Option<(String, String)>,
     /// The attestations of the plugins applied.
     #[serde(default)]
-    pub attestations: Vec<StoredAttestation>,
+    pub attestations: Vec<Attestation>,
 }
 
 /// Proof of durable recording, returned to the producer.
@@ -164,7 +111,7 @@ impl Entry {
     /// The canonical, length-framed encoding of every field (see `docs/ledger-format.md`).
     pub fn encode(&self) -> Vec<u8> {
         let e = &self.event;
-        let mut out = Encoder(Vec::with_capacity(256 + e.payload.get().len()));
+        let mut out = Encoder(Vec::with_capacity(256 + e.payload.as_str().len()));
         out.u8(ENCODING_VERSION);
         out.u64(self.seq);
         out.time(self.recorded_at);
@@ -176,7 +123,7 @@ impl Entry {
         out.opt(e.actor.as_deref());
         out.bytes(e.kind.as_bytes());
         out.opt(e.subject.as_deref());
-        out.bytes(e.payload.get().as_bytes());
+        out.bytes(e.payload.as_str().as_bytes());
         out.u32(e.labels.len() as u32);
         for (key, value) in &e.labels {
             out.bytes(key.as_bytes());
@@ -196,7 +143,7 @@ impl Entry {
             out.bytes(a.plugin.as_bytes());
             out.bytes(a.component_digest.as_bytes());
             out.bytes(a.config_digest.as_bytes());
-            out.bytes(a.verdict.as_bytes());
+            out.bytes(a.verdict.as_str().as_bytes());
         }
         out.0
     }
@@ -254,11 +201,11 @@ mod tests {
             event,
             disposition: Disposition::Recorded,
             dropped_by: None,
-            attestations: vec![StoredAttestation {
+            attestations: vec![Attestation {
                 plugin: "p".into(),
                 component_digest: "sha256:c".into(),
                 config_digest: "sha256:d".into(),
-                verdict: "keep".into(),
+                verdict: crate::event::AttestedVerdict::Keep,
             }],
         }
     }

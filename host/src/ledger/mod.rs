@@ -98,13 +98,13 @@ pub struct Ledger {
 impl Ledger {
     /// Creates a new ledger file and its key pair (`<path>.key`, mode 0600, and
     /// `<path>.pub`); returns the verifier (public) key.
-    pub fn init(path: &Path, origin: &str) -> anyhow::Result<String> {
+    pub fn init(path: &Path, origin: &str) -> Result<String, LedgerError> {
         let (secret, _) = key_paths(path);
         if path.exists() || secret.exists() {
-            anyhow::bail!(
+            return Err(LedgerError::BadRequest(format!(
                 "{} or its key already exists; refusing to overwrite",
                 path.display()
-            );
+            )));
         }
         let vkey = create_keys(path, origin)?;
         SqliteStore::create(path, origin)?;
@@ -141,8 +141,7 @@ impl Ledger {
         reader: Box<dyn StoreReader>,
         options: LedgerOptions,
     ) -> Result<Self, LedgerError> {
-        let signer =
-            CheckpointSigner::load(path).map_err(|e| LedgerError::Invalid(format!("{e:#}")))?;
+        let signer = CheckpointSigner::load(path)?;
         let vkey = read_vkey(path)?;
         let size = writer.size()?;
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;

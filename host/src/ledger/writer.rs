@@ -170,7 +170,7 @@ impl Writer {
             let note = self
                 .signer
                 .sign(self.size, root, Timestamp::now())
-                .map_err(|e| StoreError::Io(format!("{e:#}")))?;
+                .map_err(StoreError::Io)?;
             self.store.put_checkpoint(self.size, &note)?;
             Ok(note)
         });

@@ -2,9 +2,8 @@
 //! WIT types and the host's [`AuditEvent`].
 
 use jiff::Timestamp;
-use serde_json::value::RawValue;
 
-use crate::event::{AuditEvent, join_timestamp, split_timestamp};
+use crate::event::{AuditEvent, Payload, join_timestamp, split_timestamp};
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -31,7 +30,7 @@ pub fn to_wit(event: &AuditEvent) -> WitEvent {
         actor: event.actor.clone(),
         kind: event.kind.clone(),
         subject: event.subject.clone(),
-        payload: event.payload.get().to_string(),
+        payload: event.payload.as_str().to_string(),
         labels: event
             .labels
             .iter()
@@ -43,12 +42,16 @@ pub fn to_wit(event: &AuditEvent) -> WitEvent {
     }
 }
 
-/// Converts an event a plugin returned back to the host form, checking what WIT cannot
-/// express: the payload is JSON, label keys are unique, the timestamp is in range.
-pub fn from_wit(event: WitEvent) -> Result<AuditEvent, String> {
+/// Converts an event a plugin returned for `input` back to the host form, checking what WIT
+/// cannot express: the payload is JSON, label keys are unique, the timestamp is in range.
+/// A payload returned unchanged is taken from `input` without parsing it again.
+pub fn from_wit(event: WitEvent, input: &AuditEvent) -> Result<AuditEvent, String> {
     let occurred_at = from_wit_timestamp(event.occurred_at)?;
-    let payload = RawValue::from_string(event.payload)
-        .map_err(|e| format!("payload is not valid JSON: {e}"))?;
+    let payload = if event.payload == input.payload.as_str() {
+        input.payload.clone()
+    } else {
+        Payload::from_json(event.payload).map_err(|e| e.to_string())?
+    };
     let mut labels = std::collections::BTreeMap::new();
     for label in event.labels {
         if let Some(old) = labels.insert(label.key, label.value) {

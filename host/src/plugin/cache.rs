@@ -41,7 +41,7 @@ impl ComponentCache {
     }
 
     /// Returns the compiled component, from the cache when possible.
-    pub fn load(&self, engine: &Engine, bytes: &[u8], digest: &str) -> Result<Component> {
+    pub(crate) fn load(&self, engine: &Engine, bytes: &[u8], digest: &str) -> Result<Component> {
         let Some(dir) = &self.dir else {
             return Ok(Component::new(engine, bytes)?);
         };

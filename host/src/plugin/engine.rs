@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
@@ -29,6 +28,18 @@ pub struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// The plugin engine could not be set up, or a component could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(pub String);
+
+impl EngineError {
+    /// `error` with what was being done.
+    pub(crate) fn context(doing: &str, error: impl std::fmt::Display) -> Self {
+        Self(format!("{doing}: {error:#}"))
+    }
+}
+
 /// The engine every plugin of a chain runs on.
 pub struct PluginEngine {
     engine: Engine,
@@ -41,7 +52,7 @@ pub struct PluginEngine {
 impl PluginEngine {
     /// Builds the engine, its linker (the host interface, nothing else) and starts the epoch
     /// ticker thread.
-    pub fn new(options: EngineOptions) -> Result<Self> {
+    pub fn new(options: EngineOptions) -> Result<Self, EngineError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -51,21 +62,18 @@ impl PluginEngine {
             .concurrency_support(false)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("configuring the wasmtime engine")?;
+            .map_err(|e| EngineError::context("configuring the wasmtime engine", e))?;
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<StoreState>>(
             &mut linker,
             |state| state,
         )
-        .map_err(anyhow::Error::from)
-        .context("linking the host interface")?;
+        .map_err(|e| EngineError::context("linking the host interface", e))?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking the sandboxed WASI interfaces")?;
+            .map_err(|e| EngineError::context("linking the sandboxed WASI interfaces", e))?;
         Ok(Self {
             cache: ComponentCache::new(options.cache_dir, &engine),
-            ticker: Arc::new(EpochTicker::start(engine.clone())),
+            ticker: Arc::new(EpochTicker::start(engine.clone())?),
             engine,
             linker,
             fuel: options.fuel,
@@ -94,8 +102,10 @@ impl PluginEngine {
     }
 
     /// Compiles a component, or loads its precompiled form from the cache.
-    pub fn load_component(&self, bytes: &[u8], digest: &str) -> Result<Component> {
-        self.cache.load(&self.engine, bytes, digest)
+    pub fn load_component(&self, bytes: &[u8], digest: &str) -> Result<Component, EngineError> {
+        self.cache
+            .load(&self.engine, bytes, digest)
+            .map_err(|e| EngineError(format!("{e:#}")))
     }
 }
 
@@ -106,7 +116,9 @@ pub(crate) struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    /// Starts the ticker; without it deadlines would not be enforced, so a failed spawn is
+    /// an error.
+    fn start(engine: Engine) -> Result<Self, EngineError> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -117,8 +129,11 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .ok();
-        Self { stop, thread }
+            .map_err(|e| EngineError::context("starting the deadline (epoch) thread", e))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentExtern, ComponentItem};
 
-use super::engine::PluginEngine;
+use super::engine::{EngineError, PluginEngine};
 use super::instance::{PROVIDED_IMPORTS, sha256_digest};
 
 /// The interface a plugin must export.
@@ -42,7 +42,7 @@ pub struct Item {
 }
 
 /// Inspects a component (compiling it, through the cache, to read its type).
-pub fn inspect(engine: &PluginEngine, bytes: &[u8]) -> anyhow::Result<ComponentReport> {
+pub fn inspect(engine: &PluginEngine, bytes: &[u8]) -> Result<ComponentReport, EngineError> {
     let digest = sha256_digest(bytes);
     let component: Component = engine.load_component(bytes, &digest)?;
     let ty = component.component_type();

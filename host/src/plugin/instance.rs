@@ -1,6 +1,7 @@
-//! One loaded plugin: its compiled component, the pre-linked instance template, and the live
-//! instance that serves calls until it fails. A failed instance is discarded, never
-//! re-entered: the next call gets a fresh, freshly configured instance.
+//! One loaded plugin: a [`PluginTemplate`] (the compiled component, linked once, shared by
+//! every thread) and [`Plugin`], one user's live instance of it, which serves calls until it
+//! fails. A failed instance is discarded, never re-entered: the next call gets a fresh,
+//! freshly configured instance.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use super::error::{PluginError, PluginFailure};
 use super::host_api::{PseudonymKey, StoreState};
 use super::limits::{Limits, StoreLimiter};
 use super::verdict::{self, Verdict};
-use crate::event::AuditEvent;
+use crate::event::{Attestation, AttestedVerdict, AuditEvent};
 
 /// The interfaces a plugin may import: everything the host links.
 pub const PROVIDED_IMPORTS: &[&str] = &["vellum:audit/types@0.1.0", "vellum:audit/host@0.1.0"];
@@ -37,18 +38,25 @@ pub struct PluginSpec {
     pub limits: Limits,
 }
 
-/// A loaded, configured plugin.
-pub struct Plugin {
+/// A compiled, linked and checked plugin: everything its instances share. `Send + Sync`;
+/// each thread makes its own instances with [`PluginTemplate::instance`].
+pub struct PluginTemplate {
     name: Arc<str>,
-    digest: String,
-    config_digest: String,
+    digest: Arc<str>,
+    config_digest: Arc<str>,
     config: String,
     limits: Limits,
     fuel_metered: bool,
     key: Option<PseudonymKey>,
     pre: PluginPre<StoreState>,
-    live: Option<Live>,
     _ticker: Arc<EpochTicker>,
+}
+
+/// A plugin instance owner: applies the plugin, replacing its instance whenever it fails.
+/// One `Plugin` is used by one thread at a time.
+pub struct Plugin {
+    template: Arc<PluginTemplate>,
+    live: Option<Live>,
 }
 
 /// An instance that has not failed yet.
@@ -62,7 +70,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-impl Plugin {
+impl PluginTemplate {
     /// Compiles (or loads from cache) and links the component, then instantiates and
     /// configures it once so a bad component or configuration fails here, not on the first
     /// event.
@@ -70,46 +78,16 @@ impl Plugin {
         engine: &PluginEngine,
         spec: PluginSpec,
         key: Option<PseudonymKey>,
-    ) -> Result<Self, PluginError> {
-        let digest = sha256_digest(&spec.component);
-        let error = |failure| PluginError {
-            plugin: spec.name.clone(),
-            digest: digest.clone(),
-            event_id: None,
-            failure,
-        };
-        spec.limits
-            .validate()
-            .map_err(|e| error(PluginFailure::Load(format!("invalid limits: {e}"))))?;
-        if spec.limits.fuel.is_some() && !engine.fuel_enabled() {
-            let message = "a fuel limit needs an engine with fuel enabled";
-            return Err(error(PluginFailure::Load(message.into())));
-        }
-        let component = engine
-            .load_component(&spec.component, &digest)
-            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
-        check_imports(engine, &component).map_err(|e| error(PluginFailure::Load(e)))?;
-        let pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .and_then(PluginPre::new)
-            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
-        let mut plugin = Self {
-            name: spec.name.as_str().into(),
-            config_digest: sha256_digest(spec.config.as_bytes()),
-            config: spec.config,
-            limits: spec.limits,
-            fuel_metered: engine.fuel_enabled(),
-            key,
-            pre,
+    ) -> Result<Arc<Self>, PluginError> {
+        Plugin::load(engine, spec, key).map(|plugin| plugin.template)
+    }
+
+    /// A new owner of instances of this plugin; its first instance is made on first use.
+    pub fn instance(self: &Arc<Self>) -> Plugin {
+        Plugin {
+            template: self.clone(),
             live: None,
-            _ticker: engine.ticker(),
-            digest,
-        };
-        if let Err(failure) = plugin.live() {
-            return Err(plugin.error(failure, None));
         }
-        Ok(plugin)
     }
 
     /// The plugin's name.
@@ -132,62 +110,14 @@ impl Plugin {
         &self.limits
     }
 
-    /// Applies the plugin to a batch; the result has one entry per event, in order.
-    ///
-    /// If the batch call fails as a whole (a trap, a deadline, malformed output), the events
-    /// are retried one at a time on fresh instances so that the failure is pinned to the
-    /// event that causes it and the other events are still served.
-    pub fn apply(&mut self, events: &[AuditEvent]) -> Vec<Result<Verdict, PluginError>> {
-        match self.call(events) {
-            Ok(verdicts) => verdicts.into_iter().map(Ok).collect(),
-            Err(failure) if events.len() == 1 => {
-                vec![Err(self.error(failure, Some(&events[0].id)))]
-            }
-            // The instance misbehaved, so none of the batch's verdicts is trusted.
-            Err(_) => events.iter().map(|e| self.apply_one(e)).collect(),
+    /// The attestation of this plugin having decided `verdict`.
+    pub fn attestation(&self, verdict: AttestedVerdict) -> Attestation {
+        Attestation {
+            plugin: self.name.clone(),
+            component_digest: self.digest.clone(),
+            config_digest: self.config_digest.clone(),
+            verdict,
         }
-    }
-
-    /// Applies the plugin to one event on its own.
-    fn apply_one(&mut self, event: &AuditEvent) -> Result<Verdict, PluginError> {
-        let batch = std::slice::from_ref(event);
-        match self.call(batch) {
-            Ok(mut verdicts) => Ok(verdicts.remove(0)),
-            Err(failure) => Err(self.error(failure, Some(&event.id))),
-        }
-    }
-
-    /// One call into the guest with all checks; any failure discards the instance.
-    fn call(&mut self, events: &[AuditEvent]) -> Result<Vec<Verdict>, PluginFailure> {
-        let limits = self.limits;
-        let fuel_metered = self.fuel_metered;
-        let live = self.live()?;
-        prepare_call(&mut live.store, &limits, fuel_metered);
-        let wit_events: Vec<_> = events.iter().map(bindings::to_wit).collect();
-        let result = live
-            .bindings
-            .vellum_audit_filter()
-            .call_apply(&mut live.store, &wit_events);
-        let checked = match result {
-            Ok(outputs) => verdict::check(events, outputs, limits.max_output_bytes),
-            Err(e) => Err(PluginFailure::from_call_error(
-                e,
-                limits.deadline_ms,
-                limits.fuel,
-            )),
-        };
-        if checked.is_err() {
-            self.live = None;
-        }
-        checked
-    }
-
-    /// The live instance, creating and configuring a fresh one if needed.
-    fn live(&mut self) -> Result<&mut Live, PluginFailure> {
-        if self.live.is_none() {
-            self.live = Some(self.instantiate()?);
-        }
-        Ok(self.live.as_mut().expect("just set"))
     }
 
     fn instantiate(&self) -> Result<Live, PluginFailure> {
@@ -218,10 +148,143 @@ impl Plugin {
     fn error(&self, failure: PluginFailure, event_id: Option<&str>) -> PluginError {
         PluginError {
             plugin: self.name.to_string(),
-            digest: self.digest.clone(),
+            digest: self.digest.to_string(),
             event_id: event_id.map(str::to_string),
             failure,
         }
+    }
+}
+
+impl Plugin {
+    /// Loads a plugin (see [`PluginTemplate::load`]) and keeps the instance made while
+    /// checking it.
+    pub fn load(
+        engine: &PluginEngine,
+        spec: PluginSpec,
+        key: Option<PseudonymKey>,
+    ) -> Result<Self, PluginError> {
+        let digest = sha256_digest(&spec.component);
+        let error = |failure| PluginError {
+            plugin: spec.name.clone(),
+            digest: digest.clone(),
+            event_id: None,
+            failure,
+        };
+        spec.limits
+            .validate()
+            .map_err(|e| error(PluginFailure::Load(format!("invalid limits: {e}"))))?;
+        if spec.limits.fuel.is_some() && !engine.fuel_enabled() {
+            let message = "a fuel limit needs an engine with fuel enabled";
+            return Err(error(PluginFailure::Load(message.into())));
+        }
+        let component = engine
+            .load_component(&spec.component, &digest)
+            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
+        check_imports(engine, &component).map_err(|e| error(PluginFailure::Load(e)))?;
+        let pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
+        let template = Arc::new(PluginTemplate {
+            name: spec.name.as_str().into(),
+            config_digest: sha256_digest(spec.config.as_bytes()).into(),
+            config: spec.config,
+            limits: spec.limits,
+            fuel_metered: engine.fuel_enabled(),
+            key,
+            pre,
+            _ticker: engine.ticker(),
+            digest: digest.into(),
+        });
+        let mut plugin = template.instance();
+        if let Err(failure) = plugin.live() {
+            return Err(plugin.template.error(failure, None));
+        }
+        Ok(plugin)
+    }
+
+    /// The shared template this instance owner was made from.
+    pub fn template(&self) -> &Arc<PluginTemplate> {
+        &self.template
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        self.template.name()
+    }
+
+    /// `sha256:<hex>` of the component.
+    pub fn digest(&self) -> &str {
+        self.template.digest()
+    }
+
+    /// `sha256:<hex>` of the configuration text.
+    pub fn config_digest(&self) -> &str {
+        self.template.config_digest()
+    }
+
+    /// The plugin's limits.
+    pub fn limits(&self) -> &Limits {
+        self.template.limits()
+    }
+
+    /// Applies the plugin to a batch; the result has one entry per event, in order.
+    ///
+    /// If the batch call fails as a whole (a trap, a deadline, malformed output), the events
+    /// are retried one at a time on fresh instances so that the failure is pinned to the
+    /// event that causes it and the other events are still served.
+    pub fn apply(&mut self, events: &[AuditEvent]) -> Vec<Result<Verdict, PluginError>> {
+        match self.call(events) {
+            Ok(verdicts) => verdicts.into_iter().map(Ok).collect(),
+            Err(failure) if events.len() == 1 => {
+                vec![Err(self.template.error(failure, Some(&events[0].id)))]
+            }
+            // The instance misbehaved, so none of the batch's verdicts is trusted.
+            Err(_) => events.iter().map(|e| self.apply_one(e)).collect(),
+        }
+    }
+
+    /// Applies the plugin to one event on its own.
+    fn apply_one(&mut self, event: &AuditEvent) -> Result<Verdict, PluginError> {
+        let batch = std::slice::from_ref(event);
+        match self.call(batch) {
+            Ok(mut verdicts) => Ok(verdicts.remove(0)),
+            Err(failure) => Err(self.template.error(failure, Some(&event.id))),
+        }
+    }
+
+    /// One call into the guest with all checks; any failure discards the instance.
+    fn call(&mut self, events: &[AuditEvent]) -> Result<Vec<Verdict>, PluginFailure> {
+        let limits = self.template.limits;
+        let fuel_metered = self.template.fuel_metered;
+        let live = self.live()?;
+        prepare_call(&mut live.store, &limits, fuel_metered);
+        let wit_events: Vec<_> = events.iter().map(bindings::to_wit).collect();
+        let result = live
+            .bindings
+            .vellum_audit_filter()
+            .call_apply(&mut live.store, &wit_events);
+        let checked = match result {
+            Ok(outputs) => verdict::check(events, outputs, limits.max_output_bytes),
+            Err(e) => Err(PluginFailure::from_call_error(
+                e,
+                limits.deadline_ms,
+                limits.fuel,
+            )),
+        };
+        if checked.is_err() {
+            self.live = None;
+        }
+        checked
+    }
+
+    /// The live instance, creating and configuring a fresh one if needed.
+    fn live(&mut self) -> Result<&mut Live, PluginFailure> {
+        if self.live.is_none() {
+            self.live = Some(self.template.instantiate()?);
+        }
+        Ok(self.live.as_mut().expect("just set"))
     }
 }
 

@@ -13,11 +13,11 @@ mod verdict;
 mod wasi;
 
 pub use cache::ComponentCache;
-pub use engine::{EPOCH_TICK, EngineOptions, PluginEngine};
+pub use engine::{EPOCH_TICK, EngineError, EngineOptions, PluginEngine};
 pub use error::{PluginError, PluginFailure};
 pub use host_api::{MAX_LOG_LINES_PER_CALL, MAX_LOG_MESSAGE_BYTES, MIN_KEY_BYTES, PseudonymKey};
 pub use inspect::{ComponentReport, inspect};
-pub use instance::{PROVIDED_IMPORTS, Plugin, PluginSpec, sha256_digest};
+pub use instance::{PROVIDED_IMPORTS, Plugin, PluginSpec, PluginTemplate, sha256_digest};
 pub use limits::{LimitExceeded, Limits};
 pub use verdict::Verdict;
 pub use wasi::PROVIDED_WASI;

@@ -58,7 +58,7 @@ pub(crate) fn check(
 fn check_one(input: &AuditEvent, output: WitVerdict) -> Result<Verdict, PluginFailure> {
     match output {
         WitVerdict::Keep(event) => {
-            let event = bindings::from_wit(event).map_err(PluginFailure::MalformedOutput)?;
+            let event = bindings::from_wit(event, input).map_err(PluginFailure::MalformedOutput)?;
             if let Some(field) = input.protected_fields_differ(&event) {
                 return Err(PluginFailure::ProtectedFieldChanged { field });
             }

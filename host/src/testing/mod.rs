@@ -93,7 +93,7 @@ fn compare(
         }
     }
     let Some(kept) = kept else { return };
-    let payload: Value = serde_json::from_str(kept.payload.get()).unwrap_or(Value::Null);
+    let payload: Value = serde_json::from_str(kept.payload.as_str()).unwrap_or(Value::Null);
     if let Some(want) = &expected.payload
         && *want != payload
     {
@@ -153,7 +153,7 @@ fn diff(expected: &Value, actual: &Value) -> String {
 /// Reports residual PII or secrets in a kept event.
 fn leaks(detector: &Redactor, event: &AuditEvent, failures: &mut Vec<String>) {
     let mut texts: Vec<(String, String)> = Vec::new();
-    if let Ok(payload) = serde_json::from_str::<Value>(event.payload.get()) {
+    if let Ok(payload) = serde_json::from_str::<Value>(event.payload.as_str()) {
         strings(&payload, String::new(), &mut texts);
     }
     for (name, value) in [("actor", &event.actor), ("subject", &event.subject)] {

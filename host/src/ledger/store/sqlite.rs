@@ -12,7 +12,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, para
 use tlog_tiles::tlog::Hash;
 
 use super::{StoreError, StoreReader, StoreWriter};
-use crate::event::{AuditEvent, join_timestamp, split_timestamp};
+use crate::event::{AuditEvent, Payload, join_timestamp, split_timestamp};
 use crate::ledger::entry::{Disposition, Entry};
 use crate::ledger::query::Query;
 
@@ -196,8 +196,7 @@ fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, Hash)> {
         .try_into()
         .map_err(|_| bad(1, "leaf hash is not 32 bytes".to_string()))?;
     let payload: String = row.get(13)?;
-    let payload = serde_json::value::RawValue::from_string(payload)
-        .map_err(|e| bad(13, format!("payload is not JSON: {e}")))?;
+    let payload = Payload::from_json(payload).map_err(|e| bad(13, e.to_string()))?;
     let labels: String = row.get(14)?;
     let labels = serde_json::from_str(&labels).map_err(|e| bad(14, format!("labels: {e}")))?;
     let attestations: String = row.get(18)?;
@@ -388,7 +387,7 @@ impl StoreWriter for SqliteStore {
                         e.actor,
                         e.kind,
                         e.subject,
-                        e.payload.get(),
+                        e.payload.as_str(),
                         labels,
                         disposition,
                         dropped_plugin,

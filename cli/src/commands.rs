@@ -1,24 +1,6 @@
-//! Command-line interface: argument parsing, logging set-up and exit codes.
+//! The subcommands, their exit codes, and the shared output helpers.
 
-/// `println!` that never panics: a closed stdout (`vellum … | head`) ends the process
-/// quietly, any other write error ends it with exit code 1 and a message.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!($($arg)*), true)
-    };
-}
-
-/// `print!` counterpart of [`say!`].
-macro_rules! say_raw {
-    ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!($($arg)*), false)
-    };
-}
-
-mod inspect;
-mod ledger;
-mod run;
-mod test;
+use crate::{inspect, ledger, run, test};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,8 +103,8 @@ pub fn main() -> ExitCode {
         } => inspect::inspect(&component, json),
         Command::Run(args) => run::run(args, true),
         Command::Ingest(args) => {
-            if args.ledger().is_none() {
-                report(&anyhow::anyhow!("`vellum ingest` needs --ledger"));
+            if !args.records() {
+                report(&anyhow::anyhow!("`vellum ingest` needs --ledger (or --sink)"));
                 exit::CONFIG
             } else {
                 run::run(args, false)

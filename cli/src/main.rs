@@ -1,0 +1,30 @@
+//! The `vellum` command-line tool: argument parsing, logging set-up, and mapping the
+//! library's typed errors to messages and exit codes. Everything else is in the `vellum`
+//! library.
+
+/// `println!` that never panics: a closed stdout (`vellum … | head`) ends the process
+/// quietly, any other write error ends it with exit code 1 and a message.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` counterpart of [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format_args!($($arg)*), false)
+    };
+}
+
+mod commands;
+mod inspect;
+mod ledger;
+mod run;
+mod test;
+
+use commands::{exit, report};
+
+fn main() -> std::process::ExitCode {
+    commands::main()
+}

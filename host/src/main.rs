@@ -1,7 +1,0 @@
-//! The `vellum` command-line tool.
-
-mod cli;
-
-fn main() -> std::process::ExitCode {
-    cli::main()
-}

@@ -1,0 +1,238 @@
+//! The sink's configuration: one TOML file with a `[sink]` table (the pipeline), a
+//! `[ledger]` table (where and how entries are committed) and a `[chain]` table (the
+//! plugins, exactly as in a chain file). See the README's "Run the sink" section.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::chain::{ChainConfig, ConfigError, DEFAULT_TENANT_CAPACITY};
+use crate::ledger::LedgerOptions;
+
+/// Largest accepted `max-emit-events`: one emit is one ledger transaction.
+pub const MAX_EMIT_EVENTS: usize = 100_000;
+
+/// A whole sink configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SinkConfig {
+    /// The pipeline settings.
+    #[serde(default)]
+    pub sink: SinkOptions,
+    /// The ledger.
+    pub ledger: LedgerConfig,
+    /// The plugin chain (no plugins: events are recorded as sent).
+    #[serde(default)]
+    pub chain: ChainConfig,
+}
+
+/// The `[ledger]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LedgerConfig {
+    /// The ledger file, created beforehand by `vellum init`.
+    pub path: PathBuf,
+    /// How long the ledger writer waits for more entries before committing, in
+    /// milliseconds (default 0: commit what is queued; groups grow with load).
+    #[serde(default)]
+    pub group_wait_ms: u64,
+    /// Sign a checkpoint after this many new entries (default 10,000).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Sign a checkpoint when there are new entries and this many seconds have passed
+    /// (default 60).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_secs: u64,
+}
+
+impl LedgerConfig {
+    /// The ledger at `path` with the default settings.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            group_wait_ms: 0,
+            checkpoint_every: default_checkpoint_every(),
+            checkpoint_interval_secs: default_checkpoint_interval(),
+        }
+    }
+
+    /// The ledger's options.
+    pub fn options(&self) -> LedgerOptions {
+        LedgerOptions {
+            group_wait: Duration::from_millis(self.group_wait_ms),
+            checkpoint_every_entries: self.checkpoint_every,
+            checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs),
+            ..LedgerOptions::default()
+        }
+    }
+}
+
+fn default_checkpoint_every() -> u64 {
+    LedgerOptions::default().checkpoint_every_entries
+}
+
+fn default_checkpoint_interval() -> u64 {
+    LedgerOptions::default().checkpoint_interval.as_secs()
+}
+
+/// The `[sink]` table: how events are gathered, processed and committed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct SinkOptions {
+    /// Chain worker threads; 0 (the default) means one per core.
+    pub workers: usize,
+    /// Most events gathered into one pipeline batch (one unit of work for a worker). An
+    /// emit's events always stay in one batch, however many they are.
+    pub batch_events: usize,
+    /// How long to wait for more events before dispatching a batch that is not full, in
+    /// microseconds. 0 (the default) dispatches what is queued at once: batches still grow
+    /// under load, because events queue while every worker is busy.
+    pub batch_wait_us: u64,
+    /// Emits that may wait in the queue before `emit` blocks (backpressure).
+    pub queue_capacity: usize,
+    /// Tenants whose plugin instances each worker keeps (least recently used evicted).
+    pub tenant_instances: usize,
+    /// How long an emit may wait for room in a full queue before it fails with
+    /// `Unavailable`, in milliseconds. Unset (the default): it waits as long as it takes.
+    pub emit_timeout_ms: Option<u64>,
+    /// Most events in one `emit_batch`; a larger batch is an invalid event.
+    pub max_emit_events: usize,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            batch_events: 256,
+            batch_wait_us: 0,
+            queue_capacity: 1024,
+            tenant_instances: DEFAULT_TENANT_CAPACITY,
+            emit_timeout_ms: None,
+            max_emit_events: 10_000,
+        }
+    }
+}
+
+impl SinkOptions {
+    /// The number of worker threads: `workers`, or the number of cores when it is 0.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Checks that the settings can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("batch-events", self.batch_events),
+            ("queue-capacity", self.queue_capacity),
+            ("tenant-instances", self.tenant_instances),
+            ("max-emit-events", self.max_emit_events),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::new(format!("[sink] {name} must be at least 1")));
+            }
+        }
+        if self.max_emit_events > MAX_EMIT_EVENTS {
+            return Err(ConfigError::new(format!(
+                "[sink] max-emit-events must be at most {MAX_EMIT_EVENTS}, not {}",
+                self.max_emit_events
+            )));
+        }
+        if self.workers > 1024 {
+            return Err(ConfigError::new(format!(
+                "[sink] workers must be at most 1024, not {}",
+                self.workers
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl SinkConfig {
+    /// Reads, parses and validates a sink file; relative paths are relative to its
+    /// directory.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!("cannot read sink file {}: {e}", path.display()))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base)
+            .map_err(|e| e.context(format_args!("invalid sink file {}", path.display())))
+    }
+
+    /// Parses and validates sink TOML; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: SinkConfig =
+            toml::from_str(text).map_err(|e| ConfigError::new(e.to_string()))?;
+        config.sink.validate()?;
+        config
+            .chain
+            .validate()
+            .map_err(|e| e.context("[chain]"))?;
+        config.chain.resolve_paths(base);
+        if config.ledger.path.is_relative() {
+            config.ledger.path = base.join(&config.ledger.path);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses_and_paths_resolve() {
+        let config = SinkConfig::parse(
+            r#"
+[sink]
+workers = 3
+emit-timeout-ms = 250
+
+[ledger]
+path = "audit.db"
+checkpoint-every = 500
+
+[chain]
+batch-size = 16
+[[chain.plugin]]
+name = "redact"
+component = "redact.wasm"
+"#,
+            Path::new("/srv/vellum"),
+        )
+        .unwrap();
+        assert_eq!(config.sink.worker_count(), 3);
+        assert_eq!(config.sink.emit_timeout_ms, Some(250));
+        assert_eq!(config.sink.batch_events, 256);
+        assert_eq!(config.ledger.path, Path::new("/srv/vellum/audit.db"));
+        assert_eq!(config.ledger.options().checkpoint_every_entries, 500);
+        assert_eq!(config.chain.batch_size, 16);
+        assert_eq!(
+            config.chain.plugins[0].component,
+            Path::new("/srv/vellum/redact.wasm")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_table_and_key() {
+        let err = SinkConfig::parse("[sink]\nworkers = 2\nqueue = 3\n[ledger]\npath='a'\n", Path::new("."))
+            .unwrap_err();
+        assert!(err.message.contains("queue") && err.message.contains("line 3"), "{err}");
+        let err = SinkConfig::parse("[sink]\nbatch-events = 0\n[ledger]\npath='a'\n", Path::new("."))
+            .unwrap_err();
+        assert!(err.message.contains("[sink] batch-events"), "{err}");
+        let err = SinkConfig::parse("[chain]\nbatch-size = 16\n", Path::new(".")).unwrap_err();
+        assert!(err.message.contains("ledger"), "{err}");
+        let err = SinkConfig::parse(
+            "[ledger]\npath='a'\n[chain]\nbatch-size = 0\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("[chain]") && err.message.contains("batch-size"), "{err}");
+    }
+}
