@@ -15,7 +15,7 @@ use vellum_guest_artifacts::{HOSTILE, NOOP, TEMPLATE};
 
 fn chain(toml: &str) -> anyhow::Result<Chain> {
     let config = ChainConfig::parse(toml, Path::new("."))?;
-    Chain::load(&config, &LoadOptions { no_cache: true })
+    Ok(Chain::load(&config, &LoadOptions { no_cache: true })?)
 }
 
 fn template_then_hostile(on_error: &str) -> String {
@@ -54,12 +54,12 @@ fn template_rewrites_and_every_plugin_attests() {
         assert_eq!(event.labels["env"], "PROD");
         assert_eq!(event.payload.as_str(), json!({"i": i}).to_string());
         assert_eq!(attestations.len(), 2);
-        assert_eq!(attestations[0].plugin, "upper");
-        assert_eq!(attestations[0].verdict, "keep");
+        assert_eq!(&*attestations[0].plugin, "upper");
+        assert_eq!(attestations[0].verdict.as_str(), "keep");
         let template = std::fs::read(TEMPLATE).unwrap();
-        assert_eq!(attestations[0].component_digest, sha256_digest(&template));
+        assert_eq!(*attestations[0].component_digest, sha256_digest(&template));
         assert_eq!(
-            attestations[0].config_digest,
+            *attestations[0].config_digest,
             sha256_digest(br#"{"label": "env"}"#)
         );
     }
@@ -125,7 +125,7 @@ config = '{{"label": "env"}}'
             assert_eq!((event_id.as_str(), plugin.as_str()), ("boom", "hostile"));
             assert!(matches!(error.failure, PluginFailure::Trap(_)));
             assert_eq!(attestations.len(), 1, "the second plugin must not see it");
-            assert_eq!(attestations[0].verdict, "error");
+            assert_eq!(attestations[0].verdict.as_str(), "error");
         }
         other => panic!("expected a fail-closed reject, got {other:?}"),
     }
@@ -366,7 +366,7 @@ component = "{python}"
                 event.payload.as_str(),
                 r#"{"msg":"mail [EMAIL] about [TICKET]"}"#
             );
-            let names: Vec<&str> = attestations.iter().map(|a| a.plugin.as_str()).collect();
+            let names: Vec<&str> = attestations.iter().map(|a| &*a.plugin).collect();
             assert_eq!(names, ["policy", "redact", "tickets"]);
         }
         other => panic!("{other:?}"),
@@ -374,7 +374,7 @@ component = "{python}"
     assert!(matches!(outcomes[1], Outcome::Drop { .. }));
     // The Python component imports WASI, which the host satisfies with a context that grants
     // nothing; `inspect` shows every import.
-    let report = vellum::plugin::inspect(chain.engine(), &std::fs::read(python).unwrap()).unwrap();
+    let report = vellum::plugin::inspect(chain.template().engine(), &std::fs::read(python).unwrap()).unwrap();
     assert!(
         report
             .imports

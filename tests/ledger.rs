@@ -159,15 +159,13 @@ fn queries_filter_and_page_with_a_cursor() {
 fn drop_markers_are_entries_without_content() {
     let (_dir, path) = new_ledger();
     let ledger = open(&path);
-    let outcome = vellum::chain::Outcome::Drop {
-        marker: event("d1", "memory.read", json!({"secret": "s3cr3t"})).without_content(),
-        plugin: "policy".into(),
-        reason: "noisy".into(),
-        attestations: Vec::new(),
-    };
-    let receipt = ledger
-        .append(vec![Record::from_outcome(outcome).unwrap()])
-        .unwrap();
+    let marker = Record::dropped(
+        event("d1", "memory.read", json!({"secret": "s3cr3t"})),
+        "policy".into(),
+        "noisy".into(),
+        Vec::new(),
+    );
+    let receipt = ledger.append(vec![marker]).unwrap();
     assert_eq!(receipt[0].disposition, Disposition::Dropped);
     let entry = ledger
         .query(&Query {

@@ -17,12 +17,27 @@
 //! | `hostile.drop`          | drops the event with reason `payload.reason`                  |
 //! | `hostile.reject`        | rejects the event with reason `payload.reason`                |
 //! | `hostile.pseudonymize`  | replaces the subject by the host's pseudonym for it           |
+//! | `hostile.stash`         | adds label `stash`: the payloads of the last 16 events this   |
+//! |                         | instance saw, kept in a static across calls (to leak them)    |
 //! | anything else           | keeps the event unchanged                                     |
+//!
+//! Every event's payload is remembered in the stash, whatever its kind: the plugin models
+//! one that keeps data between calls to smuggle it into a later event.
 //!
 //! Configuration: empty, or a JSON object with no fields. Anything else is rejected by
 //! `configure`, which is how the tests exercise a refused configuration.
 
+use std::cell::RefCell;
+
 use serde::Deserialize;
+
+/// How many payloads the stash keeps (the latest ones).
+const STASH_DEPTH: usize = 16;
+
+thread_local! {
+    /// Payloads of every event this instance has seen, across calls.
+    static STASH: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
 #[allow(missing_docs)]
@@ -79,6 +94,15 @@ impl Guest for Hostile {
 /// Applies the behaviour the event's kind asks for.
 fn misbehave(mut event: AuditEvent) -> Verdict {
     let params: Params = serde_json::from_str(&event.payload).unwrap_or_default();
+    let stashed = STASH.with(|stash| {
+        let mut stash = stash.borrow_mut();
+        let before = stash.join(" | ");
+        if stash.len() == STASH_DEPTH {
+            stash.remove(0);
+        }
+        stash.push(event.payload.clone());
+        before
+    });
     match event.kind.as_str() {
         "hostile.loop" => {
             let mut n: u64 = 0;
@@ -114,6 +138,10 @@ fn misbehave(mut event: AuditEvent) -> Verdict {
         }
         "hostile.drop" => return Verdict::Drop(params.reason.unwrap_or_default()),
         "hostile.reject" => return Verdict::Reject(params.reason.unwrap_or_default()),
+        "hostile.stash" => event.labels.push(bindings::vellum::audit::types::Label {
+            key: "stash".to_string(),
+            value: stashed,
+        }),
         "hostile.pseudonymize" => {
             event.subject = event.subject.map(|s| pseudonymize("subject", &s));
         }

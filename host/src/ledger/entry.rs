@@ -39,11 +39,32 @@ pub struct Record {
 impl Record {
     /// A record of an event that passed no plugin.
     pub fn unfiltered(event: AuditEvent) -> Self {
+        Self::recorded(event, Vec::new())
+    }
+
+    /// A record of an event as the plugins that attested it left it.
+    pub fn recorded(event: AuditEvent, attestations: Vec<Attestation>) -> Self {
         Self {
             event,
             disposition: Disposition::Recorded,
             dropped_by: None,
-            attestations: Vec::new(),
+            attestations,
+        }
+    }
+
+    /// The drop marker of an event `plugin` dropped: its envelope with every content field
+    /// removed, whatever `event` still holds.
+    pub fn dropped(
+        event: AuditEvent,
+        plugin: String,
+        reason: String,
+        attestations: Vec<Attestation>,
+    ) -> Self {
+        Self {
+            event: event.without_content(),
+            disposition: Disposition::Dropped,
+            dropped_by: Some((plugin, reason)),
+            attestations,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::error::EmitError;
 use super::pipeline::{Processed, Reply};
 use crate::chain::Outcome;
 use crate::ledger::Ledger;
-use crate::ledger::entry::{Disposition, Record};
+use crate::ledger::entry::Record;
 
 /// Runs until every worker is gone and every batch is answered.
 pub(crate) fn run(ledger: Arc<Ledger>, processed: Receiver<Processed>, window: Receiver<()>) {
@@ -78,23 +78,13 @@ fn records_of(outcomes: Vec<Outcome>) -> Result<Vec<Record>, EmitError> {
             Outcome::Keep {
                 event,
                 attestations,
-            } => Ok(Record {
-                event,
-                disposition: Disposition::Recorded,
-                dropped_by: None,
-                attestations,
-            }),
+            } => Ok(Record::recorded(event, attestations)),
             Outcome::Drop {
                 marker,
                 plugin,
                 reason,
                 attestations,
-            } => Ok(Record {
-                event: marker.without_content(),
-                disposition: Disposition::Dropped,
-                dropped_by: Some((plugin, reason)),
-                attestations,
-            }),
+            } => Ok(Record::dropped(marker, plugin, reason, attestations)),
             Outcome::Reject {
                 event_id,
                 plugin,
