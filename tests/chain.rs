@@ -374,7 +374,9 @@ component = "{python}"
     assert!(matches!(outcomes[1], Outcome::Drop { .. }));
     // The Python component imports WASI, which the host satisfies with a context that grants
     // nothing; `inspect` shows every import.
-    let report = vellum::plugin::inspect(chain.template().engine(), &std::fs::read(python).unwrap()).unwrap();
+    let report =
+        vellum::plugin::inspect(chain.template().engine(), &std::fs::read(python).unwrap())
+            .unwrap();
     assert!(
         report
             .imports

@@ -8,10 +8,7 @@ use std::process::{Command, Output};
 
 use vellum_guest_artifacts::{HOSTILE, TEMPLATE};
 
-const SAMPLE_EVENTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../host/examples/events.jsonl"
-);
+const SAMPLE_EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../host/examples/events.jsonl");
 
 fn vellum(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vellum"));
@@ -326,10 +323,24 @@ fn verify_reports_the_first_bad_sequence_number_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("audit.db");
     let ledger = ledger.to_str().unwrap();
-    assert_eq!(vellum(&["init", "--ledger", ledger], None).status.code(), Some(0));
-    let ingest = vellum(&["ingest", "--ledger", ledger, "--input", SAMPLE_EVENTS], None);
-    assert_eq!(ingest.status.code(), Some(0), "{}", String::from_utf8_lossy(&ingest.stderr));
-    assert_eq!(vellum(&["verify", "--ledger", ledger], None).status.code(), Some(0));
+    assert_eq!(
+        vellum(&["init", "--ledger", ledger], None).status.code(),
+        Some(0)
+    );
+    let ingest = vellum(
+        &["ingest", "--ledger", ledger, "--input", SAMPLE_EVENTS],
+        None,
+    );
+    assert_eq!(
+        ingest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ingest.stderr)
+    );
+    assert_eq!(
+        vellum(&["verify", "--ledger", ledger], None).status.code(),
+        Some(0)
+    );
     // An insider with a SQL shell drops the append-only triggers and edits an entry.
     let conn = rusqlite::Connection::open(ledger).unwrap();
     conn.execute_batch(

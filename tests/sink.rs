@@ -75,9 +75,15 @@ fn a_receipt_names_the_durable_entry() {
     let dropped = sink
         .emit(event("e2", "hostile.drop", json!({"reason": "noise"})))
         .unwrap();
-    assert_eq!((dropped.seq, dropped.disposition), (1, Disposition::Dropped));
+    assert_eq!(
+        (dropped.seq, dropped.disposition),
+        (1, Disposition::Dropped)
+    );
     let note = sink.close().unwrap();
-    assert!(note.contains("\n2\n"), "the final checkpoint covers both: {note}");
+    assert!(
+        note.contains("\n2\n"),
+        "the final checkpoint covers both: {note}"
+    );
     drop(sink);
     let stored = entries(&path);
     assert_eq!(stored[0].recorded_at, receipt.recorded_at);
@@ -106,7 +112,10 @@ fn a_batch_is_recorded_whole_or_not_at_all() {
     match sink.emit_batch(batch).unwrap_err() {
         EmitError::Rejected { plugin, reason } => {
             assert_eq!(plugin, "p");
-            assert!(reason.starts_with("event `boom`") && reason.contains("trapped"), "{reason}");
+            assert!(
+                reason.starts_with("event `boom`") && reason.contains("trapped"),
+                "{reason}"
+            );
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
@@ -124,7 +133,9 @@ fn invalid_events_are_refused_before_anything_is_queued() {
     let (_dir, _path, sink) = hostile_sink(1);
     let mut blank = event("x", "tool.call", json!({}));
     blank.id = " ".into();
-    assert!(matches!(sink.emit(blank.clone()), Err(EmitError::InvalidEvent(m)) if m.contains("`id`")));
+    assert!(
+        matches!(sink.emit(blank.clone()), Err(EmitError::InvalidEvent(m)) if m.contains("`id`"))
+    );
     let batch = vec![event("a", "tool.call", json!({})), blank];
     match sink.emit_batch(batch).unwrap_err() {
         EmitError::InvalidEvent(message) => assert!(message.contains("event #2"), "{message}"),
@@ -133,7 +144,10 @@ fn invalid_events_are_refused_before_anything_is_queued() {
     let too_many = (0..SinkOptions::default().max_emit_events + 1)
         .map(|i| event(&format!("m{i}"), "k", json!({})))
         .collect();
-    assert!(matches!(sink.emit_batch(too_many), Err(EmitError::InvalidEvent(_))));
+    assert!(matches!(
+        sink.emit_batch(too_many),
+        Err(EmitError::InvalidEvent(_))
+    ));
     assert_eq!(sink.emit_batch(Vec::new()).unwrap(), Vec::new());
     assert_eq!(sink.ledger().size().unwrap(), 0);
 }
@@ -207,7 +221,10 @@ fn no_instance_carries_one_tenants_data_into_anothers_entry() {
         .collect();
     for probe in ["t1-probe", "t1-probe-2", "anon-probe"] {
         let stash = &by_id[probe].event.labels["stash"];
-        assert!(!stash.contains("hunter2"), "{probe} got another tenant's data: {stash}");
+        assert!(
+            !stash.contains("hunter2"),
+            "{probe} got another tenant's data: {stash}"
+        );
     }
     assert!(by_id["t0-probe"].event.labels["stash"].contains("hunter2"));
 }
@@ -272,9 +289,13 @@ fn slow_ledger(path: &Path, delay: Duration) -> Slow {
         appends: appends.clone(),
     };
     let reader = SqliteStore::open(path).unwrap();
-    let ledger =
-        Ledger::open_with(path, Box::new(store), Box::new(reader), LedgerOptions::default())
-            .unwrap();
+    let ledger = Ledger::open_with(
+        path,
+        Box::new(store),
+        Box::new(reader),
+        LedgerOptions::default(),
+    )
+    .unwrap();
     Slow {
         ledger,
         failing,
@@ -352,7 +373,10 @@ fn sixteen_producers_against_a_slow_ledger_lose_nothing() {
                 }
                 Err(EmitError::Unavailable(_)) => {
                     refused += 1;
-                    assert!(!stored_ids.contains_key(id.as_str()), "{id} refused but stored");
+                    assert!(
+                        !stored_ids.contains_key(id.as_str()),
+                        "{id} refused but stored"
+                    );
                 }
                 Err(other) => panic!("{id}: unexpected {other:?}"),
             }
@@ -363,8 +387,14 @@ fn sixteen_producers_against_a_slow_ledger_lose_nothing() {
     for (i, entry) in stored.iter().enumerate() {
         assert_eq!(entry.seq, i as u64, "gap in the sequence");
     }
-    assert!(refused > 0, "the slow disk never filled the queue; the test proved nothing");
-    assert!(acknowledged >= PRODUCERS / 2 * EVENTS, "the waiting producers all got through");
+    assert!(
+        refused > 0,
+        "the slow disk never filled the queue; the test proved nothing"
+    );
+    assert!(
+        acknowledged >= PRODUCERS / 2 * EVENTS,
+        "the waiting producers all got through"
+    );
     eprintln!(
         "{acknowledged} acknowledged, {refused} refused after a timeout, {} commits",
         slow.appends.load(Ordering::Relaxed)
@@ -380,13 +410,19 @@ fn a_failing_ledger_makes_emits_unavailable_and_records_nothing() {
     let sink = Sink::start(chain_of(NOOP), slow.ledger, &options(2)).unwrap();
     sink.emit_batch(ordinary(2)).unwrap();
     failing.store(true, Ordering::Relaxed);
-    match sink.emit(event("lost?", "tool.call", json!({}))).unwrap_err() {
+    match sink
+        .emit(event("lost?", "tool.call", json!({})))
+        .unwrap_err()
+    {
         EmitError::Unavailable(message) => assert!(message.contains("ENOSPC"), "{message}"),
         other => panic!("{other:?}"),
     }
     failing.store(false, Ordering::Relaxed);
     let receipt = sink.emit(event("after", "tool.call", json!({}))).unwrap();
-    assert_eq!(receipt.seq, 2, "a full disk fails the append cleanly; the next one goes on");
+    assert_eq!(
+        receipt.seq, 2,
+        "a full disk fails the append cleanly; the next one goes on"
+    );
     sink.close().unwrap();
     drop(sink);
     let ids: Vec<String> = entries(&path).into_iter().map(|e| e.event.id).collect();
@@ -427,7 +463,10 @@ fn open_from_a_sink_file_and_report_a_missing_ledger() {
     );
     let config = SinkConfig::parse(&text, dir.path()).unwrap();
     let sink = Sink::open(&config, &LoadOptions { no_cache: true }).unwrap();
-    assert_eq!(sink.emit(event("f1", "tool.call", json!({}))).unwrap().seq, 0);
+    assert_eq!(
+        sink.emit(event("f1", "tool.call", json!({}))).unwrap().seq,
+        0
+    );
     sink.close().unwrap();
     let missing = SinkConfig {
         ledger: LedgerConfig::at(dir.path().join("nope.db")),
@@ -437,5 +476,8 @@ fn open_from_a_sink_file_and_report_a_missing_ledger() {
         .err()
         .unwrap()
         .to_string();
-    assert!(error.contains("nope.db") && error.contains("vellum init"), "{error}");
+    assert!(
+        error.contains("nope.db") && error.contains("vellum init"),
+        "{error}"
+    );
 }

@@ -104,7 +104,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args, true),
         Command::Ingest(args) => {
             if !args.records() {
-                report(&anyhow::anyhow!("`vellum ingest` needs --ledger (or --sink)"));
+                report(&anyhow::anyhow!(
+                    "`vellum ingest` needs --ledger (or --sink)"
+                ));
                 exit::CONFIG
             } else {
                 run::run(args, false)

@@ -188,7 +188,8 @@ fn record(args: &RunArgs, mut lines: Lines) -> u8 {
                     }
                 }
                 Err(error) => {
-                    failure = Some(anyhow::Error::new(error).context(format!("{}:{line}", lines.source)));
+                    failure =
+                        Some(anyhow::Error::new(error).context(format!("{}:{line}", lines.source)));
                     break;
                 }
             },
@@ -200,7 +201,9 @@ fn record(args: &RunArgs, mut lines: Lines) -> u8 {
         }
     }
     drop(tickets);
-    let printed = printer.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the output thread failed")));
+    let printed = printer
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the output thread failed")));
     let closed = sink.close();
     let summary = match printed {
         Ok(summary) => summary,
@@ -295,7 +298,14 @@ fn print_receipts(
                 (None, Some(ErrorJson::from(error)))
             }
         };
-        serde_json::to_writer(&mut out, &ReceiptLine { line, receipt, error })?;
+        serde_json::to_writer(
+            &mut out,
+            &ReceiptLine {
+                line,
+                receipt,
+                error,
+            },
+        )?;
         out.write_all(b"\n")?;
         // A receipt is printed as soon as it is known (a crashed run loses none).
         if receipt.is_some() {
@@ -352,9 +362,18 @@ fn dry_run(args: &RunArgs, mut lines: Lines) -> u8 {
             for (line, outcome) in numbers.into_iter().zip(chain.apply(events)) {
                 if let Outcome::Reject { reason, plugin, .. } = &outcome {
                     rejected += 1;
-                    eprintln!("vellum: {}:{line}: rejected by `{plugin}`: {reason}", lines.source);
+                    eprintln!(
+                        "vellum: {}:{line}: rejected by `{plugin}`: {reason}",
+                        lines.source
+                    );
                 }
-                serde_json::to_writer(&mut out, &OutcomeLine { line, outcome: &outcome })?;
+                serde_json::to_writer(
+                    &mut out,
+                    &OutcomeLine {
+                        line,
+                        outcome: &outcome,
+                    },
+                )?;
                 out.write_all(b"\n")?;
             }
             out.flush()?;

@@ -55,7 +55,11 @@ config-file = "{root}/guest/policy/cases/policy.toml"
     };
     let started = std::time::Instant::now();
     let sink = Sink::open(&config, &LoadOptions::default())?;
-    println!("1. sink open in {:?} (ledger {})", started.elapsed(), path.display());
+    println!(
+        "1. sink open in {:?} (ledger {})",
+        started.elapsed(),
+        path.display()
+    );
     for plugin in sink.chain().plugins() {
         println!("   plugin {:<7} {}", plugin.name(), plugin.digest());
     }

@@ -156,7 +156,13 @@ impl Chain {
         let mut done: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         for (tenant, group) in by_tenant(events) {
             let plugins = self.tenants.get(tenant.as_deref(), &template.plugins);
-            run(plugins, &template.on_error, template.batch_size, group, &mut done);
+            run(
+                plugins,
+                &template.on_error,
+                template.batch_size,
+                group,
+                &mut done,
+            );
         }
         done.into_iter().flatten().collect()
     }

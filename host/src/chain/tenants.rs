@@ -40,7 +40,11 @@ impl TenantInstances {
         templates: &[Arc<PluginTemplate>],
     ) -> &mut [Plugin] {
         self.clock += 1;
-        let index = match self.slots.iter().position(|s| s.tenant.as_deref() == tenant) {
+        let index = match self
+            .slots
+            .iter()
+            .position(|s| s.tenant.as_deref() == tenant)
+        {
             Some(index) => index,
             None => {
                 if self.slots.len() >= self.capacity

@@ -73,14 +73,26 @@ pub fn create_keys(ledger: &Path, origin: &str) -> Result<String, LedgerError> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&secret)
-        .map_err(|e| unavailable(format!("cannot create signing key {}: {e}", secret.display())))?;
+    let mut file = options.open(&secret).map_err(|e| {
+        unavailable(format!(
+            "cannot create signing key {}: {e}",
+            secret.display()
+        ))
+    })?;
     file.write_all(skey.as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|e| unavailable(format!("cannot write signing key {}: {e}", secret.display())))?;
-    std::fs::write(&public, format!("{vkey}\n"))
-        .map_err(|e| unavailable(format!("cannot write verifier key {}: {e}", public.display())))?;
+        .map_err(|e| {
+            unavailable(format!(
+                "cannot write signing key {}: {e}",
+                secret.display()
+            ))
+        })?;
+    std::fs::write(&public, format!("{vkey}\n")).map_err(|e| {
+        unavailable(format!(
+            "cannot write verifier key {}: {e}",
+            public.display()
+        ))
+    })?;
     Ok(vkey)
 }
 

@@ -55,7 +55,13 @@ pub(crate) fn run(
                 None => break,
             }
         }
-        if workers.send(Batch { seq, requests: batch }).is_err() {
+        if workers
+            .send(Batch {
+                seq,
+                requests: batch,
+            })
+            .is_err()
+        {
             return;
         }
         seq += 1;

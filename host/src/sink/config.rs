@@ -133,7 +133,9 @@ impl SinkOptions {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(ConfigError::new(format!("[sink] {name} must be at least 1")));
+                return Err(ConfigError::new(format!(
+                    "[sink] {name} must be at least 1"
+                )));
             }
         }
         if self.max_emit_events > MAX_EMIT_EVENTS {
@@ -169,10 +171,7 @@ impl SinkConfig {
         let mut config: SinkConfig =
             toml::from_str(text).map_err(|e| ConfigError::new(e.to_string()))?;
         config.sink.validate()?;
-        config
-            .chain
-            .validate()
-            .map_err(|e| e.context("[chain]"))?;
+        config.chain.validate().map_err(|e| e.context("[chain]"))?;
         config.chain.resolve_paths(base);
         if config.ledger.path.is_relative() {
             config.ledger.path = base.join(&config.ledger.path);
@@ -220,11 +219,20 @@ component = "redact.wasm"
 
     #[test]
     fn errors_name_the_table_and_key() {
-        let err = SinkConfig::parse("[sink]\nworkers = 2\nqueue = 3\n[ledger]\npath='a'\n", Path::new("."))
-            .unwrap_err();
-        assert!(err.message.contains("queue") && err.message.contains("line 3"), "{err}");
-        let err = SinkConfig::parse("[sink]\nbatch-events = 0\n[ledger]\npath='a'\n", Path::new("."))
-            .unwrap_err();
+        let err = SinkConfig::parse(
+            "[sink]\nworkers = 2\nqueue = 3\n[ledger]\npath='a'\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("queue") && err.message.contains("line 3"),
+            "{err}"
+        );
+        let err = SinkConfig::parse(
+            "[sink]\nbatch-events = 0\n[ledger]\npath='a'\n",
+            Path::new("."),
+        )
+        .unwrap_err();
         assert!(err.message.contains("[sink] batch-events"), "{err}");
         let err = SinkConfig::parse("[chain]\nbatch-size = 16\n", Path::new(".")).unwrap_err();
         assert!(err.message.contains("ledger"), "{err}");
@@ -233,6 +241,9 @@ component = "redact.wasm"
             Path::new("."),
         )
         .unwrap_err();
-        assert!(err.message.contains("[chain]") && err.message.contains("batch-size"), "{err}");
+        assert!(
+            err.message.contains("[chain]") && err.message.contains("batch-size"),
+            "{err}"
+        );
     }
 }

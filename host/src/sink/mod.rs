@@ -33,9 +33,9 @@ pub use config::{LedgerConfig, MAX_EMIT_EVENTS, SinkConfig, SinkOptions};
 pub use error::{EmitError, OpenError};
 pub use status::{STATUS_CHANGED_KIND, StatusChange};
 
-pub use crate::ledger::entry::{Disposition, Receipt};
 use crate::chain::{ChainTemplate, LoadOptions};
 use crate::event::AuditEvent;
+pub use crate::ledger::entry::{Disposition, Receipt};
 use crate::ledger::{Ledger, LedgerError};
 use pipeline::{Message, PipelineSettings, Reply, Request};
 

@@ -105,5 +105,7 @@ pub(crate) fn start(
 
 /// The error for emits that the sink stopped before answering.
 pub(crate) fn stopped() -> EmitError {
-    EmitError::Unavailable("the sink closed before recording the events; nothing was acknowledged".into())
+    EmitError::Unavailable(
+        "the sink closed before recording the events; nothing was acknowledged".into(),
+    )
 }

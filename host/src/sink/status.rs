@@ -38,12 +38,16 @@ impl StatusChange {
             problem: problem.to_string(),
         };
         if self.reason.trim().is_empty() {
-            return Err(invalid("reason", "must not be empty: say why the status changed"));
+            return Err(invalid(
+                "reason",
+                "must not be empty: say why the status changed",
+            ));
         }
         if self.intent_id.trim().is_empty() {
             return Err(invalid("intent_id", "must not be empty"));
         }
-        let payload = serde_json::to_value(&self).map_err(|e| invalid("payload", &e.to_string()))?;
+        let payload =
+            serde_json::to_value(&self).map_err(|e| invalid("payload", &e.to_string()))?;
         Ok(AuditEvent {
             kind: STATUS_CHANGED_KIND.to_string(),
             subject: Some(self.intent_id),

@@ -44,7 +44,10 @@ pub(crate) fn run(
                 let error = EmitError::Unavailable(
                     "internal error while running the chain; nothing was recorded".into(),
                 );
-                replies.into_iter().map(|r| (r, Err(error.clone()))).collect()
+                replies
+                    .into_iter()
+                    .map(|r| (r, Err(error.clone())))
+                    .collect()
             }
         };
         if committer.send(Processed { seq, requests }).is_err() {
