@@ -23,13 +23,14 @@ impl SplitMix {
     }
 }
 
-/// `n` events and the total size of their JSON lines in bytes.
-pub fn corpus(n: usize) -> (Vec<AuditEvent>, usize) {
+/// `n` events spread over `tenants` tenants, and the total size of their JSON lines in
+/// bytes.
+pub fn corpus(n: usize, tenants: u64) -> (Vec<AuditEvent>, usize) {
     let mut rng = SplitMix(0x5645_4C4C);
     let mut bytes = 0;
     let events = (0..n)
         .map(|i| {
-            let value = event(i, &mut rng);
+            let value = event(i, tenants.max(1), &mut rng);
             bytes += value.to_string().len() + 1;
             serde_json::from_value(value).expect("the corpus is valid")
         })
@@ -37,8 +38,8 @@ pub fn corpus(n: usize) -> (Vec<AuditEvent>, usize) {
     (events, bytes)
 }
 
-fn event(i: usize, rng: &mut SplitMix) -> serde_json::Value {
-    let tenant = format!("tenant-{:02}", rng.below(50));
+fn event(i: usize, tenants: u64, rng: &mut SplitMix) -> serde_json::Value {
+    let tenant = format!("tenant-{:02}", rng.below(tenants));
     let run = i / 40;
     let second = 1_795_000_000 + (i / 100) as u64;
     let common = json!({

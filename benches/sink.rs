@@ -1,14 +1,15 @@
 //! The sink end to end (release build): `cargo bench -p vellum --bench sink`.
 //!
 //! A fixed generated corpus (`VELLUM_BENCH_EVENTS`, default 100,000 events of ~450 bytes,
-//! see `corpus.rs`) is emitted through `Sink` into a fresh SQLite ledger, durable
+//! of `VELLUM_BENCH_TENANTS` tenants, default 50; see `corpus.rs`) is emitted through `Sink` into a fresh SQLite ledger, durable
 //! (`synchronous=FULL`), by 1, 4 and 16 producer threads, each keeping up to 256 emits of
 //! one event in flight (as an async front door would); once with no plugins and once with
 //! the shipped redact + policy chain. For each run it prints events/s (until the last
 //! receipt), p50/p99 emit latency (submit to receipt), and write amplification: bytes the
 //! process wrote (`/proc/self/io`: `wchar` = write syscalls, `write_bytes` = to the block
 //! layer) over the corpus's JSON bytes, counted until the ledger is closed (WAL checkpoint
-//! included).
+//! included). `VELLUM_BENCH_CHAIN=none|redact+policy` and `VELLUM_BENCH_PRODUCERS=4` run one
+//! part only (for profiling).
 
 mod corpus;
 
@@ -29,10 +30,14 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
-    let (events, input_bytes) = corpus::corpus(n);
+    let tenants: u64 = std::env::var("VELLUM_BENCH_TENANTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let (events, input_bytes) = corpus::corpus(n, tenants);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
-        "sink bench: {n} events, {input_bytes} bytes of JSON ({} B/event), {cores} cores",
+        "sink bench: {n} events of {tenants} tenants, {input_bytes} bytes of JSON ({} B/event), {cores} cores",
         input_bytes / n.max(1)
     );
     println!(
@@ -68,8 +73,18 @@ fn main() {
             ChainConfig::parse(&shipped, Path::new(".")).expect("chain"),
         ),
     ];
+    let only_chain = std::env::var("VELLUM_BENCH_CHAIN").ok();
+    let only_producers: Option<usize> = std::env::var("VELLUM_BENCH_PRODUCERS")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for (name, chain) in &chains {
+        if only_chain.as_deref().is_some_and(|only| only != *name) {
+            continue;
+        }
         for producers in [1, 4, 16] {
+            if only_producers.is_some_and(|only| only != producers) {
+                continue;
+            }
             let run = run(dir.path(), chain, producers, &events);
             println!(
                 "{:<14} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9} {:>9} {:>8.2} {:>8.2}",

@@ -385,3 +385,29 @@ component = "{python}"
     );
     assert_eq!(report.world.as_deref(), Some("vellum:audit/plugin@0.1.0"));
 }
+
+#[test]
+fn a_passed_event_goes_on_exactly_as_it_was_given() {
+    let toml = format!(
+        "[[plugin]]\nname = \"noop\"\ncomponent = \"{NOOP}\"\n[[plugin]]\nname = \"upper\"\ncomponent = \"{TEMPLATE}\"\nconfig = '{{\"label\": \"env\"}}'\n"
+    );
+    let mut chain = chain(&toml).unwrap();
+    let mut input = ordinary(2);
+    input[1].payload =
+        vellum::event::Payload::from_json(r#"{ "spaced" :  [1, 2] }"#.into()).unwrap();
+    let outcomes = chain.apply(input.clone());
+    for (outcome, given) in outcomes.iter().zip(&input) {
+        let Outcome::Keep {
+            event,
+            attestations,
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        // The noop plugin passed it unchanged (byte for byte), then the template rewrote it.
+        assert_eq!(event.payload, given.payload);
+        assert_eq!(event.labels["env"], "PROD");
+        let verdicts: Vec<&str> = attestations.iter().map(|a| a.verdict.as_str()).collect();
+        assert_eq!(verdicts, ["keep", "keep"]);
+    }
+}

@@ -123,7 +123,7 @@ fn inserted_row_is_inserted() {
     let (_dir, path) = ledger();
     tamper(
         &path,
-        "INSERT INTO entries SELECT 20, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestations FROM entries WHERE seq = 3",
+        "INSERT INTO entries SELECT 20, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestation_set FROM entries WHERE seq = 3",
     );
     assert_eq!(first(&path), (TamperClass::Inserted, Some(20)));
 }
@@ -133,7 +133,7 @@ fn row_inserted_in_the_middle_is_inserted() {
     let (_dir, path) = ledger();
     tamper(&path, "UPDATE entries SET seq = seq + 1000 WHERE seq >= 8;
                    UPDATE entries SET seq = seq - 999 WHERE seq >= 1000;
-                   INSERT INTO entries SELECT 8, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestations FROM entries WHERE seq = 2");
+                   INSERT INTO entries SELECT 8, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestation_set FROM entries WHERE seq = 2");
     assert_eq!(first(&path), (TamperClass::Inserted, Some(8)));
 }
 
@@ -222,4 +222,15 @@ fn a_range_check_finds_a_modified_entry_by_inclusion_proofs() {
 
 fn hex_literal(bytes: &[u8]) -> String {
     format!("X'{}'", hex::encode(bytes))
+}
+
+#[test]
+fn a_forged_attestation_set_is_found_at_the_first_entry_that_uses_it() {
+    let (_dir, path) = ledger();
+    tamper(
+        &path,
+        r#"UPDATE attestation_sets SET attestations =
+           '[{"plugin":"redact","component_digest":"sha256:0","config_digest":"sha256:0","verdict":"keep"}]'"#,
+    );
+    assert_eq!(first(&path), (TamperClass::Modified, Some(0)));
 }

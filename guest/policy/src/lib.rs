@@ -80,7 +80,7 @@ fn decide(policy: &Policy, event: AuditEvent) -> Verdict {
     };
     let (action, reason) = policy.decide(&event.kind, &view);
     match action {
-        Action::Keep => Verdict::Keep(event),
+        Action::Keep => Verdict::Pass,
         Action::Drop => Verdict::Drop(reason),
         Action::Reject => Verdict::Reject(reason),
     }

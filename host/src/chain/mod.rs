@@ -5,7 +5,8 @@
 //!
 //! A chain is compiled once into a [`ChainTemplate`] (engine, linked components, digests,
 //! configurations) that any number of threads share; each thread runs it through its own
-//! [`Chain`], which keeps the plugin instances of each tenant apart.
+//! [`Chain`]. The runners of one template share a pool of plugin instances kept apart per
+//! tenant (see `tenants.rs`).
 
 mod config;
 mod outcome;
@@ -23,7 +24,7 @@ use crate::plugin::{
     ComponentCache, EngineError, EngineOptions, Plugin, PluginEngine, PluginError, PluginSpec,
     PluginTemplate, PseudonymKey, Verdict,
 };
-use tenants::TenantInstances;
+use tenants::InstancePool;
 
 /// Why a chain could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -117,27 +118,34 @@ impl ChainTemplate {
         self.batch_size
     }
 
-    /// A runner of this chain for one thread, keeping the instances of up to
-    /// `tenant_capacity` tenants.
-    pub fn runner(self: &Arc<Self>, tenant_capacity: usize) -> Chain {
-        Chain {
-            template: self.clone(),
-            tenants: TenantInstances::new(tenant_capacity),
-        }
+    /// Runners of this chain, one per thread, sharing a pool of plugin instances that keeps
+    /// up to `tenant_capacity` idle instance sets (one per tenant).
+    pub fn runners(self: &Arc<Self>, count: usize, tenant_capacity: usize) -> Vec<Chain> {
+        let pool = InstancePool::new(tenant_capacity);
+        (0..count)
+            .map(|_| Chain {
+                template: self.clone(),
+                pool: pool.clone(),
+            })
+            .collect()
     }
 }
 
-/// One thread's runner of a chain: applies it with plugin instances of its own, a separate
-/// set per tenant.
+/// One thread's runner of a chain: applies it with plugin instances that serve one tenant
+/// each.
 pub struct Chain {
     template: Arc<ChainTemplate>,
-    tenants: TenantInstances,
+    pool: Arc<InstancePool>,
 }
 
 impl Chain {
     /// Loads a chain (see [`ChainTemplate::load`]) and makes one runner of it.
     pub fn load(config: &ChainConfig, options: &LoadOptions) -> Result<Self, ChainError> {
-        Ok(ChainTemplate::load(config, options)?.runner(DEFAULT_TENANT_CAPACITY))
+        let template = ChainTemplate::load(config, options)?;
+        Ok(Chain {
+            pool: InstancePool::new(DEFAULT_TENANT_CAPACITY),
+            template,
+        })
     }
 
     /// The shared template.
@@ -148,21 +156,17 @@ impl Chain {
     /// Applies the chain; returns one outcome per event, in input order. The events of each
     /// tenant go through that tenant's own plugin instances.
     pub fn apply(&mut self, events: Vec<AuditEvent>) -> Vec<Outcome> {
-        let template = self.template.clone();
+        let template = &self.template;
         if template.plugins.is_empty() {
             return events.into_iter().map(Outcome::kept).collect();
         }
         let total = events.len();
         let mut done: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         for (tenant, group) in by_tenant(events) {
-            let plugins = self.tenants.get(tenant.as_deref(), &template.plugins);
-            run(
-                plugins,
-                &template.on_error,
-                template.batch_size,
-                group,
-                &mut done,
-            );
+            let mut plugins = self.pool.check_out(tenant.as_deref(), &template.plugins);
+            let (on_error, batch_size) = (&template.on_error, template.batch_size);
+            run(&mut plugins, on_error, batch_size, group, &mut done);
+            self.pool.check_in(tenant, plugins);
         }
         done.into_iter().flatten().collect()
     }
@@ -244,7 +248,7 @@ fn run(
 /// The attested form of a verdict.
 fn attested(verdict: &Verdict) -> AttestedVerdict {
     match verdict {
-        Verdict::Keep(_) => AttestedVerdict::Keep,
+        Verdict::Keep(_) | Verdict::Pass => AttestedVerdict::Keep,
         Verdict::Drop(_) => AttestedVerdict::Drop,
         Verdict::Reject(_) => AttestedVerdict::Reject,
     }
@@ -269,6 +273,7 @@ fn decide(
     let plugin = plugin.to_string();
     match result {
         Ok(Verdict::Keep(rewritten)) => Step::Next(rewritten, attestations),
+        Ok(Verdict::Pass) => Step::Next(event, attestations),
         Ok(Verdict::Drop(reason)) => Step::Done(Outcome::Drop {
             marker: event.without_content(),
             plugin,

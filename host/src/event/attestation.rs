@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// A record that a plugin (this exact component and configuration) was applied to an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Attestation {
     /// The plugin's name in the chain.
     pub plugin: Arc<str>,
@@ -20,7 +20,7 @@ pub struct Attestation {
 }
 
 /// The plugin's decision, as attested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttestedVerdict {
     /// Kept (possibly rewritten).

@@ -8,6 +8,8 @@ use crate::event::{AuditEvent, Payload, join_timestamp, split_timestamp};
 wasmtime::component::bindgen!({
     world: "plugin",
     path: "../wit",
+    // Events are lowered straight from the host's strings, without copying them first.
+    ownership: Borrowing { duplicate_if_necessary: true },
     imports: {
         // Pseudonymisation traps when no key is configured: there is no safe value to return.
         "vellum:audit/host.pseudonymize": trappable,
@@ -16,30 +18,33 @@ wasmtime::component::bindgen!({
 
 pub use self::exports::vellum::audit::filter::Verdict as WitVerdict;
 pub use self::vellum::audit::types::{
-    AuditEvent as WitEvent, Label as WitLabel, Timestamp as WitTimestamp,
+    AuditEventParam as WitEventIn, AuditEventResult as WitEvent, LabelParam as WitLabelIn,
+    Timestamp as WitTimestamp,
 };
 
-/// Converts a host event to the WIT form handed to plugins.
-pub fn to_wit(event: &AuditEvent) -> WitEvent {
-    WitEvent {
-        id: event.id.clone(),
+/// The WIT form of a host event handed to plugins, borrowing the event's strings.
+pub fn to_wit<'a>(event: &'a AuditEvent, labels: &'a [WitLabelIn<'a>]) -> WitEventIn<'a> {
+    WitEventIn {
+        id: &event.id,
         occurred_at: to_wit_timestamp(event.occurred_at),
-        tenant: event.tenant.clone(),
-        correlation_id: event.correlation_id.clone(),
-        chain_id: event.chain_id.clone(),
-        actor: event.actor.clone(),
-        kind: event.kind.clone(),
-        subject: event.subject.clone(),
-        payload: event.payload.as_str().to_string(),
-        labels: event
-            .labels
-            .iter()
-            .map(|(key, value)| WitLabel {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
+        tenant: event.tenant.as_deref(),
+        correlation_id: event.correlation_id.as_deref(),
+        chain_id: event.chain_id.as_deref(),
+        actor: event.actor.as_deref(),
+        kind: &event.kind,
+        subject: event.subject.as_deref(),
+        payload: event.payload.as_str(),
+        labels,
     }
+}
+
+/// The WIT form of an event's labels, borrowing its strings.
+pub fn wit_labels(event: &AuditEvent) -> Vec<WitLabelIn<'_>> {
+    event
+        .labels
+        .iter()
+        .map(|(key, value)| WitLabelIn { key, value })
+        .collect()
 }
 
 /// Converts an event a plugin returned for `input` back to the host form, checking what WIT

@@ -260,7 +260,12 @@ impl Plugin {
         let fuel_metered = self.template.fuel_metered;
         let live = self.live()?;
         prepare_call(&mut live.store, &limits, fuel_metered);
-        let wit_events: Vec<_> = events.iter().map(bindings::to_wit).collect();
+        let labels: Vec<_> = events.iter().map(bindings::wit_labels).collect();
+        let wit_events: Vec<_> = events
+            .iter()
+            .zip(&labels)
+            .map(|(event, labels)| bindings::to_wit(event, labels))
+            .collect();
         let result = live
             .bindings
             .vellum_audit_filter()

@@ -8,8 +8,10 @@ use crate::event::AuditEvent;
 /// A plugin's decision about one event, after validation.
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    /// Pass the (possibly rewritten) event on.
+    /// Pass the rewritten event on.
     Keep(AuditEvent),
+    /// Pass the event on exactly as it was given.
+    Pass,
     /// Store only a drop marker with this reason.
     Drop(String),
     /// Refuse the event with this reason.
@@ -20,7 +22,7 @@ impl Verdict {
     /// `keep`, `drop` or `reject`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Keep(_) => "keep",
+            Self::Keep(_) | Self::Pass => "keep",
             Self::Drop(_) => "drop",
             Self::Reject(_) => "reject",
         }
@@ -64,6 +66,7 @@ fn check_one(input: &AuditEvent, output: WitVerdict) -> Result<Verdict, PluginFa
             }
             Ok(Verdict::Keep(event))
         }
+        WitVerdict::Pass => Ok(Verdict::Pass),
         WitVerdict::Drop(reason) => Ok(Verdict::Drop(reason)),
         WitVerdict::Reject(reason) => Ok(Verdict::Reject(reason)),
     }
@@ -86,6 +89,7 @@ fn output_bytes(verdict: &WitVerdict) -> usize {
             let labels: usize = e.labels.iter().map(|l| l.key.len() + l.value.len()).sum();
             e.id.len() + e.kind.len() + e.payload.len() + optional + labels
         }
+        WitVerdict::Pass => 0,
         WitVerdict::Drop(reason) | WitVerdict::Reject(reason) => reason.len(),
     }
 }

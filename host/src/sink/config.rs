@@ -91,7 +91,9 @@ pub struct SinkOptions {
     pub batch_wait_us: u64,
     /// Emits that may wait in the queue before `emit` blocks (backpressure).
     pub queue_capacity: usize,
-    /// Tenants whose plugin instances each worker keeps (least recently used evicted).
+    /// Idle plugin instance sets kept, one per tenant (least recently used discarded): set
+    /// it to at least the number of tenants active at once, or their instances are
+    /// re-created (and re-configured) over and over.
     pub tenant_instances: usize,
     /// How long an emit may wait for room in a full queue before it fails with
     /// `Unavailable`, in milliseconds. Unset (the default): it waits as long as it takes.

@@ -86,13 +86,15 @@ pub(crate) fn start(
         "vellum-batcher".into(),
         Box::new(move || batcher::run(requests, to_workers, window, limits)),
     )?);
-    for i in 0..workers {
+    for (i, runner) in chain
+        .runners(workers, settings.tenant_instances)
+        .into_iter()
+        .enumerate()
+    {
         let (batches, to_committer) = (batches.clone(), to_committer.clone());
-        let chain = chain.clone();
-        let tenants = settings.tenant_instances;
         threads.push(spawn(
             format!("vellum-worker-{i}"),
-            Box::new(move || worker::run(chain, tenants, batches, to_committer)),
+            Box::new(move || worker::run(runner, batches, to_committer)),
         )?);
     }
     drop((batches, to_committer));

@@ -1,23 +1,16 @@
-//! A chain worker: runs whole batches through its own runner of the shared chain template
-//! (its own plugin instances, per tenant) and hands the outcomes to the committer.
+//! A chain worker: runs whole batches through its runner of the shared chain template
+//! (plugin instances checked out per tenant) and hands the outcomes to the committer.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::error::EmitError;
 use super::pipeline::{Batch, Processed};
-use crate::chain::ChainTemplate;
+use crate::chain::Chain;
 
 /// Runs until the batcher is gone.
-pub(crate) fn run(
-    template: Arc<ChainTemplate>,
-    tenant_instances: usize,
-    batches: Receiver<Batch>,
-    committer: Sender<Processed>,
-) {
-    let mut chain = template.runner(tenant_instances);
+pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<Processed>) {
     while let Ok(Batch { seq, requests }) = batches.recv() {
         let mut sizes = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
@@ -37,10 +30,10 @@ pub(crate) fn run(
                     .collect()
             }
             Err(_) => {
-                // A host bug, not a plugin's doing (plugin failures are values). Start over
-                // with fresh instances and fail this batch's emits: nothing was recorded.
+                // A host bug, not a plugin's doing (plugin failures are values). The instances
+                // it held were dropped with the panic; fail this batch's emits: nothing of
+                // them was recorded.
                 tracing::error!("a chain worker panicked; its batch is failed and not recorded");
-                chain = template.runner(tenant_instances);
                 let error = EmitError::Unavailable(
                     "internal error while running the chain; nothing was recorded".into(),
                 );

@@ -38,7 +38,12 @@ pub fn run(plugin: &mut Plugin, file: &CaseFile, leak_check: Option<&Redactor>) 
                     }
                     Ok(verdict) => {
                         compare(event, expected, &verdict, &mut failures);
-                        if let (Some(detector), Verdict::Keep(kept)) = (leak_check, &verdict) {
+                        let kept = match &verdict {
+                            Verdict::Keep(kept) => Some(kept),
+                            Verdict::Pass => Some(event),
+                            Verdict::Drop(_) | Verdict::Reject(_) => None,
+                        };
+                        if let (Some(detector), Some(kept)) = (leak_check, kept) {
                             leaks(detector, kept, &mut failures);
                         }
                     }
@@ -61,6 +66,7 @@ fn compare(
     let id = &event.id;
     let (name, reason, kept) = match verdict {
         Verdict::Keep(e) => ("keep", None, Some(e)),
+        Verdict::Pass => ("keep", None, Some(event)),
         Verdict::Drop(r) => ("drop", Some(r), None),
         Verdict::Reject(r) => ("reject", Some(r), None),
     };

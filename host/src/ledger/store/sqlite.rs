@@ -5,6 +5,7 @@
 //! someone holding a SQL shell (who could drop the triggers — which `vellum verify` then
 //! catches through the hashes).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -12,17 +13,23 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, para
 use tlog_tiles::tlog::Hash;
 
 use super::{StoreError, StoreReader, StoreWriter};
-use crate::event::{AuditEvent, Payload, join_timestamp, split_timestamp};
+use crate::event::{Attestation, AuditEvent, Payload, join_timestamp, split_timestamp};
 use crate::ledger::entry::{Disposition, Entry};
 use crate::ledger::query::Query;
 
 /// `PRAGMA application_id` of a Vellum ledger ("VELL").
 pub const APPLICATION_ID: i32 = 0x5645_4C4C;
-/// The schema version this build reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 1;
+/// The schema version this build reads and writes (`PRAGMA user_version`). Version 2
+/// stores each distinct set of attestations once (`attestation_sets`) instead of in every
+/// entry.
+pub const SCHEMA_VERSION: i32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE attestation_sets (
+    id             INTEGER PRIMARY KEY,
+    attestations   TEXT    NOT NULL UNIQUE
+) STRICT;
 CREATE TABLE entries (
     seq            INTEGER PRIMARY KEY,
     leaf_hash      BLOB    NOT NULL,
@@ -42,23 +49,29 @@ CREATE TABLE entries (
     disposition    INTEGER NOT NULL,
     dropped_plugin TEXT,
     dropped_reason TEXT,
-    attestations   TEXT    NOT NULL
+    attestation_set INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX entries_by_tenant      ON entries (tenant, seq);
-CREATE INDEX entries_by_correlation ON entries (correlation_id, seq);
-CREATE INDEX entries_by_chain       ON entries (chain_id, seq);
-CREATE INDEX entries_by_kind        ON entries (kind, seq);
-CREATE INDEX entries_by_actor       ON entries (actor, seq);
+CREATE INDEX entries_by_correlation ON entries (correlation_id, seq) WHERE correlation_id IS NOT NULL;
+CREATE INDEX entries_by_chain       ON entries (chain_id, seq) WHERE chain_id IS NOT NULL;
 CREATE INDEX entries_by_time        ON entries (occurred_s, occurred_ns);
 CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL) STRICT;
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL) STRICT;
 ";
 
-const APPEND_ONLY_TABLES: &[&str] = &["meta", "entries", "tree_hashes", "checkpoints"];
+const APPEND_ONLY_TABLES: &[&str] = &[
+    "meta",
+    "attestation_sets",
+    "entries",
+    "tree_hashes",
+    "checkpoints",
+];
 
 /// A connection to a SQLite ledger file.
 pub struct SqliteStore {
     conn: Connection,
+    /// Ids of the attestation sets known to be committed, by content.
+    attestation_sets: HashMap<Vec<Attestation>, i64>,
 }
 
 impl SqliteStore {
@@ -141,9 +154,17 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
-            .map_err(|e| invalid(path, e))?;
-        Ok(Self { conn })
+        // A larger WAL between checkpoints: index pages written by many commits are copied
+        // into the database once per checkpoint instead of once per 4 MiB of WAL.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+             PRAGMA wal_autocheckpoint = 16384;",
+        )
+        .map_err(|e| invalid(path, e))?;
+        Ok(Self {
+            conn,
+            attestation_sets: HashMap::new(),
+        })
     }
 
     /// The log's origin line, recorded at creation.
@@ -179,9 +200,19 @@ impl SqliteStore {
     }
 }
 
+/// The columns an entry is read from: the entry's own, and its attestation set's text.
 const ENTRY_COLUMNS: &str = "seq, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, \
     event_id, tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, \
-    disposition, dropped_plugin, dropped_reason, attestations";
+    disposition, dropped_plugin, dropped_reason, attestation_sets.attestations, attestation_set";
+
+/// Entries with their attestation sets; a missing set reads as NULL (and is reported).
+const ENTRIES_JOINED: &str =
+    "entries LEFT JOIN attestation_sets ON attestation_sets.id = entries.attestation_set";
+
+/// The columns an entry is written to.
+const INSERT_COLUMNS: &str = "seq, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, \
+    event_id, tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, \
+    disposition, dropped_plugin, dropped_reason, attestation_set";
 
 fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, Hash)> {
     let bad = |i, msg: String| {
@@ -199,7 +230,11 @@ fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, Hash)> {
     let payload = Payload::from_json(payload).map_err(|e| bad(13, e.to_string()))?;
     let labels: String = row.get(14)?;
     let labels = serde_json::from_str(&labels).map_err(|e| bad(14, format!("labels: {e}")))?;
-    let attestations: String = row.get(18)?;
+    let attestations: Option<String> = row.get(18)?;
+    let attestations = attestations.ok_or_else(|| {
+        let set: i64 = row.get(19).unwrap_or(-1);
+        bad(18, format!("attestation set {set} is missing"))
+    })?;
     let attestations =
         serde_json::from_str(&attestations).map_err(|e| bad(18, format!("attestations: {e}")))?;
     let disposition = match row.get::<_, i64>(15)? {
@@ -272,7 +307,7 @@ impl StoreReader for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+                "SELECT {ENTRY_COLUMNS} FROM {ENTRIES_JOINED} WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
             ))
             .map_err(db)?;
         let rows = stmt
@@ -316,7 +351,7 @@ impl StoreReader for SqliteStore {
         }
         values.push((query.limit as i64).into());
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE {} ORDER BY seq LIMIT ?",
+            "SELECT {ENTRY_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY seq LIMIT ?",
             conditions.join(" AND ")
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
@@ -349,10 +384,11 @@ impl StoreWriter for SqliteStore {
         hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
+        let mut new_sets: HashMap<Vec<Attestation>, i64> = HashMap::new();
         {
             let mut insert = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
+                    "INSERT INTO entries ({INSERT_COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
                 ))
                 .map_err(db)?;
@@ -362,8 +398,15 @@ impl StoreWriter for SqliteStore {
                 let (os, ons) = split_timestamp(e.occurred_at);
                 let labels =
                     serde_json::to_string(&e.labels).map_err(|e| StoreError::Io(e.to_string()))?;
-                let attestations = serde_json::to_string(&entry.attestations)
-                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                let known = self.attestation_sets.get(&entry.attestations);
+                let set = match known.or_else(|| new_sets.get(&entry.attestations)) {
+                    Some(&id) => id,
+                    None => {
+                        let id = attestation_set_id(&tx, &entry.attestations)?;
+                        new_sets.insert(entry.attestations.clone(), id);
+                        id
+                    }
+                };
                 let disposition = match entry.disposition {
                     Disposition::Recorded => 0,
                     Disposition::Dropped => 1,
@@ -392,7 +435,7 @@ impl StoreWriter for SqliteStore {
                         disposition,
                         dropped_plugin,
                         dropped_reason,
-                        attestations,
+                        set,
                     ])
                     .map_err(db)?;
             }
@@ -405,7 +448,10 @@ impl StoreWriter for SqliteStore {
                     .map_err(db)?;
             }
         }
-        tx.commit().map_err(db)
+        tx.commit().map_err(db)?;
+        // Only now are the new sets' ids known to be on disk.
+        self.attestation_sets.extend(new_sets);
+        Ok(())
     }
 
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
@@ -417,6 +463,20 @@ impl StoreWriter for SqliteStore {
             .map(|_| ())
             .map_err(db)
     }
+}
+
+/// The id of a set of attestations, stored by this transaction if it is new.
+fn attestation_set_id(
+    tx: &rusqlite::Transaction<'_>,
+    attestations: &[Attestation],
+) -> Result<i64, StoreError> {
+    let text = serde_json::to_string(attestations).map_err(|e| StoreError::Io(e.to_string()))?;
+    tx.prepare_cached("INSERT OR IGNORE INTO attestation_sets (attestations) VALUES (?1)")
+        .and_then(|mut insert| insert.execute([&text]))
+        .map_err(db)?;
+    tx.prepare_cached("SELECT id FROM attestation_sets WHERE attestations = ?1")
+        .and_then(|mut select| select.query_row([&text], |r| r.get(0)))
+        .map_err(db)
 }
 
 /// Maps a SQLite error from normal operation.
