@@ -182,9 +182,12 @@ impl Outcome {
     }
 }
 
+/// One tenant's events with their input positions, in input order.
+type TenantGroup = (Option<String>, Vec<(usize, AuditEvent)>);
+
 /// Splits events by tenant, keeping their input positions and, within a tenant, their order.
-fn by_tenant(events: Vec<AuditEvent>) -> Vec<(Option<String>, Vec<(usize, AuditEvent)>)> {
-    let mut groups: Vec<(Option<String>, Vec<(usize, AuditEvent)>)> = Vec::new();
+fn by_tenant(events: Vec<AuditEvent>) -> Vec<TenantGroup> {
+    let mut groups: Vec<TenantGroup> = Vec::new();
     let mut index: HashMap<Option<String>, usize> = HashMap::new();
     for (i, event) in events.into_iter().enumerate() {
         let slot = match index.get(&event.tenant) {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::pipeline::{Batch, Message, Request};
 
@@ -71,14 +71,8 @@ pub(crate) fn run(
 /// The next queued message: at once when `wait` is zero, else until `deadline`.
 fn next(requests: &Receiver<Message>, wait: Duration, deadline: Instant) -> Option<Message> {
     if wait.is_zero() {
-        match requests.try_recv() {
-            Ok(message) => Some(message),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        requests.try_recv().ok()
     } else {
-        match requests.recv_deadline(deadline) {
-            Ok(message) => Some(message),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        requests.recv_deadline(deadline).ok()
     }
 }

@@ -106,7 +106,7 @@ impl Default for SinkOptions {
     fn default() -> Self {
         Self {
             workers: 0,
-            batch_events: 256,
+            batch_events: 1024,
             batch_wait_us: 0,
             queue_capacity: 1024,
             tenant_instances: DEFAULT_TENANT_CAPACITY,
@@ -209,7 +209,7 @@ component = "redact.wasm"
         .unwrap();
         assert_eq!(config.sink.worker_count(), 3);
         assert_eq!(config.sink.emit_timeout_ms, Some(250));
-        assert_eq!(config.sink.batch_events, 256);
+        assert_eq!(config.sink.batch_events, 1024);
         assert_eq!(config.ledger.path, Path::new("/srv/vellum/audit.db"));
         assert_eq!(config.ledger.options().checkpoint_every_entries, 500);
         assert_eq!(config.chain.batch_size, 16);

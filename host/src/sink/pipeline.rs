@@ -46,8 +46,11 @@ pub(crate) struct Batch {
 /// A batch after the chain: per emit, the chain's outcomes (in event order) or an error.
 pub(crate) struct Processed {
     pub(crate) seq: u64,
-    pub(crate) requests: Vec<(Sender<Reply>, Result<Vec<Outcome>, EmitError>)>,
+    pub(crate) requests: Vec<ProcessedEmit>,
 }
+
+/// One emit after the chain: where to answer, and its outcomes or why it has none.
+pub(crate) type ProcessedEmit = (Sender<Reply>, Result<Vec<Outcome>, EmitError>);
 
 /// Settings of a running pipeline.
 pub(crate) struct PipelineSettings {
