@@ -25,7 +25,7 @@ pub struct RunArgs {
     /// Commit through the sink to this ledger (created by `vellum init`).
     #[arg(long, conflicts_with = "sink")]
     ledger: Option<PathBuf>,
-    /// A sink file ([sink], [ledger] and [chain] tables) instead of --chain and --ledger.
+    /// A sink file (`[sink]`, `[ledger]` and `[chain]` tables) instead of --chain and --ledger.
     #[arg(long)]
     sink: Option<PathBuf>,
     /// JSON-lines events; standard input when omitted.

@@ -12,7 +12,7 @@
 //!
 //! How: emits enter a bounded queue, are gathered into batches, run through the chain by N
 //! worker threads (each with its own plugin instances, per tenant), and committed in order
-//! by one committer while the next batches are in the plugins (see [`pipeline`]).
+//! by one committer while the next batches are in the plugins (see `pipeline.rs`).
 
 mod batcher;
 mod committer;
