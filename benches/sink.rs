@@ -1,15 +1,18 @@
 //! The sink end to end (release build): `cargo bench -p vellum --bench sink`.
 //!
-//! A fixed generated corpus (`VELLUM_BENCH_EVENTS`, default 100,000 events of ~450 bytes,
-//! of `VELLUM_BENCH_TENANTS` tenants, default 50; see `corpus.rs`) is emitted through `Sink` into a fresh SQLite ledger, durable
-//! (`synchronous=FULL`), by 1, 4 and 16 producer threads, each keeping up to 256 emits of
-//! one event in flight (as an async front door would); once with no plugins and once with
-//! the shipped redact + policy chain. For each run it prints events/s (until the last
-//! receipt), p50/p99 emit latency (submit to receipt), and write amplification: bytes the
-//! process wrote (`/proc/self/io`: `wchar` = write syscalls, `write_bytes` = to the block
-//! layer) over the corpus's JSON bytes, counted until the ledger is closed (WAL checkpoint
-//! included). `VELLUM_BENCH_CHAIN=none|redact+policy` and `VELLUM_BENCH_PRODUCERS=4` run one
-//! part only (for profiling).
+//! A fixed generated corpus (`VELLUM_BENCH_EVENTS`, default 100,000 events of ~450 bytes
+//! from `VELLUM_BENCH_TENANTS` tenants, default 50; see `corpus.rs`) is emitted through
+//! `Sink` into a fresh SQLite ledger, durable (`synchronous=FULL`), by 1, 4 and 16 producer
+//! threads, each keeping up to 256 emits of one event in flight (as an async front door
+//! would). Chains: none; the no-op plugin (the cost of the plugin machinery: per-tenant
+//! instances, lowering, checks); the shipped redact + policy plugins.
+//!
+//! For each run it prints events/s (until the last receipt), p50/p99 emit latency (submit
+//! to receipt), and write amplification: bytes the process wrote (`/proc/self/io`:
+//! `wchar` = write syscalls, `write_bytes` = to the block layer) over the corpus's JSON
+//! bytes, counted until the ledger is closed (WAL checkpoint included).
+//! `VELLUM_BENCH_CHAIN=none|noop|redact+policy` and `VELLUM_BENCH_PRODUCERS=4` run one part
+//! only (for profiling).
 
 mod corpus;
 
@@ -66,8 +69,16 @@ fn main() {
         vellum_guest_artifacts::POLICY,
         root.display()
     );
+    let noop = format!(
+        "[[plugin]]\nname = \"noop\"\ncomponent = \"{}\"\n",
+        vellum_guest_artifacts::NOOP
+    );
     let chains = [
         ("none", ChainConfig::default()),
+        (
+            "noop",
+            ChainConfig::parse(&noop, Path::new(".")).expect("chain"),
+        ),
         (
             "redact+policy",
             ChainConfig::parse(&shipped, Path::new(".")).expect("chain"),

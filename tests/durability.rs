@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{assert_verifies, new_ledger, records};
-use tlog_tiles::tlog::Hash;
+use vellum::ledger::Hash;
 use vellum::ledger::entry::Entry;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;

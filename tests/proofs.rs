@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use common::{new_ledger, records};
 use proptest::prelude::*;
-use tlog_tiles::tlog::{Hash, node_hash, record_hash};
+use sha2::{Digest, Sha256};
+use vellum::ledger::Hash;
 use vellum::ledger::checkpoint::{VerifiedCheckpoint, verify_checkpoint};
 use vellum::ledger::merkle::{ConsistencyProof, InclusionProof};
 use vellum::ledger::store::StoreReader;
@@ -19,10 +20,33 @@ use vellum::{Ledger, LedgerOptions};
 
 const MAX_SIZE: u64 = 64;
 
+/// RFC 9162 leaf hash: SHA-256(0x00 ‖ data), computed here independently of the library.
+fn record_hash(data: &[u8]) -> Hash {
+    Hash(
+        Sha256::new()
+            .chain_update([0u8])
+            .chain_update(data)
+            .finalize()
+            .into(),
+    )
+}
+
+/// RFC 9162 node hash: SHA-256(0x01 ‖ left ‖ right).
+fn node_hash(left: Hash, right: Hash) -> Hash {
+    Hash(
+        Sha256::new()
+            .chain_update([1u8])
+            .chain_update(left.0)
+            .chain_update(right.0)
+            .finalize()
+            .into(),
+    )
+}
+
 /// RFC 9162 section 2.1.1: the Merkle Tree Hash.
 fn mth(leaves: &[Hash]) -> Hash {
     match leaves.len() {
-        0 => tlog_tiles::tlog::EMPTY_HASH,
+        0 => Hash(Sha256::digest(b"").into()),
         1 => leaves[0],
         n => {
             let k = split(n);

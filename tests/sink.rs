@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::{assert_verifies, event, new_ledger, ordinary};
 use serde_json::json;
-use tlog_tiles::tlog::Hash;
 use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
+use vellum::ledger::Hash;
 use vellum::ledger::entry::Entry;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;

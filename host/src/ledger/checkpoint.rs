@@ -9,10 +9,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::hash::Hash;
 use jiff::Timestamp;
 use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use tlog_tiles::checkpoint::Checkpoint;
-use tlog_tiles::tlog::Hash;
 
 use super::LedgerError;
 
@@ -128,7 +128,7 @@ impl CheckpointSigner {
     /// Signs a checkpoint for a tree of `size` entries with root `root`.
     pub fn sign(&self, size: u64, root: Hash, time: Timestamp) -> Result<String, String> {
         let extension = format!("{TIME_EXTENSION}{time}\n");
-        let checkpoint = Checkpoint::new(&self.origin, size, root, &extension)
+        let checkpoint = Checkpoint::new(&self.origin, size, root.into(), &extension)
             .map_err(|e| format!("building checkpoint: {e}"))?;
         let mut note =
             Note::new(&checkpoint.to_bytes(), &[]).map_err(|e| format!("building note: {e}"))?;
@@ -172,7 +172,7 @@ pub fn verify_checkpoint(note: &str, vkey: &str) -> Result<VerifiedCheckpoint, C
     Ok(VerifiedCheckpoint {
         origin,
         size: checkpoint.size(),
-        root: *checkpoint.hash(),
+        root: (*checkpoint.hash()).into(),
         time,
     })
 }

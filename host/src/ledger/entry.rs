@@ -5,7 +5,9 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tlog_tiles::tlog::{Hash, record_hash};
+use tlog_tiles::tlog::record_hash;
+
+use super::hash::Hash;
 
 use crate::event::{Attestation, AuditEvent, split_timestamp};
 
@@ -126,7 +128,7 @@ impl Entry {
 
     /// The RFC 9162 leaf hash: SHA-256(0x00 ‖ [`Entry::encode`]).
     pub fn leaf_hash(&self) -> Hash {
-        record_hash(&self.encode())
+        record_hash(&self.encode()).into()
     }
 
     /// The canonical, length-framed encoding of every field (see `docs/ledger-format.md`).

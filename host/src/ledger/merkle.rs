@@ -7,8 +7,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-pub use tlog_tiles::tlog::Hash;
 use tlog_tiles::tlog::{self, HashReader};
+
+pub use super::hash::Hash;
 
 use super::checkpoint::VerifiedCheckpoint;
 use super::entry::Entry;
@@ -44,7 +45,7 @@ impl<'a> StoreHashes<'a> {
 }
 
 impl HashReader for StoreHashes<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog::Error> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>, tlog::Error> {
         let lookup = |i: &u64| self.pending.and_then(|p| p.get(i).copied());
         let missing: Vec<u64> = indexes
             .iter()
@@ -66,7 +67,7 @@ impl HashReader for StoreHashes<'_> {
         let stored: HashMap<u64, Hash> = missing.into_iter().zip(stored).collect();
         Ok(indexes
             .iter()
-            .map(|i| lookup(i).unwrap_or_else(|| stored[i]))
+            .map(|i| lookup(i).unwrap_or_else(|| stored[i]).into())
             .collect())
     }
 }
@@ -74,42 +75,19 @@ impl HashReader for StoreHashes<'_> {
 /// The root hash of the first `size` entries.
 pub(crate) fn root(store: &dyn StoreReader, size: u64) -> Result<Hash, StoreError> {
     let reader = StoreHashes::new(store, None);
-    tlog::tree_hash(size, &reader).map_err(|e| reader.error(e))
+    tlog::tree_hash(size, &reader)
+        .map(Hash::from)
+        .map_err(|e| reader.error(e))
 }
 
-/// Hex encoding of hashes in proof files.
-mod hex_hash {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use tlog_tiles::tlog::Hash;
+/// Hashes in `tlog`'s form.
+pub(crate) fn to_tlog(hashes: &[Hash]) -> Vec<tlog::Hash> {
+    hashes.iter().map(|&h| h.into()).collect()
+}
 
-    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(h.0))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
-        let text = String::deserialize(d)?;
-        let bytes = hex::decode(&text).map_err(serde::de::Error::custom)?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| serde::de::Error::custom("a hash has 32 bytes (64 hex digits)"))?;
-        Ok(Hash(bytes))
-    }
-
-    pub mod list {
-        use super::*;
-        use serde::Serialize;
-
-        #[derive(Serialize, Deserialize)]
-        struct H(#[serde(with = "super")] Hash);
-
-        pub fn serialize<S: Serializer>(v: &[Hash], s: S) -> Result<S::Ok, S::Error> {
-            v.iter().map(|h| H(*h)).collect::<Vec<_>>().serialize(s)
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
-            Ok(Vec::<H>::deserialize(d)?.into_iter().map(|h| h.0).collect())
-        }
-    }
+/// Hashes from `tlog`'s form.
+pub(crate) fn from_tlog(hashes: Vec<tlog::Hash>) -> Vec<Hash> {
+    hashes.into_iter().map(Hash::from).collect()
 }
 
 /// Proof that an entry is in the tree of a checkpoint (an RFC 9162 audit path).
@@ -121,10 +99,8 @@ pub struct InclusionProof {
     /// Size of the tree the proof is for (the checkpoint's size).
     pub tree_size: u64,
     /// The entry's leaf hash, hex.
-    #[serde(with = "hex_hash")]
     pub leaf_hash: Hash,
     /// The audit path, hex, leaf to root.
-    #[serde(with = "hex_hash::list")]
     pub path: Vec<Hash>,
     /// The entry itself, so a verifier can recompute its leaf hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,7 +116,6 @@ pub struct ConsistencyProof {
     /// The newer tree size.
     pub new_size: u64,
     /// The consistency path, hex.
-    #[serde(with = "hex_hash::list")]
     pub path: Vec<Hash>,
 }
 
@@ -177,6 +152,7 @@ impl InclusionProof {
     ) -> Result<Self, StoreError> {
         let reader = StoreHashes::new(store, None);
         let path = tlog::prove_record(tree_size, seq, &reader).map_err(|e| reader.error(e))?;
+        let path = from_tlog(path);
         Ok(Self {
             seq,
             tree_size,
@@ -203,11 +179,11 @@ impl InclusionProof {
             return Err(ProofError::EntryMismatch);
         }
         tlog::check_record(
-            &self.path,
+            &to_tlog(&self.path),
             self.tree_size,
-            checkpoint.root,
+            checkpoint.root.into(),
             self.seq,
-            self.leaf_hash,
+            self.leaf_hash.into(),
         )
         .map_err(|e| ProofError::Invalid(e.to_string()))
     }
@@ -222,6 +198,7 @@ impl ConsistencyProof {
     ) -> Result<Self, StoreError> {
         let reader = StoreHashes::new(store, None);
         let path = tlog::prove_tree(new_size, old_size, &reader).map_err(|e| reader.error(e))?;
+        let path = from_tlog(path);
         Ok(Self {
             old_size,
             new_size,
@@ -256,7 +233,14 @@ impl ConsistencyProof {
                 "the empty tree needs no consistency proof".into(),
             ));
         }
-        tlog::check_tree(&self.path, self.new_size, new.root, self.old_size, old.root)
-            .map_err(|e| ProofError::Invalid(e.to_string()))
+        let path = to_tlog(&self.path);
+        tlog::check_tree(
+            &path,
+            self.new_size,
+            new.root.into(),
+            self.old_size,
+            old.root.into(),
+        )
+        .map_err(|e| ProofError::Invalid(e.to_string()))
     }
 }

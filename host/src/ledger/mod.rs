@@ -11,6 +11,7 @@
 
 pub mod checkpoint;
 pub mod entry;
+mod hash;
 pub mod merkle;
 pub mod query;
 pub mod store;
@@ -22,6 +23,8 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+pub use hash::Hash;
 
 use checkpoint::{CheckpointSigner, VerifiedCheckpoint, create_keys, key_paths, verify_checkpoint};
 use entry::{Receipt, Record};

@@ -11,10 +11,11 @@
 //! comparing it with every signed checkpoint catches edits that also rewrote the hashes.
 
 use serde::Serialize;
-use tlog_tiles::tlog::{self, Hash, node_hash, stored_hash_index};
+use tlog_tiles::tlog::{self, stored_hash_index};
 
 use super::LedgerError;
 use super::checkpoint::{VerifiedCheckpoint, verify_checkpoint};
+use super::hash::Hash;
 use super::merkle::StoreHashes;
 use super::store::StoreReader;
 
@@ -87,6 +88,14 @@ impl VerifyReport {
     }
 }
 
+/// The root of the empty tree: SHA-256 of nothing.
+const EMPTY_HASH: Hash = Hash(tlog::EMPTY_HASH.0);
+
+/// An RFC 9162 interior node: SHA-256(0x01 ‖ left ‖ right).
+fn node_hash(left: Hash, right: Hash) -> Hash {
+    tlog::node_hash(left.into(), right.into()).into()
+}
+
 /// A compact Merkle frontier: the roots of the perfect subtrees of the leaves seen so far,
 /// largest first. Gives the RFC 9162 root of any prefix in O(log n) memory.
 #[derive(Default)]
@@ -113,7 +122,7 @@ impl Frontier {
     fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
         let Some(&(_, mut hash)) = iter.next() else {
-            return tlog::EMPTY_HASH;
+            return EMPTY_HASH;
         };
         for &(_, left) in iter {
             hash = node_hash(left, hash);
@@ -236,7 +245,7 @@ pub fn verify(
         }
         // Checkpoints of size 0 need no leaves.
         for cp in next_checkpoint.filter(|cp| cp.size == 0) {
-            check_root(&mut report, cp, tlog::EMPTY_HASH);
+            check_root(&mut report, cp, EMPTY_HASH);
         }
     }
     Ok(report)
@@ -295,7 +304,7 @@ fn check_inclusion(
 ) {
     let reader = StoreHashes::new(store, None);
     let verified = tlog::prove_record(cp.size, i, &reader)
-        .and_then(|path| tlog::check_record(&path, cp.size, cp.root, i, leaf));
+        .and_then(|path| tlog::check_record(&path, cp.size, cp.root.into(), i, leaf.into()));
     if verified.is_err() {
         report.find(
             TamperClass::Modified,
@@ -316,7 +325,7 @@ mod tests {
     /// RFC 9162 MTH, by its recursive definition.
     fn mth(leaves: &[Hash]) -> Hash {
         match leaves.len() {
-            0 => tlog::EMPTY_HASH,
+            0 => EMPTY_HASH,
             1 => leaves[0],
             n => {
                 // The largest power of two smaller than n.
@@ -328,9 +337,11 @@ mod tests {
 
     #[test]
     fn frontier_root_matches_the_recursive_definition() {
-        let leaves: Vec<Hash> = (0..70u32).map(|i| record_hash(&i.to_be_bytes())).collect();
+        let leaves: Vec<Hash> = (0..70u32)
+            .map(|i| record_hash(&i.to_be_bytes()).into())
+            .collect();
         let mut frontier = Frontier::default();
-        assert_eq!(frontier.root(), tlog::EMPTY_HASH);
+        assert_eq!(frontier.root(), EMPTY_HASH);
         for (n, leaf) in leaves.iter().enumerate() {
             frontier.push(*leaf);
             assert_eq!(frontier.root(), mth(&leaves[..=n]), "size {}", n + 1);

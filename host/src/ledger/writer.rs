@@ -8,7 +8,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Instant;
 
 use jiff::Timestamp;
-use tlog_tiles::tlog::{self, Hash};
+use tlog_tiles::tlog;
+
+use super::hash::Hash;
 
 use super::checkpoint::CheckpointSigner;
 use super::entry::{Entry, Receipt, Record};
@@ -134,10 +136,11 @@ impl Writer {
         let mut added = Vec::new();
         for (entry, leaf) in entries {
             let reader = StoreHashes::new(self.store.as_ref(), Some(&pending));
-            let hashes = tlog::stored_hashes_for_record_hash(entry.seq, *leaf, &reader)
+            let hashes = tlog::stored_hashes_for_record_hash(entry.seq, (*leaf).into(), &reader)
                 .map_err(|e| reader.error(e))?;
             let start = tlog::stored_hash_index(0, entry.seq);
             for (i, hash) in hashes.into_iter().enumerate() {
+                let hash = Hash::from(hash);
                 pending.insert(start + i as u64, hash);
                 added.push((start + i as u64, hash));
             }

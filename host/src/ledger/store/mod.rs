@@ -4,7 +4,7 @@
 
 pub mod sqlite;
 
-use tlog_tiles::tlog::Hash;
+use super::hash::Hash;
 
 use super::entry::Entry;
 use super::query::Query;

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::ledger::Hash;
 use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
-use tlog_tiles::tlog::Hash;
 
 use super::{StoreError, StoreReader, StoreWriter};
 use crate::event::{Attestation, AuditEvent, Payload, join_timestamp, split_timestamp};
