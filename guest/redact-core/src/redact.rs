@@ -1,6 +1,6 @@
 //! Finding and rewriting secrets in strings and JSON values.
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, DEFAULT_SENSITIVE_KEYS, Operator};
@@ -21,6 +21,9 @@ pub enum Outcome {
 /// A compiled redaction configuration.
 pub struct Redactor {
     detectors: Vec<Compiled>,
+    /// Every detector's pattern in one set: one pass over a string tells which detectors
+    /// can match it, so the others (usually all of them) are not run at all.
+    candidates: RegexSet,
     lookalikes: Regex,
     allow: Vec<String>,
     allow_patterns: Vec<Regex>,
@@ -90,8 +93,11 @@ impl Redactor {
                 .map(|k| normalise_key(k))
                 .collect(),
         };
+        let candidates = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
+            .map_err(|e| ConfigError(format!("combining the detectors' patterns: {e}")))?;
         Ok(Self {
             detectors,
+            candidates,
             lookalikes: Regex::new(LOOKALIKES)
                 .map_err(|e| ConfigError(format!("look-alikes: {e}")))?,
             allow: config.allow.clone(),
@@ -121,15 +127,28 @@ impl Redactor {
     }
 
     fn find_with_index(&self, text: &str) -> Vec<(usize, Finding)> {
-        let lookalikes: Vec<(usize, usize)> = self
-            .lookalikes
-            .find_iter(text)
-            .map(|m| (m.start(), m.end()))
-            .collect();
-        let inside_lookalike =
-            |s: usize, e: usize| lookalikes.iter().any(|&(ls, le)| s < le && ls < e);
+        let candidates = self.candidates.matches(text);
+        if !candidates.matched_any() {
+            return Vec::new();
+        }
+        // Look-alikes only matter to detectors that respect them; find them once, if needed.
+        let mut lookalikes: Option<Vec<(usize, usize)>> = None;
+        let mut inside_lookalike = |s: usize, e: usize| {
+            lookalikes
+                .get_or_insert_with(|| {
+                    self.lookalikes
+                        .find_iter(text)
+                        .map(|m| (m.start(), m.end()))
+                        .collect()
+                })
+                .iter()
+                .any(|&(ls, le)| s < le && ls < e)
+        };
         let mut found: Vec<(usize, Finding)> = Vec::new();
         for (index, d) in self.detectors.iter().enumerate() {
+            if !candidates.matched(index) {
+                continue;
+            }
             for caps in d.regex.captures_iter(text) {
                 let Some(m) = caps.get(d.group).or_else(|| caps.get(0)) else {
                     continue;
