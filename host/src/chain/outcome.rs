@@ -44,17 +44,6 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
-    /// The id of the event this outcome is about.
-    pub fn event_id(&self) -> &str {
-        match self {
-            Self::Keep { event, .. } => &event.id,
-            Self::Drop { marker, .. } => &marker.id,
-            Self::Reject { event_id, .. } => event_id,
-        }
-    }
-}
-
 fn error_json<S: serde::Serializer>(
     error: &Option<PluginError>,
     serializer: S,
