@@ -356,3 +356,69 @@ fn verify_reports_the_first_bad_sequence_number_and_fails() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ingest_goes_through_the_sink_and_answers_every_line_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("audit.db");
+    let ledger = ledger.to_str().unwrap();
+    assert_eq!(
+        vellum(&["init", "--ledger", ledger], None).status.code(),
+        Some(0)
+    );
+    let sink = dir.path().join("sink.toml");
+    std::fs::write(
+        &sink,
+        format!(
+            "[sink]\nworkers = 2\n[ledger]\npath = \"audit.db\"\n[chain]\n[[chain.plugin]]\nname = \"h\"\ncomponent = \"{HOSTILE}\"\n"
+        ),
+    )
+    .unwrap();
+    let line = |id: &str, kind: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"{kind}\",\"payload\":{{\"reason\":\"no\"}}}}\n"
+        )
+    };
+    let input = [
+        line("a", "tool.call"),
+        line("b", "hostile.reject"),
+        line("c", "hostile.drop"),
+        line("d", "tool.call"),
+    ]
+    .concat();
+    let output = vellum(&["ingest", "--sink", sink.to_str().unwrap()], Some(&input));
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = stdout_lines(&output);
+    let numbers: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    assert_eq!(lines[0]["receipt"]["seq"], 0);
+    assert_eq!(lines[1]["error"]["class"], "rejected");
+    assert_eq!(lines[1]["error"]["plugin"], "h");
+    assert_eq!(lines[2]["receipt"]["disposition"], "dropped");
+    assert_eq!(
+        lines[3]["receipt"]["seq"], 2,
+        "a rejected line takes no sequence number"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("<stdin>:2:") && stderr.contains("rejected"),
+        "{stderr}"
+    );
+    assert_eq!(
+        vellum(&["verify", "--ledger", ledger], None).status.code(),
+        Some(0)
+    );
+    // A ledger that was never created is a ledger error (exit 6) that says how to make one.
+    let missing = dir.path().join("nope.db");
+    let output = vellum(
+        &["ingest", "--ledger", missing.to_str().unwrap()],
+        Some(&line("e", "k")),
+    );
+    assert_eq!(output.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("vellum init"));
+}
