@@ -50,10 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Apply a plugin chain to JSON-lines events and print one JSON verdict per line
-    /// (with --ledger, commit them and print receipts too).
+    /// Apply a plugin chain to JSON-lines events and print one JSON verdict per line (a dry
+    /// run); with --ledger or --sink, emit them through the sink and print receipts.
     Run(run::RunArgs),
-    /// Record JSON-lines events in a ledger, through a chain if --chain is given.
+    /// Record JSON-lines events through the sink (--ledger, with --chain if given, or
+    /// --sink FILE); prints each line's receipt or error.
     Ingest(run::RunArgs),
     /// Create a ledger and its signing key; prints the verifier key.
     Init(ledger::InitArgs),
