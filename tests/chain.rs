@@ -318,7 +318,7 @@ fn every_guest_fits_the_plugin_world_and_imports_no_wasi() {
 #[test]
 fn policy_redact_and_the_python_plugin_run_in_one_chain() {
     let python = vellum_guest_artifacts::PYTHON_TICKET
-        .expect("componentize-py is not installed, so the Python plugin was not built: run `bash .ci/install-tools`");
+        .expect("the build could not install componentize-py (see its warnings: it needs python3 with venv and pip, and PyPI), so the Python plugin was not built");
     // The compiled Python component (large) is cached where the CLI tests cache it too.
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache/vellum/components");
     let toml = format!(

@@ -139,8 +139,41 @@ fn memory_violated() {
 }
 
 #[test]
-fn table_obeyed() {
-    kept(run(Limits::default(), false, "tool.call", json!({})));
+fn table_obeyed_at_the_exact_cap() {
+    let engine = engine(false);
+    let load_capped = |cap| {
+        let limits = Limits {
+            max_table_elements: cap,
+            ..Limits::default()
+        };
+        try_load(&engine, HOSTILE, "", limits, None)
+    };
+    // The smallest cap the guest's tables fit in, by bisection between a cap that is refused
+    // and the default, which is not.
+    let (mut refused, mut fits) = (1usize, Limits::default().max_table_elements);
+    assert!(load_capped(refused).is_err() && load_capped(fits).is_ok());
+    while fits - refused > 1 {
+        let mid = (refused + fits) / 2;
+        match load_capped(mid) {
+            Ok(_) => fits = mid,
+            Err(_) => refused = mid,
+        }
+    }
+    // Capped at exactly what it needs, the guest is served...
+    let mut plugin = load_capped(fits).unwrap();
+    let result = plugin
+        .apply(&[event("e", "tool.call", json!({}))])
+        .remove(0);
+    kept(result.map_err(|e| e.failure));
+    // ...and one element less is refused with the table limit, naming the cap.
+    let error = load_capped(fits - 1).err().unwrap();
+    assert!(
+        matches!(
+            error.failure,
+            PluginFailure::ResourceLimit(LimitExceeded::Table { limit, .. }) if limit == fits - 1
+        ),
+        "{error}"
+    );
 }
 
 #[test]

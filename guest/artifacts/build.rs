@@ -27,6 +27,14 @@ const LIBRARIES: &[&str] = &["redact-core"];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// The componentize-py release the Python guests are built with (installed on demand into
+/// `target/python-venv`).
+const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+
+/// Set to anything to forbid this build script to install what it lacks (the wasm target,
+/// componentize-py); it then fails, or skips the Python guests, and says what to install.
+const NO_AUTO_INSTALL: &str = "VELLUM_NO_AUTO_INSTALL";
+
 fn main() -> Result<()> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let root = manifest_dir
@@ -44,6 +52,7 @@ fn main() -> Result<()> {
 
     println!("cargo::rerun-if-changed={}", root.join("wit").display());
     println!("cargo::rerun-if-env-changed=COMPONENTIZE_PY");
+    println!("cargo::rerun-if-env-changed={NO_AUTO_INSTALL}");
     for dir in GUESTS
         .iter()
         .chain(PYTHON_GUESTS)
@@ -76,7 +85,7 @@ fn main() -> Result<()> {
         )?;
         names.push(*constant);
     }
-    let componentize_py = find_componentize_py(&root);
+    let componentize_py = find_componentize_py(&root).or_else(|| install_componentize_py(&root));
     for (dir, constant) in PYTHON_GUESTS {
         let path = match &componentize_py {
             Some(tool) => {
@@ -86,8 +95,8 @@ fn main() -> Result<()> {
             }
             None => {
                 println!(
-                    "cargo::warning=componentize-py not found: the Python guest `{dir}` is not \
-                     built (run `bash .ci/install-tools`)"
+                    "cargo::warning=componentize-py is not available: the Python guest `{dir}` \
+                     is NOT built and the tests that need it fail (see the warnings above)"
                 );
                 "None".to_string()
             }
@@ -95,7 +104,7 @@ fn main() -> Result<()> {
         writeln!(
             generated,
             "/// Path of the `guest/{dir}` component (Python, built with componentize-py), or \
-             `None` when componentize-py is not installed (`bash .ci/install-tools`).\n\
+             `None` when componentize-py could not be installed.\n\
              pub const {constant}: Option<&str> = {path};"
         )?;
     }
@@ -113,57 +122,87 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Fails with the command to run when the wasm target's standard library is missing.
+/// Makes sure the wasm target's standard library is installed: installs it with rustup
+/// (saying so) when it is missing, unless [`NO_AUTO_INSTALL`] is set; otherwise fails with
+/// the command to run.
 fn ensure_wasm_target() -> Result<()> {
+    if wasm_target_installed()? {
+        return Ok(());
+    }
+    let manual = format!(
+        "the Rust target `{WASM_TARGET}` is not installed, so Vellum's guest plugins cannot be \
+         built.\n    Run: rustup target add {WASM_TARGET}"
+    );
+    if env::var_os(NO_AUTO_INSTALL).is_some() {
+        bail!("{manual}\n({NO_AUTO_INSTALL} is set, so the build does not install it)");
+    }
+    println!(
+        "cargo::warning=installing the Rust target {WASM_TARGET} with `rustup target add` (set {NO_AUTO_INSTALL}=1 to forbid)"
+    );
+    // RUSTUP_TOOLCHAIN, set by rustup for this build, makes rustup add it to this toolchain.
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status();
+    match status {
+        Ok(status) if status.success() && wasm_target_installed()? => Ok(()),
+        Ok(status) => bail!("{manual}\n(`rustup target add` failed: {status})"),
+        Err(e) => bail!("{manual}\n(rustup cannot be run: {e})"),
+    }
+}
+
+/// Whether rustc finds the wasm target's standard library.
+fn wasm_target_installed() -> Result<bool> {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let output = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", WASM_TARGET])
         .output()
         .with_context(|| format!("running `{rustc} --print target-libdir`"))?;
     let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if !output.status.success() || !Path::new(&libdir).is_dir() {
-        bail!(
-            "the Rust target `{WASM_TARGET}` is not installed, so Vellum's guest plugins cannot \
-             be built.\n    Run: rustup target add {WASM_TARGET}\n(or `bash .ci/run`, which \
-             installs it)"
-        );
-    }
-    Ok(())
+    Ok(output.status.success() && Path::new(&libdir).is_dir())
 }
 
-/// Runs a nested `cargo build` of all guests for the wasm target.
+/// Builds every guest for the wasm target as a cdylib (on the host they are rlibs, so a
+/// native `cargo build --workspace` never links their wasm exports), one nested
+/// `cargo rustc` per guest.
 fn build_guests(root: &Path, target_dir: &Path) -> Result<()> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--profile", "guest", "--target", WASM_TARGET])
-        .arg("--target-dir")
-        .arg(target_dir);
     for (dir, _) in GUESTS {
-        cmd.args(["-p", &format!("vellum-guest-{dir}")]);
-    }
-    // The outer build's flags and wrappers (for example clippy's) must not leak into the
-    // guest build: they would change its fingerprint or target the wrong architecture.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_PROFILE_RELEASE_DEBUG",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().context("running cargo to build the guests")?;
-    if !status.success() {
-        bail!("building the guest plugins failed ({status}); see the cargo output above");
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(root)
+            .args(["rustc", "--profile", "guest", "--target", WASM_TARGET])
+            .args([
+                "-p",
+                &format!("vellum-guest-{dir}"),
+                "--crate-type",
+                "cdylib",
+            ])
+            .arg("--target-dir")
+            .arg(target_dir);
+        // The outer build's flags and wrappers (for example clippy's) must not leak into the
+        // guest build: they would change its fingerprint or target the wrong architecture.
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_DEBUG",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            cmd.env_remove(var);
+        }
+        let status = cmd.status().context("running cargo to build the guests")?;
+        if !status.success() {
+            bail!(
+                "building the guest plugin guest/{dir} failed ({status}); see the cargo output above"
+            );
+        }
     }
     Ok(())
 }
 
-/// componentize-py: `$COMPONENTIZE_PY`, else the one `.ci/install-tools` puts in
+/// componentize-py: `$COMPONENTIZE_PY`, else the one this script installs in
 /// `target/python-venv`, else one on `PATH`.
 fn find_componentize_py(root: &Path) -> Option<PathBuf> {
     let candidates = [
@@ -171,12 +210,55 @@ fn find_componentize_py(root: &Path) -> Option<PathBuf> {
         Some(root.join("target/python-venv/bin/componentize-py")),
         Some(PathBuf::from("componentize-py")),
     ];
-    candidates.into_iter().flatten().find(|tool| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    candidates.into_iter().flatten().find(|tool| runs(tool))
+}
+
+/// Installs the pinned componentize-py into `target/python-venv` with python3's venv and
+/// pip, saying so, unless [`NO_AUTO_INSTALL`] is set. Returns the tool, or `None` (with a
+/// warning naming the cause) when it cannot.
+fn install_componentize_py(root: &Path) -> Option<PathBuf> {
+    if env::var_os(NO_AUTO_INSTALL).is_some() {
+        println!(
+            "cargo::warning=componentize-py not found and {NO_AUTO_INSTALL} is set: not installing it"
+        );
+        return None;
+    }
+    let venv = root.join("target/python-venv");
+    println!(
+        "cargo::warning=installing componentize-py {COMPONENTIZE_PY_VERSION} into {} (set {NO_AUTO_INSTALL}=1 to forbid)",
+        venv.display()
+    );
+    let run = |cmd: &mut Command, what: &str| match cmd.status() {
+        Ok(status) if status.success() => true,
+        Ok(status) => {
+            println!("cargo::warning={what} failed: {status}");
+            false
+        }
+        Err(e) => {
+            println!("cargo::warning={what} cannot run: {e}");
+            false
+        }
+    };
+    let pip = venv.join("bin/pip");
+    let installed = run(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    ) && run(
+        Command::new(&pip)
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
+        "pip install componentize-py",
+    );
+    let tool = venv.join("bin/componentize-py");
+    (installed && runs(&tool)).then_some(tool)
+}
+
+/// Whether a tool answers `--version`.
+fn runs(tool: &Path) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Builds a Python guest against the plugin world.
