@@ -12,10 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_verifies, new_ledger, records};
-use vellum::ledger::Hash;
-use vellum::ledger::entry::Entry;
-use vellum::ledger::query::Query;
+use common::{AppendHook, assert_verifies, ledger_with_append_hook, new_ledger, records};
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
 use vellum::{Ledger, LedgerError, LedgerOptions};
@@ -32,66 +29,23 @@ enum Fault {
     Full,
 }
 
-/// A store that injects the armed fault into the next append.
-struct FaultyStore {
-    inner: SqliteStore,
-    armed: Arc<Mutex<Option<Fault>>>,
-}
-
-impl StoreReader for FaultyStore {
-    fn size(&self) -> Result<u64, StoreError> {
-        self.inner.size()
-    }
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
-        self.inner.read_hashes(indexes)
-    }
-    fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
-        self.inner.entries(from, to)
-    }
-    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
-        self.inner.query(query)
-    }
-    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        self.inner.checkpoints()
-    }
-}
-
-impl StoreWriter for FaultyStore {
-    fn append(
-        &mut self,
-        entries: &[(Entry, Hash)],
-        hashes: &[(u64, Hash)],
-    ) -> Result<(), StoreError> {
-        match self.armed.lock().unwrap().take() {
-            None => self.inner.append(entries, hashes),
-            Some(Fault::Write) => Err(StoreError::Io("injected write error (EIO)".into())),
-            Some(Fault::Fsync) => {
-                self.inner.append(entries, hashes)?;
-                Err(StoreError::Io("injected fsync error (EIO)".into()))
-            }
-            Some(Fault::Full) => Err(StoreError::Full("injected ENOSPC".into())),
-        }
-    }
-    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
-        self.inner.put_checkpoint(size, note)
-    }
-}
-
+/// A ledger whose next append meets the armed fault, if any.
 fn faulty(path: &Path) -> (Ledger, Arc<Mutex<Option<Fault>>>) {
     let armed = Arc::new(Mutex::new(None));
-    let writer = FaultyStore {
-        inner: SqliteStore::open(path).unwrap(),
-        armed: armed.clone(),
-    };
-    let reader = SqliteStore::open(path).unwrap();
-    let ledger = Ledger::open_with(
-        path,
-        Box::new(writer),
-        Box::new(reader),
-        LedgerOptions::default(),
-    )
-    .unwrap();
-    (ledger, armed)
+    let fault = armed.clone();
+    let hook: AppendHook =
+        Box::new(
+            move |store, entries, hashes| match fault.lock().unwrap().take() {
+                None => store.append(entries, hashes),
+                Some(Fault::Write) => Err(StoreError::Io("injected write error (EIO)".into())),
+                Some(Fault::Fsync) => {
+                    store.append(entries, hashes)?;
+                    Err(StoreError::Io("injected fsync error (EIO)".into()))
+                }
+                Some(Fault::Full) => Err(StoreError::Full("injected ENOSPC".into())),
+            },
+        );
+    (ledger_with_append_hook(path, hook), armed)
 }
 
 fn assert_present(path: &Path, acked: &[(u64, String)]) {

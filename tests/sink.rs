@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{assert_verifies, event, new_ledger, ordinary};
+use common::{AppendHook, assert_verifies, event, ledger_with_append_hook, new_ledger, ordinary};
 use serde_json::json;
 use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
-use vellum::ledger::Hash;
 use vellum::ledger::entry::Entry;
-use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
 use vellum::sink::{Disposition, EmitError, LedgerConfig, SinkOptions};
@@ -229,50 +227,8 @@ fn no_instance_carries_one_tenants_data_into_anothers_entry() {
     assert!(by_id["t0-probe"].event.labels["stash"].contains("hunter2"));
 }
 
-/// A store whose appends take `delay` (a slow disk) and fail while `failing` is set.
-struct SlowStore {
-    inner: SqliteStore,
-    delay: Duration,
-    failing: Arc<AtomicBool>,
-    appends: Arc<AtomicU64>,
-}
-
-impl StoreReader for SlowStore {
-    fn size(&self) -> Result<u64, StoreError> {
-        self.inner.size()
-    }
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
-        self.inner.read_hashes(indexes)
-    }
-    fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
-        self.inner.entries(from, to)
-    }
-    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
-        self.inner.query(query)
-    }
-    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        self.inner.checkpoints()
-    }
-}
-
-impl StoreWriter for SlowStore {
-    fn append(
-        &mut self,
-        entries: &[(Entry, Hash)],
-        hashes: &[(u64, Hash)],
-    ) -> Result<(), StoreError> {
-        std::thread::sleep(self.delay);
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        if self.failing.load(Ordering::Relaxed) {
-            return Err(StoreError::Full("injected ENOSPC".into()));
-        }
-        self.inner.append(entries, hashes)
-    }
-    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
-        self.inner.put_checkpoint(size, note)
-    }
-}
-
+/// A ledger whose appends take `delay` (a slow disk) and fail while `failing` is set;
+/// `appends` counts them.
 struct Slow {
     ledger: Ledger,
     failing: Arc<AtomicBool>,
@@ -282,22 +238,17 @@ struct Slow {
 fn slow_ledger(path: &Path, delay: Duration) -> Slow {
     let failing = Arc::new(AtomicBool::new(false));
     let appends = Arc::new(AtomicU64::new(0));
-    let store = SlowStore {
-        inner: SqliteStore::open(path).unwrap(),
-        delay,
-        failing: failing.clone(),
-        appends: appends.clone(),
-    };
-    let reader = SqliteStore::open(path).unwrap();
-    let ledger = Ledger::open_with(
-        path,
-        Box::new(store),
-        Box::new(reader),
-        LedgerOptions::default(),
-    )
-    .unwrap();
+    let (fail, count) = (failing.clone(), appends.clone());
+    let hook: AppendHook = Box::new(move |store, entries, hashes| {
+        std::thread::sleep(delay);
+        count.fetch_add(1, Ordering::Relaxed);
+        if fail.load(Ordering::Relaxed) {
+            return Err(StoreError::Full("injected ENOSPC".into()));
+        }
+        store.append(entries, hashes)
+    });
     Slow {
-        ledger,
+        ledger: ledger_with_append_hook(path, hook),
         failing,
         appends,
     }

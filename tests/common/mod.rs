@@ -97,3 +97,76 @@ pub fn assert_verifies(path: &std::path::Path) {
     let report = verify_report(path);
     assert!(report.ok(), "{:?}", report.findings);
 }
+
+/// What an intercepted append does instead: it gets the real store and the append's
+/// arguments, and may delay, fail, or pass the append on.
+pub type AppendHook = Box<
+    dyn FnMut(
+            &mut vellum::ledger::store::sqlite::SqliteStore,
+            &[(vellum::ledger::entry::Entry, vellum::ledger::Hash)],
+            &[(u64, vellum::ledger::Hash)],
+        ) -> Result<(), vellum::ledger::store::StoreError>
+        + Send,
+>;
+
+/// A SQLite store whose appends go through a hook (fault or latency injection); reads and
+/// checkpoints go straight to the store.
+struct InterceptedStore {
+    inner: vellum::ledger::store::sqlite::SqliteStore,
+    hook: AppendHook,
+}
+
+mod intercepted {
+    use vellum::ledger::Hash;
+    use vellum::ledger::entry::Entry;
+    use vellum::ledger::query::Query;
+    use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
+
+    impl StoreReader for super::InterceptedStore {
+        fn size(&self) -> Result<u64, StoreError> {
+            self.inner.size()
+        }
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+            self.inner.read_hashes(indexes)
+        }
+        fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
+            self.inner.entries(from, to)
+        }
+        fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+            self.inner.query(query)
+        }
+        fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+            self.inner.checkpoints()
+        }
+    }
+
+    impl StoreWriter for super::InterceptedStore {
+        fn append(
+            &mut self,
+            entries: &[(Entry, Hash)],
+            hashes: &[(u64, Hash)],
+        ) -> Result<(), StoreError> {
+            (self.hook)(&mut self.inner, entries, hashes)
+        }
+        fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
+            self.inner.put_checkpoint(size, note)
+        }
+    }
+}
+
+/// Opens the ledger at `path` with every append going through `hook`.
+pub fn ledger_with_append_hook(path: &std::path::Path, hook: AppendHook) -> vellum::Ledger {
+    use vellum::ledger::store::sqlite::SqliteStore;
+    let writer = InterceptedStore {
+        inner: SqliteStore::open(path).expect("open ledger"),
+        hook,
+    };
+    let reader = SqliteStore::open(path).expect("open ledger");
+    vellum::Ledger::open_with(
+        path,
+        Box::new(writer),
+        Box::new(reader),
+        vellum::LedgerOptions::default(),
+    )
+    .expect("ledger opens")
+}
