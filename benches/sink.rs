@@ -137,6 +137,7 @@ fn run(dir: &Path, chain: &ChainConfig, producers: usize, events: &[AuditEvent])
     let _ = std::fs::remove_file(path.with_extension("db.key"));
     Ledger::init(&path, "vellum/bench").expect("init");
     let config = SinkConfig {
+        server: None,
         sink: SinkOptions::default(),
         ledger: LedgerConfig::at(&path),
         chain: chain.clone(),

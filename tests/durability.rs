@@ -35,11 +35,11 @@ fn faulty(path: &Path) -> (Ledger, Arc<Mutex<Option<Fault>>>) {
     let fault = armed.clone();
     let hook: AppendHook =
         Box::new(
-            move |store, entries, hashes| match fault.lock().unwrap().take() {
-                None => store.append(entries, hashes),
+            move |store, entries, hashes, keys| match fault.lock().unwrap().take() {
+                None => store.append(entries, hashes, keys),
                 Some(Fault::Write) => Err(StoreError::Io("injected write error (EIO)".into())),
                 Some(Fault::Fsync) => {
-                    store.append(entries, hashes)?;
+                    store.append(entries, hashes, keys)?;
                     Err(StoreError::Io("injected fsync error (EIO)".into()))
                 }
                 Some(Fault::Full) => Err(StoreError::Full("injected ENOSPC".into())),

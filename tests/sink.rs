@@ -239,13 +239,13 @@ fn slow_ledger(path: &Path, delay: Duration) -> Slow {
     let failing = Arc::new(AtomicBool::new(false));
     let appends = Arc::new(AtomicU64::new(0));
     let (fail, count) = (failing.clone(), appends.clone());
-    let hook: AppendHook = Box::new(move |store, entries, hashes| {
+    let hook: AppendHook = Box::new(move |store, entries, hashes, keys| {
         std::thread::sleep(delay);
         count.fetch_add(1, Ordering::Relaxed);
         if fail.load(Ordering::Relaxed) {
             return Err(StoreError::Full("injected ENOSPC".into()));
         }
-        store.append(entries, hashes)
+        store.append(entries, hashes, keys)
     });
     Slow {
         ledger: ledger_with_append_hook(path, hook),
@@ -420,6 +420,7 @@ fn open_from_a_sink_file_and_report_a_missing_ledger() {
     );
     sink.close().unwrap();
     let missing = SinkConfig {
+        server: None,
         ledger: LedgerConfig::at(dir.path().join("nope.db")),
         ..config
     };

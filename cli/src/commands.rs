@@ -1,6 +1,6 @@
 //! The subcommands, their exit codes, and the shared output helpers.
 
-use crate::{inspect, ledger, run, test};
+use crate::{inspect, ledger, run, serve, test};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +74,13 @@ enum Command {
     Key(ledger::LedgerArg),
     /// Run a plugin against a cases file of events and expected verdicts.
     Test(test::TestArgs),
+    /// Serve the sink over HTTP: the native API with receipts, OTLP logs and traces.
+    Serve(serve::ServeArgs),
+    /// Manage the bearer tokens of `vellum serve`.
+    Token {
+        #[command(subcommand)]
+        command: serve::TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +129,8 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => outcome(ledger::verify_ledger(args)),
         Command::Key(args) => outcome(ledger::key(args)),
         Command::Test(args) => test::test(args),
+        Command::Serve(args) => outcome(serve::serve(args)),
+        Command::Token { command } => outcome(serve::token(command)),
     };
     ExitCode::from(code)
 }
@@ -153,7 +162,12 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) {
 fn outcome(result: anyhow::Result<u8>) -> u8 {
     result.unwrap_or_else(|e| {
         report(&e);
-        if e.downcast_ref::<vellum::LedgerError>().is_some() {
+        if e.downcast_ref::<vellum::LedgerError>().is_some()
+            || matches!(
+                e.downcast_ref::<vellum::sink::OpenError>(),
+                Some(vellum::sink::OpenError::Ledger(_))
+            )
+        {
             exit::LEDGER
         } else {
             exit::ERROR

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
-use vellum::ledger::checkpoint::verify_checkpoint;
-use vellum::ledger::merkle::{ConsistencyProof, InclusionProof};
+use serde::Serialize;
+use vellum::ledger::bundle::ProofBundle;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::StoreReader;
 use vellum::ledger::store::sqlite::SqliteStore;
@@ -186,48 +185,16 @@ pub struct ProveArgs {
     consistency_from: Option<u64>,
 }
 
-/// A proof bundle: everything `check-proof` needs besides the verifier key.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Bundle {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    inclusion: Option<InclusionProof>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    consistency: Option<ConsistencyProof>,
-    /// The signed checkpoint(s): one for inclusion, old then new for consistency.
-    checkpoints: Vec<String>,
-}
-
 /// `vellum prove`: prints a proof bundle (JSON).
 pub fn prove(args: ProveArgs) -> Result<u8> {
     let ledger = Ledger::open_read_only(&args.ledger.ledger)?;
     let bundle = match (args.seq, args.consistency_from) {
-        (Some(seq), None) => {
-            let (proof, note) = ledger.prove_inclusion(seq, args.tree_size)?;
-            Bundle {
-                inclusion: Some(proof),
-                consistency: None,
-                checkpoints: vec![note],
-            }
-        }
+        (Some(seq), None) => ledger.inclusion_bundle(seq, args.tree_size)?,
         (None, Some(old)) => {
             let new = args
                 .tree_size
                 .context("--consistency-from needs --tree-size")?;
-            let proof = ledger.prove_consistency(old, new)?;
-            let notes = ledger.checkpoints()?;
-            let note = |size| {
-                notes
-                    .iter()
-                    .find(|(cp, _)| cp.size == size)
-                    .map(|(_, n)| n.clone())
-                    .with_context(|| format!("no checkpoint of size {size}"))
-            };
-            Bundle {
-                inclusion: None,
-                consistency: Some(proof),
-                checkpoints: vec![note(old)?, note(new)?],
-            }
+            ledger.consistency_bundle(old, new)?
         }
         _ => {
             anyhow::bail!("give an entry's sequence number, or --consistency-from with --tree-size")
@@ -261,28 +228,9 @@ pub fn check_proof(args: CheckProofArgs) -> Result<u8> {
     };
     let text = std::fs::read_to_string(&args.proof)
         .with_context(|| format!("reading {}", args.proof.display()))?;
-    let bundle: Bundle = serde_json::from_str(&text)
+    let bundle: ProofBundle = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a proof bundle", args.proof.display()))?;
-    let checkpoints = bundle
-        .checkpoints
-        .iter()
-        .map(|note| verify_checkpoint(note, &vkey))
-        .collect::<Result<Vec<_>, _>>();
-    let result = checkpoints.map_err(|e| e.to_string()).and_then(|cps| {
-        match (&bundle.inclusion, &bundle.consistency, cps.as_slice()) {
-            (Some(p), None, [cp]) => p
-                .verify(cp)
-                .map(|()| format!("entry {} is in the checkpoint of size {}", p.seq, cp.size)),
-            (None, Some(p), [old, new]) => p.verify(old, new).map(|()| {
-                format!(
-                    "checkpoint {} is a prefix of checkpoint {}",
-                    old.size, new.size
-                )
-            }),
-            _ => return Err("the bundle needs one proof and its checkpoint(s)".to_string()),
-        }
-        .map_err(|e| e.to_string())
-    });
+    let result = bundle.check(&vkey);
     match result {
         Ok(message) => {
             say!("ok: {message}");

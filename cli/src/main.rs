@@ -21,6 +21,7 @@ mod commands;
 mod inspect;
 mod ledger;
 mod run;
+mod serve;
 mod test;
 
 use commands::{exit, report};

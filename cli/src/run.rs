@@ -134,6 +134,7 @@ fn sink_config(args: &RunArgs) -> anyhow::Result<SinkConfig> {
     let mut config = match (&args.sink, &args.ledger) {
         (Some(path), _) => SinkConfig::from_file(path)?,
         (None, Some(ledger)) => SinkConfig {
+            server: None,
             sink: SinkOptions::default(),
             ledger: LedgerConfig::at(ledger),
             chain: match &args.chain {

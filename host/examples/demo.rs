@@ -49,6 +49,7 @@ config-file = "{root}/guest/policy/cases/policy.toml"
     let path = dir.path().join("audit.db");
     let vkey = Ledger::init(&path, "vellum/demo")?;
     let config = SinkConfig {
+        server: None,
         sink: SinkOptions::default(),
         ledger: LedgerConfig::at(&path),
         chain: ChainConfig::parse(&chain_toml, Path::new("."))?,

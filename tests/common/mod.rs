@@ -105,6 +105,7 @@ pub type AppendHook = Box<
             &mut vellum::ledger::store::sqlite::SqliteStore,
             &[(vellum::ledger::entry::Entry, vellum::ledger::Hash)],
             &[(u64, vellum::ledger::Hash)],
+            &[vellum::ledger::idempotency::StoredKey],
         ) -> Result<(), vellum::ledger::store::StoreError>
         + Send,
 >;
@@ -119,6 +120,7 @@ struct InterceptedStore {
 mod intercepted {
     use vellum::ledger::Hash;
     use vellum::ledger::entry::Entry;
+    use vellum::ledger::idempotency::StoredKey;
     use vellum::ledger::query::Query;
     use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
 
@@ -138,6 +140,13 @@ mod intercepted {
         fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
             self.inner.checkpoints()
         }
+        fn idempotency_key(
+            &self,
+            scope: &str,
+            key: &str,
+        ) -> Result<Option<StoredKey>, StoreError> {
+            self.inner.idempotency_key(scope, key)
+        }
     }
 
     impl StoreWriter for super::InterceptedStore {
@@ -145,8 +154,9 @@ mod intercepted {
             &mut self,
             entries: &[(Entry, Hash)],
             hashes: &[(u64, Hash)],
+            keys: &[StoredKey],
         ) -> Result<(), StoreError> {
-            (self.hook)(&mut self.inner, entries, hashes)
+            (self.hook)(&mut self.inner, entries, hashes, keys)
         }
         fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
             self.inner.put_checkpoint(size, note)

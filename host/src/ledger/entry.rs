@@ -101,6 +101,9 @@ pub struct Receipt {
     pub recorded_at: Timestamp,
     /// Recorded or dropped.
     pub disposition: Disposition,
+    /// For a drop: the plugin that dropped the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_by: Option<String>,
 }
 
 impl Entry {
@@ -123,6 +126,7 @@ impl Entry {
             seq: self.seq,
             recorded_at: self.recorded_at,
             disposition: self.disposition,
+            dropped_by: self.dropped_by.as_ref().map(|(plugin, _)| plugin.clone()),
         }
     }
 

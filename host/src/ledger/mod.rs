@@ -9,9 +9,11 @@
 //!   public key.
 //! - Queryable: by tenant, time range, kinds, correlation id, chain id and actor.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod entry;
 mod hash;
+pub mod idempotency;
 pub mod merkle;
 pub mod query;
 pub mod store;
@@ -32,7 +34,8 @@ use merkle::{ConsistencyProof, InclusionProof};
 use query::{Page, Query};
 use store::sqlite::SqliteStore;
 use store::{StoreError, StoreReader, StoreWriter};
-use writer::{Message, Writer};
+use idempotency::IdempotencyKey;
+use writer::{Append, Message, Writer};
 
 /// Why a ledger operation failed. Nothing was acknowledged in any case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +53,9 @@ pub enum LedgerError {
     /// A request was malformed (for example a query limit out of range).
     #[error("invalid request: {0}")]
     BadRequest(String),
+    /// An idempotency key was already used for a different request; nothing was recorded.
+    #[error("{0}")]
+    KeyReused(String),
 }
 
 impl From<StoreError> for LedgerError {
@@ -186,12 +192,39 @@ impl Ledger {
     /// Appends records atomically and durably: returns one receipt per record, in order,
     /// only after they are on stable storage; on error nothing was recorded.
     pub fn append(&self, records: Vec<Record>) -> Result<Vec<Receipt>, LedgerError> {
-        if records.is_empty() {
-            return Ok(Vec::new());
+        self.append_each(vec![(records, None)])
+            .pop()
+            .unwrap_or_else(|| Err(closed()))
+    }
+
+    /// Appends several requests, each atomically and in order, most often in one
+    /// transaction; each may claim an idempotency key. A request whose key was used before
+    /// gets the receipts of its first append (the same events) or
+    /// [`LedgerError::KeyReused`] (other events), and records nothing new. Returns one
+    /// answer per request.
+    pub fn append_each(
+        &self,
+        requests: Vec<(Vec<Record>, Option<IdempotencyKey>)>,
+    ) -> Vec<Result<Vec<Receipt>, LedgerError>> {
+        let mut answers = Vec::with_capacity(requests.len());
+        for (records, key) in requests {
+            if records.is_empty() {
+                answers.push(Ok(None));
+                continue;
+            }
+            let (reply, answer) = mpsc::sync_channel(1);
+            answers.push(
+                self.send(Message::Append(Append { records, key }, reply))
+                    .map(|()| Some(answer)),
+            );
         }
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Message::Append(records, reply))?;
-        answer.recv().map_err(|_| closed())?
+        answers
+            .into_iter()
+            .map(|answer| match answer? {
+                None => Ok(Vec::new()),
+                Some(answer) => answer.recv().map_err(|_| closed())?,
+            })
+            .collect()
     }
 
     /// Signs and stores a checkpoint of the current tree; returns the signed note.
@@ -230,6 +263,16 @@ impl Ledger {
         query.validate().map_err(LedgerError::BadRequest)?;
         let entries = self.with_reader(|r| r.query(query))?;
         Ok(Page::new(entries, query.limit))
+    }
+
+    /// Verifies the whole ledger, or the entries `from..to` by inclusion proofs (see
+    /// [`verify::verify`]). Holds the read connection while it runs.
+    pub fn verify(&self, range: Option<(u64, u64)>) -> Result<verify::VerifyReport, LedgerError> {
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| LedgerError::Unavailable("reader lock poisoned".into()))?;
+        verify::verify(reader.as_ref(), &self.vkey, range, &mut |_, _| {})
     }
 
     /// The stored checkpoints, verified, oldest first, with their signed notes.

@@ -14,6 +14,7 @@ use super::hash::Hash;
 
 use super::checkpoint::CheckpointSigner;
 use super::entry::{Entry, Receipt, Record};
+use super::idempotency::{IdempotencyKey, Replay, StoredKey};
 use super::merkle::{self, StoreHashes};
 use super::store::{StoreError, StoreWriter};
 use super::{LedgerError, LedgerOptions};
@@ -21,7 +22,7 @@ use super::{LedgerError, LedgerOptions};
 /// A message to the writer thread.
 pub(crate) enum Message {
     /// Append records atomically; the reply carries one receipt per record.
-    Append(Vec<Record>, SyncSender<Result<Vec<Receipt>, LedgerError>>),
+    Append(Append, SyncSender<Result<Vec<Receipt>, LedgerError>>),
     /// Sign a checkpoint of the current tree now.
     Checkpoint(SyncSender<Result<String, LedgerError>>),
 }
@@ -38,7 +39,21 @@ pub(crate) struct Writer {
     pub(crate) poisoned: Option<String>,
 }
 
-type AppendRequest = (Vec<Record>, SyncSender<Result<Vec<Receipt>, LedgerError>>);
+/// One atomic append: its records and, optionally, the idempotency key it claims.
+pub(crate) struct Append {
+    pub(crate) records: Vec<Record>,
+    pub(crate) key: Option<IdempotencyKey>,
+}
+
+type AppendRequest = (Append, SyncSender<Result<Vec<Receipt>, LedgerError>>);
+
+/// How one request of a group is answered.
+enum Answer {
+    /// Its records are in this commit, at `start..start + count` of the group's entries.
+    New { start: usize, count: usize },
+    /// Already decided (a replayed key, a conflict, a failed key look-up).
+    Now(Result<Vec<Receipt>, LedgerError>),
+}
 
 impl Writer {
     /// Serves messages until every sender is gone.
@@ -47,8 +62,8 @@ impl Writer {
             let mut deferred = Vec::new();
             match message {
                 Message::Checkpoint(reply) => deferred.push(reply),
-                Message::Append(records, reply) => {
-                    let group = self.gather((records, reply), &rx, &mut deferred);
+                Message::Append(append, reply) => {
+                    let group = self.gather((append, reply), &rx, &mut deferred);
                     self.commit(group);
                 }
             }
@@ -66,7 +81,7 @@ impl Writer {
         rx: &Receiver<Message>,
         deferred: &mut Vec<SyncSender<Result<String, LedgerError>>>,
     ) -> Vec<AppendRequest> {
-        let mut events = first.0.len();
+        let mut events = first.0.records.len();
         let mut group = vec![first];
         let deadline = Instant::now() + self.options.group_wait;
         while events < self.options.max_group_events {
@@ -77,9 +92,9 @@ impl Writer {
                     .map_err(|e| matches!(e, RecvTimeoutError::Timeout)),
             };
             match next {
-                Ok(Message::Append(records, reply)) => {
-                    events += records.len();
-                    group.push((records, reply));
+                Ok(Message::Append(append, reply)) => {
+                    events += append.records.len();
+                    group.push((append, reply));
                 }
                 Ok(Message::Checkpoint(reply)) => deferred.push(reply),
                 Err(_) => break,
@@ -88,7 +103,9 @@ impl Writer {
         group
     }
 
-    /// Commits one group and answers its callers.
+    /// Commits one group and answers its callers. A request whose key was used before is
+    /// answered from the stored key (the same request) or refused (another request); the
+    /// keys of the new requests are stored in the same transaction as their entries.
     fn commit(&mut self, group: Vec<AppendRequest>) {
         if let Some(reason) = &self.poisoned {
             for (_, reply) in group {
@@ -97,37 +114,92 @@ impl Writer {
             return;
         }
         let recorded_at = Timestamp::now();
-        let mut entries = Vec::new();
-        let mut counts = Vec::with_capacity(group.len());
-        let mut replies = Vec::with_capacity(group.len());
-        for (records, reply) in group {
-            counts.push(records.len());
-            replies.push(reply);
+        let mut entries: Vec<(Entry, Hash)> = Vec::new();
+        let mut keys: Vec<StoredKey> = Vec::new();
+        let mut answers = Vec::with_capacity(group.len());
+        for (Append { records, key }, reply) in group {
+            if let Some(key) = &key
+                && let Some(answer) = self.replay(key, &records, &keys, &entries)
+            {
+                answers.push((reply, answer));
+                continue;
+            }
+            let start = entries.len();
             for record in records {
                 let seq = self.size + entries.len() as u64;
                 let entry = Entry::new(seq, recorded_at, record);
                 let leaf = entry.leaf_hash();
                 entries.push((entry, leaf));
             }
+            let count = entries.len() - start;
+            if let Some(key) = key {
+                keys.push(key.stored(self.size + start as u64, count as u64));
+            }
+            answers.push((reply, Answer::New { start, count }));
         }
-        let result = self
-            .tree_hashes(&entries)
-            .and_then(|hashes| self.store.append(&entries, &hashes));
-        match result {
+        let result = match entries.is_empty() {
+            true => Ok(()),
+            false => self
+                .tree_hashes(&entries)
+                .and_then(|hashes| self.store.append(&entries, &hashes, &keys)),
+        };
+        let failure = match result {
             Ok(()) => {
                 self.size += entries.len() as u64;
-                let mut receipts = entries.iter().map(|(e, _)| e.receipt());
-                for (count, reply) in counts.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(receipts.by_ref().take(count).collect()));
-                }
+                None
             }
-            Err(error) => {
-                let error = self.fail(error);
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
+            Err(error) => Some(self.fail(error)),
+        };
+        for (reply, answer) in answers {
+            let answer = match (answer, &failure) {
+                (Answer::Now(answer), _) => answer,
+                (Answer::New { .. }, Some(error)) => Err(error.clone()),
+                (Answer::New { start, count }, None) => Ok(entries[start..start + count]
+                    .iter()
+                    .map(|(e, _)| e.receipt())
+                    .collect()),
+            };
+            let _ = reply.send(answer);
         }
+    }
+
+    /// The answer to a request whose key was already used, in the store or earlier in this
+    /// group; `None` when the key is new.
+    fn replay(
+        &self,
+        key: &IdempotencyKey,
+        records: &[Record],
+        pending_keys: &[StoredKey],
+        pending: &[(Entry, Hash)],
+    ) -> Option<Answer> {
+        let ids: Vec<&str> = records.iter().map(|r| r.event.id.as_str()).collect();
+        let base = self.size;
+        let same_key = |k: &&StoredKey| k.scope == key.scope && k.key == key.key;
+        let result = match pending_keys.iter().find(same_key) {
+            Some(stored) => stored.replay(key, |from, to| {
+                Ok(pending[(from - base) as usize..(to - base) as usize]
+                    .iter()
+                    .map(|(e, _)| e.clone())
+                    .collect())
+            }, &ids),
+            None => match self.store.idempotency_key(&key.scope, &key.key) {
+                Ok(None) => return None,
+                Ok(Some(stored)) => stored.replay(
+                    key,
+                    |from, to| {
+                        let found = self.store.entries(from, to.min(base))?;
+                        Ok(found.into_iter().map(|(e, _)| e).collect())
+                    },
+                    &ids,
+                ),
+                Err(e) => Err(e),
+            },
+        };
+        Some(Answer::Now(match result {
+            Ok(Replay::Same(receipts)) => Ok(receipts),
+            Ok(Replay::Conflict(message)) => Err(LedgerError::KeyReused(message)),
+            Err(e) => Err(LedgerError::from(e)),
+        }))
     }
 
     /// The stored tree hashes the new entries add.

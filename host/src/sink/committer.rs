@@ -5,17 +5,25 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::error::EmitError;
 use super::pipeline::{Processed, Reply};
+use super::stats::CommitTimes;
 use crate::chain::Outcome;
 use crate::ledger::Ledger;
 use crate::ledger::entry::Record;
+use crate::ledger::idempotency::IdempotencyKey;
 
 /// Runs until every worker is gone and every batch is answered.
-pub(crate) fn run(ledger: Arc<Ledger>, processed: Receiver<Processed>, window: Receiver<()>) {
+pub(crate) fn run(
+    ledger: Arc<Ledger>,
+    times: Arc<CommitTimes>,
+    processed: Receiver<Processed>,
+    window: Receiver<()>,
+) {
     let mut next = 0u64;
     let mut ready: BTreeMap<u64, Processed> = BTreeMap::new();
     while let Ok(batch) = processed.recv() {
@@ -28,7 +36,9 @@ pub(crate) fn run(ledger: Arc<Ledger>, processed: Receiver<Processed>, window: R
         }
         let batches = group.len();
         if batches > 0 {
+            let started = Instant::now();
             commit(&ledger, group);
+            times.observe(started.elapsed());
         }
         for _ in 0..batches {
             let _ = window.recv();
@@ -36,34 +46,42 @@ pub(crate) fn run(ledger: Arc<Ledger>, processed: Receiver<Processed>, window: R
     }
 }
 
-/// An emit waiting for the commit: where to answer, and how many records it added (or why
-/// it has none).
-type Pending = (Sender<Reply>, Result<usize, EmitError>);
+/// An emit waiting for the commit: where to answer, and where its receipts will be (the
+/// ledger request, the offset and number of its records in it) or why it has none.
+type Pending = (Sender<Reply>, Result<(usize, usize, usize), EmitError>);
 
-/// Commits the records of every accepted emit of `group` together and answers every emit.
+/// Commits the records of every accepted emit of `group` and answers every emit. Runs of
+/// emits without an idempotency key go to the ledger as one request; an emit with a key
+/// is a request of its own (the ledger answers a used key from its first append). The
+/// ledger writes them in order, most often in one transaction.
 fn commit(ledger: &Ledger, group: Vec<Processed>) {
-    let mut records = Vec::new();
+    let mut requests: Vec<(Vec<Record>, Option<IdempotencyKey>)> = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
-    for batch in group {
-        for (reply, result) in batch.requests {
-            let counted = result.and_then(records_of).map(|mut own| {
-                let n = own.len();
-                records.append(&mut own);
-                n
-            });
-            pending.push((reply, counted));
-        }
+    for emit in group.into_iter().flat_map(|batch| batch.requests) {
+        let slot = emit.outcomes.and_then(records_of).map(|own| {
+            let n = own.len();
+            let joins_previous =
+                emit.key.is_none() && requests.last().is_some_and(|(_, key)| key.is_none());
+            if !joins_previous {
+                requests.push((Vec::new(), emit.key));
+            }
+            let index = requests.len() - 1;
+            let records = &mut requests[index].0;
+            let offset = records.len();
+            records.extend(own);
+            (index, offset, n)
+        });
+        pending.push((emit.reply, slot));
     }
-    let (mut receipts, failure) = match ledger.append(records) {
-        Ok(receipts) => (receipts.into_iter(), None),
-        Err(error) => (Vec::new().into_iter(), Some(EmitError::from(error))),
-    };
-    for (reply, counted) in pending {
-        let answer = match (counted, &failure) {
-            (Err(error), _) => Err(error),
-            (Ok(_), Some(error)) => Err(error.clone()),
-            (Ok(n), None) => Ok(receipts.by_ref().take(n).collect()),
-        };
+    let answers = ledger.append_each(requests);
+    for (reply, slot) in pending {
+        let answer = slot.and_then(|(index, offset, n)| match &answers[index] {
+            Ok(receipts) => receipts
+                .get(offset..offset + n)
+                .map(<[_]>::to_vec)
+                .ok_or_else(|| EmitError::Unavailable("the ledger answered too few receipts".into())),
+            Err(error) => Err(EmitError::from(error.clone())),
+        });
         let _ = reply.send(answer);
     }
 }

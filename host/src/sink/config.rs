@@ -25,6 +25,9 @@ pub struct SinkConfig {
     /// The plugin chain (no plugins: events are recorded as sent).
     #[serde(default)]
     pub chain: ChainConfig,
+    /// The `[server]` table, which `vellum serve` reads; the library only allows it.
+    #[serde(default)]
+    pub server: Option<serde::de::IgnoredAny>,
 }
 
 /// The `[ledger]` table.

@@ -36,7 +36,10 @@ impl From<InvalidEvent> for EmitError {
 
 impl From<LedgerError> for EmitError {
     fn from(e: LedgerError) -> Self {
-        Self::Unavailable(e.to_string())
+        match e {
+            LedgerError::KeyReused(message) => Self::InvalidEvent(message),
+            other => Self::Unavailable(other.to_string()),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod committer;
 mod config;
 mod error;
 mod pipeline;
+mod stats;
 mod status;
 mod worker;
 
@@ -31,12 +32,15 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
 pub use config::{LedgerConfig, MAX_EMIT_EVENTS, SinkConfig, SinkOptions};
 pub use error::{EmitError, OpenError};
+pub use stats::{COMMIT_BUCKETS, CommitLatency, SinkStats};
 pub use status::{STATUS_CHANGED_KIND, StatusChange};
 
 use crate::chain::{ChainTemplate, LoadOptions};
 use crate::event::AuditEvent;
 pub use crate::ledger::entry::{Disposition, Receipt};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::idempotency::IdempotencyKey;
+use crate::ledger::{Hash, Ledger, LedgerError};
+use sha2::{Digest, Sha256};
 use pipeline::{Message, PipelineSettings, Reply, Request};
 
 /// A running sink. `Send + Sync` and cheap to clone: every clone feeds the same pipeline.
@@ -55,6 +59,7 @@ struct Shared {
     ledger: Arc<Ledger>,
     chain: Arc<ChainTemplate>,
     max_emit_events: usize,
+    commit_times: Arc<stats::CommitTimes>,
 }
 
 /// An emit in flight: its events are queued; [`Ticket::wait`] returns their receipts once
@@ -103,7 +108,13 @@ impl Sink {
             queue_capacity: options.queue_capacity,
             tenant_instances: options.tenant_instances,
         };
-        let (queue, threads) = pipeline::start(chain.clone(), ledger.clone(), &settings)?;
+        let commit_times = Arc::new(stats::CommitTimes::default());
+        let (queue, threads) = pipeline::start(
+            chain.clone(),
+            ledger.clone(),
+            commit_times.clone(),
+            &settings,
+        )?;
         Ok(Self {
             shared: Arc::new(Shared {
                 queue,
@@ -112,6 +123,7 @@ impl Sink {
                 ledger,
                 chain,
                 max_emit_events: options.max_emit_events,
+                commit_times,
             }),
             emit_timeout: options.emit_timeout_ms.map(Duration::from_millis),
         })
@@ -148,10 +160,51 @@ impl Sink {
         self.emit(change.into_event(envelope)?)
     }
 
+    /// Records a batch atomically (as [`Sink::emit_batch`]) under an idempotency key: the
+    /// first emit with `key` in `scope` records the events; a retry of the same events with
+    /// the same key — after a lost answer, a timeout, or a restart of either side — gets
+    /// the first emit's receipts and records nothing. The same key with other events is
+    /// an [`EmitError::InvalidEvent`]. Keys are durable, written with the entries.
+    pub fn emit_batch_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<Receipt>, EmitError> {
+        self.submit_idempotent(scope, key, events)?.wait()
+    }
+
     /// Queues a batch (atomic, as in [`Sink::emit_batch`]) without waiting for it to be
     /// recorded, so one thread can keep many emits in flight. Fails at once on an invalid
     /// event, a closed sink, or a queue that stayed full past the timeout.
     pub fn submit(&self, events: Vec<AuditEvent>) -> Result<Ticket, EmitError> {
+        self.enqueue(events, None)
+    }
+
+    /// [`Sink::submit`] under an idempotency key (see [`Sink::emit_batch_idempotent`]).
+    pub fn submit_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        events: Vec<AuditEvent>,
+    ) -> Result<Ticket, EmitError> {
+        let digest = serde_json::to_vec(&events)
+            .map(|bytes| Hash(Sha256::digest(&bytes).into()))
+            .map_err(|e| EmitError::InvalidEvent(format!("cannot encode the events: {e}")))?;
+        let key = IdempotencyKey {
+            scope: scope.to_string(),
+            key: key.to_string(),
+            digest,
+        };
+        key.validate().map_err(EmitError::InvalidEvent)?;
+        self.enqueue(events, Some(key))
+    }
+
+    fn enqueue(
+        &self,
+        events: Vec<AuditEvent>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Ticket, EmitError> {
         self.check(&events)?;
         if events.is_empty() {
             return Ok(Ticket(TicketState::Done(Ok(Vec::new()))));
@@ -160,7 +213,7 @@ impl Sink {
             return Err(closed());
         }
         let (reply, answer) = crossbeam_channel::bounded(1);
-        let message = Message::Emit(Request { events, reply });
+        let message = Message::Emit(Request { events, key, reply });
         let sent = match self.emit_timeout {
             None => self.shared.queue.send(message).map_err(|_| closed()),
             Some(timeout) => self.shared.queue.send_timeout(message, timeout).map_err(|e| match e {
@@ -194,6 +247,14 @@ impl Sink {
     /// The ledger, for reading: query, prove, checkpoints.
     pub fn ledger(&self) -> &Ledger {
         &self.shared.ledger
+    }
+
+    /// The sink's queue depth and commit latencies, for metrics.
+    pub fn stats(&self) -> SinkStats {
+        SinkStats {
+            queue_depth: self.shared.queue.len(),
+            commit_latency: self.shared.commit_times.snapshot(),
+        }
     }
 
     /// The chain every event goes through.

@@ -14,11 +14,13 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, bounded};
 
 use super::error::{EmitError, OpenError};
+use super::stats::CommitTimes;
 use super::{batcher, committer, worker};
 use crate::chain::{ChainTemplate, Outcome};
 use crate::event::AuditEvent;
 use crate::ledger::Ledger;
 use crate::ledger::entry::Receipt;
+use crate::ledger::idempotency::IdempotencyKey;
 
 /// What a producer hears back: one receipt per event of its emit, or why none was recorded.
 pub(crate) type Reply = Result<Vec<Receipt>, EmitError>;
@@ -31,9 +33,11 @@ pub(crate) enum Message {
     Close,
 }
 
-/// One emit: its events (recorded all or none) and where to answer.
+/// One emit: its events (recorded all or none), the idempotency key it claims, and where
+/// to answer.
 pub(crate) struct Request {
     pub(crate) events: Vec<AuditEvent>,
+    pub(crate) key: Option<IdempotencyKey>,
     pub(crate) reply: Sender<Reply>,
 }
 
@@ -49,8 +53,15 @@ pub(crate) struct Processed {
     pub(crate) requests: Vec<ProcessedEmit>,
 }
 
-/// One emit after the chain: where to answer, and its outcomes or why it has none.
-pub(crate) type ProcessedEmit = (Sender<Reply>, Result<Vec<Outcome>, EmitError>);
+/// One emit after the chain.
+pub(crate) struct ProcessedEmit {
+    /// Where to answer.
+    pub(crate) reply: Sender<Reply>,
+    /// The idempotency key the emit claims.
+    pub(crate) key: Option<IdempotencyKey>,
+    /// The chain's outcomes, in event order, or why there are none.
+    pub(crate) outcomes: Result<Vec<Outcome>, EmitError>,
+}
 
 /// Settings of a running pipeline.
 pub(crate) struct PipelineSettings {
@@ -65,6 +76,7 @@ pub(crate) struct PipelineSettings {
 pub(crate) fn start(
     chain: Arc<ChainTemplate>,
     ledger: Arc<Ledger>,
+    commit_times: Arc<CommitTimes>,
     settings: &PipelineSettings,
 ) -> Result<(Sender<Message>, Vec<JoinHandle<()>>), OpenError> {
     let workers = settings.workers.max(1);
@@ -103,7 +115,7 @@ pub(crate) fn start(
     drop((batches, to_committer));
     threads.push(spawn(
         "vellum-committer".into(),
-        Box::new(move || committer::run(ledger, processed, window_free)),
+        Box::new(move || committer::run(ledger, commit_times, processed, window_free)),
     )?);
     Ok((queue, threads))
 }

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::error::EmitError;
-use super::pipeline::{Batch, Processed};
+use super::pipeline::{Batch, Processed, ProcessedEmit};
 use crate::chain::Chain;
 
 /// Runs until the batcher is gone.
@@ -17,7 +17,7 @@ pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<
         let mut events = Vec::with_capacity(requests.iter().map(|r| r.events.len()).sum());
         for request in requests {
             sizes.push(request.events.len());
-            replies.push(request.reply);
+            replies.push((request.reply, request.key));
             events.extend(request.events);
         }
         let requests = match catch_unwind(AssertUnwindSafe(|| chain.apply(events))) {
@@ -26,7 +26,11 @@ pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<
                 replies
                     .into_iter()
                     .zip(sizes)
-                    .map(|(reply, n)| (reply, Ok(outcomes.by_ref().take(n).collect())))
+                    .map(|((reply, key), n)| ProcessedEmit {
+                        reply,
+                        key,
+                        outcomes: Ok(outcomes.by_ref().take(n).collect()),
+                    })
                     .collect()
             }
             Err(_) => {
@@ -39,7 +43,11 @@ pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<
                 );
                 replies
                     .into_iter()
-                    .map(|r| (r, Err(error.clone())))
+                    .map(|(reply, key)| ProcessedEmit {
+                        reply,
+                        key,
+                        outcomes: Err(error.clone()),
+                    })
                     .collect()
             }
         };

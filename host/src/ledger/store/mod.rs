@@ -7,6 +7,7 @@ pub mod sqlite;
 use super::hash::Hash;
 
 use super::entry::Entry;
+use super::idempotency::StoredKey;
 use super::query::Query;
 
 /// A storage failure.
@@ -37,16 +38,20 @@ pub trait StoreReader: Send {
     fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
     /// Stored checkpoints `(tree size, signed note)`, by size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+    /// The idempotency key `key` of `scope`, if an append claimed it.
+    fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError>;
 }
 
 /// Write access: one append is one durable, atomic transaction.
 pub trait StoreWriter: StoreReader {
-    /// Appends entries (with their leaf hashes) and the new tree hashes atomically and
-    /// durably; returns only after the data is on stable storage.
+    /// Appends entries (with their leaf hashes), the new tree hashes and the idempotency
+    /// keys the entries answer atomically and durably; returns only after the data is on
+    /// stable storage.
     fn append(
         &mut self,
         entries: &[(Entry, Hash)],
         hashes: &[(u64, Hash)],
+        keys: &[StoredKey],
     ) -> Result<(), StoreError>;
     /// Stores a signed checkpoint for tree size `size`.
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError>;

@@ -15,14 +15,29 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, para
 use super::{StoreError, StoreReader, StoreWriter};
 use crate::event::{Attestation, AuditEvent, Payload, join_timestamp, split_timestamp};
 use crate::ledger::entry::{Disposition, Entry};
+use crate::ledger::idempotency::StoredKey;
 use crate::ledger::query::Query;
 
 /// `PRAGMA application_id` of a Vellum ledger ("VELL").
 pub const APPLICATION_ID: i32 = 0x5645_4C4C;
 /// The schema version this build reads and writes (`PRAGMA user_version`). Version 2
 /// stores each distinct set of attestations once (`attestation_sets`) instead of in every
-/// entry.
-pub const SCHEMA_VERSION: i32 = 2;
+/// entry; version 3 adds `idempotency_keys` (a version-2 file is upgraded on open).
+pub const SCHEMA_VERSION: i32 = 3;
+
+/// What turns a version-2 file into version 3 (run with the new table's triggers).
+const UPGRADE_2_TO_3: &str = IDEMPOTENCY_TABLE;
+
+const IDEMPOTENCY_TABLE: &str = "
+CREATE TABLE idempotency_keys (
+    scope          TEXT    NOT NULL,
+    key            TEXT    NOT NULL,
+    digest         BLOB    NOT NULL,
+    first_seq      INTEGER NOT NULL,
+    count          INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) STRICT, WITHOUT ROWID;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -65,7 +80,22 @@ const APPEND_ONLY_TABLES: &[&str] = &[
     "entries",
     "tree_hashes",
     "checkpoints",
+    "idempotency_keys",
 ];
+
+/// The triggers that refuse UPDATE and DELETE on `tables`.
+fn append_only_triggers(tables: &[&str]) -> String {
+    let mut sql = String::new();
+    for table in tables {
+        for op in ["UPDATE", "DELETE"] {
+            sql.push_str(&format!(
+                "CREATE TRIGGER {table}_no_{op} BEFORE {op} ON {table} \
+                 BEGIN SELECT RAISE(ABORT, 'the Vellum ledger is append-only'); END;"
+            ));
+        }
+    }
+    sql
+}
 
 /// A connection to a SQLite ledger file.
 pub struct SqliteStore {
@@ -86,16 +116,10 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| io(path, e))?;
         let store = Self::configure(conn, path)?;
         let mut sql = format!(
-            "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+            "BEGIN; {SCHEMA} {IDEMPOTENCY_TABLE} PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {SCHEMA_VERSION};"
         );
-        for table in APPEND_ONLY_TABLES {
-            for op in ["UPDATE", "DELETE"] {
-                sql.push_str(&format!(
-                    "CREATE TRIGGER {table}_no_{op} BEFORE {op} ON {table} \
-                     BEGIN SELECT RAISE(ABORT, 'the Vellum ledger is append-only'); END;"
-                ));
-            }
-        }
+        sql.push_str(&append_only_triggers(APPEND_ONLY_TABLES));
         sql.push_str("COMMIT;");
         store.conn.execute_batch(&sql).map_err(|e| io(path, e))?;
         store
@@ -134,7 +158,14 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        if version != SCHEMA_VERSION {
+        if version == 2 {
+            let sql = format!(
+                "BEGIN IMMEDIATE; {UPGRADE_2_TO_3} {} PRAGMA user_version = 3; COMMIT;",
+                append_only_triggers(&["idempotency_keys"])
+            );
+            store.conn.execute_batch(&sql).map_err(|e| io(path, e))?;
+            tracing::info!("{}: upgraded the ledger schema from version 2 to 3", path.display());
+        } else if version != SCHEMA_VERSION {
             return Err(StoreError::Invalid(format!(
                 "{} has ledger schema version {version}; this build reads version {SCHEMA_VERSION}",
                 path.display()
@@ -365,6 +396,36 @@ impl StoreReader for SqliteStore {
         .collect()
     }
 
+    fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT digest, first_seq, count FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+            )
+            .map_err(db)?
+            .query_row([scope, key], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
+            .optional()
+            .map_err(db)?;
+        let Some((digest, first_seq, count)) = row else {
+            return Ok(None);
+        };
+        let bad = |what: &str| {
+            StoreError::Invalid(format!("idempotency key `{key}` (scope `{scope}`): {what}"))
+        };
+        let digest: [u8; 32] = digest
+            .try_into()
+            .map_err(|_| bad("digest is not 32 bytes"))?;
+        Ok(Some(StoredKey {
+            scope: scope.to_string(),
+            key: key.to_string(),
+            digest: Hash(digest),
+            first_seq: u64::try_from(first_seq).map_err(|_| bad("negative sequence number"))?,
+            count: u64::try_from(count).map_err(|_| bad("negative count"))?,
+        }))
+    }
+
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
         let mut stmt = self
             .conn
@@ -382,6 +443,7 @@ impl StoreWriter for SqliteStore {
         &mut self,
         entries: &[(Entry, Hash)],
         hashes: &[(u64, Hash)],
+        keys: &[StoredKey],
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
         let mut new_sets: HashMap<Vec<Attestation>, i64> = HashMap::new();
@@ -445,6 +507,23 @@ impl StoreWriter for SqliteStore {
             for (idx, hash) in hashes {
                 insert_hash
                     .execute(params![*idx as i64, &hash.0[..]])
+                    .map_err(db)?;
+            }
+            let mut insert_key = tx
+                .prepare_cached(
+                    "INSERT INTO idempotency_keys (scope, key, digest, first_seq, count) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db)?;
+            for k in keys {
+                insert_key
+                    .execute(params![
+                        k.scope,
+                        k.key,
+                        &k.digest.0[..],
+                        k.first_seq as i64,
+                        k.count as i64
+                    ])
                     .map_err(db)?;
             }
         }

@@ -1,0 +1,92 @@
+//! Bearer tokens: each is known only by its SHA-256 and bound to one tenant, which it may
+//! write and read and nothing else.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+
+use crate::config::TokenConfig;
+use crate::error::ApiError;
+use crate::state::App;
+
+/// The tenant of the caller's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+/// The known tokens, by the SHA-256 of the token.
+#[derive(Debug, Default)]
+pub struct Tokens(HashMap<[u8; 32], String>);
+
+impl Tokens {
+    /// The tokens of the `[[server.token]]` entries (already validated as hex).
+    pub fn new(tokens: &[TokenConfig]) -> Self {
+        let mut known = HashMap::new();
+        for token in tokens {
+            let mut digest = [0u8; 32];
+            if hex::decode_to_slice(&token.sha256, &mut digest).is_ok() {
+                known.insert(digest, token.tenant.clone());
+            }
+        }
+        Self(known)
+    }
+
+    /// The tenant `token` is bound to.
+    pub fn tenant(&self, token: &str) -> Option<&str> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.0.get(&digest).map(String::as_str)
+    }
+}
+
+/// A new random token and its SHA-256 (for `[[server.token]]`).
+pub fn new_token() -> Result<(String, String), String> {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 32];
+    rand_core::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| format!("cannot read random bytes for a token: {e}"))?;
+    let token = format!("vt_{}", hex::encode(bytes));
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    Ok((token, digest))
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing `Authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthenticated("the Authorization header is not `Bearer <token>`"))?;
+        let tenant = app
+            .tokens
+            .tenant(token)
+            .ok_or_else(|| ApiError::unauthenticated("unknown token"))?;
+        Ok(Caller(tenant.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_token_is_found_by_its_digest_only() {
+        let (token, digest) = new_token().unwrap();
+        let tokens = Tokens::new(&[TokenConfig {
+            tenant: "acme".into(),
+            sha256: digest.clone(),
+        }]);
+        assert_eq!(tokens.tenant(&token), Some("acme"));
+        assert_eq!(tokens.tenant(&digest), None);
+        assert_eq!(tokens.tenant(""), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! Listeners (TCP, TLS over TCP, a Unix socket with mode 0600) and the graceful stop:
+//! on SIGTERM or SIGINT the server stops accepting, answers every request in flight, and
+//! returns (the caller then closes the sink, which signs the final checkpoint).
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::ServerConfig;
+use crate::state::App;
+
+/// How long in-flight requests may take to finish after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on every configured listener until SIGTERM or SIGINT, then drains.
+/// `ready` is told each address once it accepts connections (`http://…`, `https://…` or
+/// `unix:…`).
+pub async fn serve_until_signal(
+    app: App,
+    config: &ServerConfig,
+    ready: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let router = crate::router(app.clone());
+    let mut servers = JoinSet::new();
+    if let Some(addr) = config.listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        match &config.tls {
+            None => {
+                let listener = TcpListener::from_std(listener)?;
+                let router = router.clone();
+                let stopped = stopped.clone();
+                servers.spawn(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(signalled(stopped))
+                        .await
+                        .context("the TCP listener failed")
+                });
+                ready(&format!("http://{local}"));
+            }
+            Some(tls) => {
+                let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot load the TLS certificate {} and key {}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        )
+                    })?;
+                let handle = axum_server::Handle::new();
+                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+                let router = router.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move {
+                    signalled(stopped).await;
+                    handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
+                });
+                servers.spawn(async move {
+                    server
+                        .serve(router.into_make_service())
+                        .await
+                        .context("the TLS listener failed")
+                });
+                ready(&format!("https://{local}"));
+            }
+        }
+    }
+    if let Some(path) = &config.unix_socket {
+        if path.exists() {
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot replace the old socket {}", path.display()))?;
+        }
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {} to mode 0600", path.display()))?;
+        let router = router.clone();
+        let stopped = stopped.clone();
+        servers.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(signalled(stopped))
+                .await
+                .context("the Unix socket listener failed")
+        });
+        ready(&format!("unix:{}", path.display()));
+    }
+    let failed = tokio::select! {
+        () = stop_signal() => None,
+        Some(result) = servers.join_next() => Some(result),
+    };
+    tracing::info!("stopping: draining requests in flight");
+    app.start_draining();
+    let _ = stop.send(true);
+    if let Some(result) = failed {
+        result.context("a listener stopped")??;
+    }
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(result) = servers.join_next().await {
+            result.context("a listener stopped")??;
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    match drained {
+        Ok(result) => result,
+        Err(_) => anyhow::bail!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway"),
+    }
+}
+
+/// Resolves when the stop flag is set.
+async fn signalled(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::error!("cannot watch for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
