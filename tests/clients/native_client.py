@@ -1,0 +1,130 @@
+"""A producer in Python, standard library only, against `vellum serve`'s native API.
+
+Run by tests/serve.rs with VELLUM_URL, VELLUM_SOCKET, VELLUM_TOKEN_A (tenant acme) and
+VELLUM_TOKEN_B (tenant beta). Exits non-zero, saying what failed, on any mismatch.
+"""
+
+import http.client
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+
+URL = os.environ["VELLUM_URL"]
+SOCKET = os.environ["VELLUM_SOCKET"]
+A = os.environ["VELLUM_TOKEN_A"]
+B = os.environ["VELLUM_TOKEN_B"]
+
+
+def call(method, path, body=None, token=A, headers=None, raw=None):
+    """Returns (status, parsed JSON body or text)."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(URL + path, data=data, method=method)
+    if token is not None:
+        request.add_header("Authorization", "Bearer " + token)
+    request.add_header("Content-Type", "application/json")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def expect(what, status, got):
+    if got[0] != status:
+        sys.exit(f"{what}: expected HTTP {status}, got {got[0]}: {got[1]}")
+    return got[1]
+
+
+def event(id, **fields):
+    return {"id": id, "occurred_at": "2026-11-22T09:00:00Z", "kind": "tool.call", **fields}
+
+
+# Emit: a receipt; the same request again: the same receipt; the same id with other
+# content: refused, nothing recorded.
+first = expect("emit", 200, call("POST", "/v1/emit", event("py-1", payload={"q": "x"})))["receipt"]
+again = expect("retry", 200, call("POST", "/v1/emit", event("py-1", payload={"q": "x"})))["receipt"]
+assert first == again, (first, again)
+body = expect("reused id", 422, call("POST", "/v1/emit", event("py-1", payload={"q": "y"})))
+assert body["error"]["class"] == "invalid-event", body
+
+# The chain's verdicts: a policy rejection names the plugin; a drop is recorded as a marker.
+body = expect("rejected", 409, call("POST", "/v1/emit", event(
+    "py-rm", payload={"tool": "fs.delete"}, labels={"env": "prod"})))
+assert body["error"]["plugin"] == "policy", body
+dropped = expect("dropped", 200, call("POST", "/v1/emit", {
+    "id": "py-hb", "occurred_at": "2026-11-22T09:00:00Z", "kind": "heartbeat.tick"}))["receipt"]
+assert dropped["disposition"] == "dropped" and dropped["dropped_by"] == "policy", dropped
+
+# An explicit Idempotency-Key covers a whole batch.
+batch = [event(f"py-b{i}") for i in range(3)]
+receipts = expect("batch", 200, call("POST", "/v1/emit-batch", {"events": batch},
+                                    headers={"Idempotency-Key": "batch-1"}))["receipts"]
+assert [r["seq"] for r in receipts] == list(range(receipts[0]["seq"], receipts[0]["seq"] + 3))
+replayed = expect("batch retry", 200, call("POST", "/v1/emit-batch", {"events": batch},
+                                          headers={"Idempotency-Key": "batch-1"}))["receipts"]
+assert replayed == receipts
+
+# The intent lifecycle shape: an empty reason is invalid; a real one is recorded.
+change = {"intent_id": "intent-7", "old_status": "active", "new_status": "completed", "reason": ""}
+envelope = {"id": "py-sc", "occurred_at": "2026-11-22T09:00:01Z"}
+expect("empty reason", 422, call("POST", "/v1/status-change", {"envelope": envelope, "change": change}))
+change["reason"] = "all steps succeeded"
+expect("status change", 200, call("POST", "/v1/status-change", {"envelope": envelope, "change": change}))
+
+# Bad requests name what is wrong.
+body = expect("malformed", 400, call("POST", "/v1/emit", raw=b'{"id": "x",'))
+assert "line 1" in body["error"]["message"], body
+expect("no token", 401, call("GET", "/v1/entries", token=None))
+expect("wrong token", 401, call("GET", "/v1/entries", token="vt_not-a-token"))
+expect("too large", 413, call("POST", "/v1/emit", raw=b" " * (2 << 20)))
+
+# Tenancy: B can neither write as A, nor read A's entries or proofs.
+expect("B writes as acme", 403, call("POST", "/v1/emit", event("py-x", tenant="acme"), token=B))
+expect("B reads acme", 403, call("GET", "/v1/entries?tenant=acme", token=B))
+mine = expect("query", 200, call("GET", "/v1/entries?kind=tool.call&limit=100"))["entries"]
+ids = {e["event"]["id"] for e in mine}
+assert {"py-1", "py-b0", "py-b1", "py-b2"} <= ids, ids
+assert all(e["event"]["tenant"] == "acme" for e in mine)
+theirs = expect("B query", 200, call("GET", "/v1/entries", token=B))["entries"]
+assert not any(e["event"]["tenant"] == "acme" for e in theirs), theirs
+seq = first["seq"]
+expect("B proves A's entry", 404, call("GET", f"/v1/proof/inclusion/{seq}", token=B))
+
+# Proofs: inclusion (a checkpoint is signed if none covers the entry), consistency.
+bundle = expect("inclusion", 200, call("GET", f"/v1/proof/inclusion/{seq}"))
+assert bundle["inclusion"]["seq"] == seq and len(bundle["checkpoints"]) == 1
+old = expect("checkpoint", 200, call("GET", "/v1/checkpoint"))["size"]
+newest = expect("emit", 200, call("POST", "/v1/emit", event("py-2")))["receipt"]["seq"]
+expect("inclusion 2", 200, call("GET", f"/v1/proof/inclusion/{newest}"))
+new = expect("checkpoint 2", 200, call("GET", "/v1/checkpoint"))["size"]
+consistency = expect("consistency", 200, call("GET", f"/v1/proof/consistency?old={old}&new={new}"))
+assert consistency["consistency"]["old_size"] == old
+with open(os.environ["VELLUM_PROOF_OUT"], "w") as out:
+    json.dump(bundle, out)
+report = expect("verify", 200, call("POST", "/v1/verify"))
+assert report["ok"] is True, report
+
+
+# The same API over the Unix socket.
+class UnixConnection(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(SOCKET)
+
+
+connection = UnixConnection("localhost")
+connection.request("POST", "/v1/emit", json.dumps(event("py-unix")),
+                   {"Authorization": "Bearer " + A, "Content-Type": "application/json"})
+response = connection.getresponse()
+assert response.status == 200, response.read()
+assert json.loads(response.read())["receipt"]["event_id"] == "py-unix"
+print("python client: ok")

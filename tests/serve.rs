@@ -1,0 +1,347 @@
+//! `vellum serve` with real clients on loopback: Python (standard library) and Node
+//! (`fetch`) producers, the official OpenTelemetry SDKs of both exporting over OTLP/HTTP,
+//! and a load of 8 clients × 5,000 emits across a `kill -9` of the server.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use vellum::ledger::query::Query;
+
+const VELLUM: &str = env!("CARGO_BIN_EXE_vellum");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A ledger, two tenants' tokens and a sink file with the policy plugin.
+struct Setup {
+    dir: tempfile::TempDir,
+    token_a: String,
+    token_b: String,
+}
+
+fn token(tenant: &str) -> (String, String) {
+    let out = Command::new(VELLUM)
+        .args(["token", "new", "--tenant", tenant])
+        .output()
+        .expect("run vellum token new");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let (token, entry) = text.split_once("\n\n").expect("token, blank line, entry");
+    (token.to_string(), entry.to_string())
+}
+
+fn setup(listen: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = dir.path().join("audit.db");
+    let init = Command::new(VELLUM)
+        .args(["init", "--ledger"])
+        .arg(&ledger)
+        .output()
+        .expect("run vellum init");
+    assert!(init.status.success(), "{init:?}");
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        r#"default = "keep"
+[[rule]]
+name = "no-destructive-tools-in-prod"
+when = { all = [
+  { field = "payload.tool", in = ["fs.delete"] },
+  { field = "labels.env", equals = "prod" },
+] }
+action = "reject"
+reason = "destructive tool calls in prod need an approval"
+[[rule]]
+name = "drop-heartbeats"
+when = { field = "kind", matches = '^heartbeat\.' }
+action = "drop"
+reason = "liveness noise"
+"#,
+    )
+    .expect("write policy");
+    let (token_a, entry_a) = token("acme");
+    let (token_b, entry_b) = token("beta");
+    let config = format!(
+        "[ledger]\npath = \"audit.db\"\ncheckpoint-interval-secs = 1\n\
+         [chain]\n[[chain.plugin]]\nname = \"policy\"\ncomponent = \"{}\"\n\
+         config-file = \"policy.toml\"\n\
+         [server]\nlisten = \"{listen}\"\nunix-socket = \"vellum.sock\"\n\
+         max-body-bytes = 1048576\n{entry_a}\n{entry_b}\n",
+        vellum_guest_artifacts::POLICY
+    );
+    std::fs::write(dir.path().join("sink.toml"), config).expect("write sink file");
+    Setup {
+        dir,
+        token_a,
+        token_b,
+    }
+}
+
+/// A running `vellum serve` and the addresses it printed.
+struct Server {
+    child: Child,
+    url: String,
+    socket: String,
+}
+
+impl Server {
+    fn start(setup: &Setup) -> Server {
+        let mut child = Command::new(VELLUM)
+            .args(["serve", "--config"])
+            .arg(setup.dir.path().join("sink.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vellum serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut next = || {
+            let line = lines
+                .next()
+                .expect("vellum serve exited before listening")
+                .expect("read");
+            line.strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected line {line}"))
+                .to_string()
+        };
+        let url = next();
+        let socket = next().trim_start_matches("unix:").to_string();
+        Server { child, url, socket }
+    }
+
+    /// SIGTERM, then waits: the server drains and exits 0.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "vellum serve exited with {exit}");
+    }
+}
+
+fn run_client(program: &str, script: &Path, dir: &Path, env: &[(&str, &str)]) {
+    let out = Command::new(program)
+        .arg(script)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} failed:\n{stdout}\n{stderr}",
+        script.display()
+    );
+    print!("{stdout}");
+}
+
+#[test]
+fn python_and_node_producers_emit_query_and_prove() {
+    let setup = setup("127.0.0.1:0");
+    let server = Server::start(&setup);
+    let clients = repo().join("tests/clients");
+    let proof = setup.dir.path().join("proof.json");
+    let env = [
+        ("VELLUM_URL", server.url.as_str()),
+        ("VELLUM_SOCKET", server.socket.as_str()),
+        ("VELLUM_TOKEN_A", setup.token_a.as_str()),
+        ("VELLUM_TOKEN_B", setup.token_b.as_str()),
+        ("VELLUM_PROOF_OUT", proof.to_str().expect("utf-8 path")),
+    ];
+    let socket_mode = std::fs::metadata(&server.socket).expect("socket").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&socket_mode) & 0o777,
+        0o600
+    );
+    run_client("python3", &clients.join("native_client.py"), &clients, &env);
+    run_client("node", &clients.join("native_client.mjs"), &clients, &env);
+    // The server's proof bundle checks out with only the public key.
+    let check = Command::new(VELLUM)
+        .arg("check-proof")
+        .arg(&proof)
+        .arg("--key-file")
+        .arg(setup.dir.path().join("audit.db.pub"))
+        .output()
+        .expect("run check-proof");
+    assert!(check.status.success(), "{check:?}");
+    server.stop();
+    common::assert_verifies(&setup.dir.path().join("audit.db"));
+}
+
+/// Installs the pinned OpenTelemetry SDKs into `target/` once (never skipped: a failed
+/// install fails the test, saying why).
+fn otel_sdks() -> (PathBuf, PathBuf) {
+    let target = repo().join("target");
+    let venv = target.join("otel-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let requirements = repo().join("tests/clients/requirements-otel.txt");
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "-r"])
+                .arg(&requirements)
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(ok, "cannot install the OpenTelemetry Python SDK into {}", venv.display());
+    }
+    let node = target.join("otel-node");
+    if !node.join("node_modules/@opentelemetry/exporter-trace-otlp-http").exists() {
+        std::fs::create_dir_all(&node).expect("create target/otel-node");
+        std::fs::copy(repo().join("tests/clients/package.json"), node.join("package.json"))
+            .expect("copy package.json");
+        let ok = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&node)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot install the OpenTelemetry JS SDK into {}", node.display());
+    }
+    std::fs::copy(
+        repo().join("tests/clients/otel_export.mjs"),
+        node.join("otel_export.mjs"),
+    )
+    .expect("copy the JS exporter script");
+    (python, node)
+}
+
+#[test]
+fn opentelemetry_sdks_export_logs_and_spans() {
+    let (python, node) = otel_sdks();
+    let setup = setup("127.0.0.1:0");
+    let server = Server::start(&setup);
+    let headers = format!("Authorization=Bearer%20{}", setup.token_a);
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", server.url.as_str()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
+        ("VELLUM_URL", server.url.as_str()),
+        ("VELLUM_TOKEN_A", setup.token_a.as_str()),
+    ];
+    let clients = repo().join("tests/clients");
+    run_client(
+        python.to_str().expect("utf-8 path"),
+        &clients.join("otel_export.py"),
+        &clients,
+        &env,
+    );
+    run_client("node", &node.join("otel_export.mjs"), &node, &env);
+    server.stop();
+}
+
+/// POSTs one event until the server answers 200, retrying (same body, so the same
+/// idempotency key) through refused connections and 503s. Returns the receipt's seq.
+fn emit_until_recorded(agent: &ureq::Agent, url: &str, bearer: &str, body: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "no 200 within two minutes for {body}");
+        let response = agent
+            .post(url)
+            .header("authorization", bearer)
+            .header("content-type", "application/json")
+            .send(body);
+        let mut response = match response {
+            Ok(response) => response,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        match status {
+            200 => {
+                let value: serde_json::Value = serde_json::from_str(&text).expect("receipt JSON");
+                return value["receipt"]["seq"].as_u64().expect("seq");
+            }
+            503 | 429 => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("unexpected {other} for {body}: {text}"),
+        }
+    }
+}
+
+#[test]
+fn load_across_a_kill_loses_and_duplicates_nothing() {
+    const CLIENTS: usize = 8;
+    const EMITS: usize = 5_000;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let setup = setup(&format!("127.0.0.1:{port}"));
+    let mut server = Server::start(&setup);
+    let url = format!("{}/v1/emit", server.url);
+    let bearer = format!("Bearer {}", setup.token_a);
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (url, bearer, acknowledged) = (url.clone(), bearer.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .build()
+                    .into();
+                (0..EMITS)
+                    .map(|i| {
+                        let id = format!("c{c}-{i}");
+                        let body = format!(
+                            r#"{{"id":"{id}","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{{"n":{i}}}}}"#
+                        );
+                        let seq = emit_until_recorded(&agent, &url, &bearer, &body);
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                        (id, seq)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    while acknowledged.load(Ordering::Relaxed) < CLIENTS * EMITS / 4 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.child.kill().expect("kill -9 the server");
+    server.child.wait().expect("reap");
+    let before = acknowledged.load(Ordering::Relaxed);
+    let server = Server::start(&setup);
+    let receipts: Vec<(String, u64)> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client thread"))
+        .collect();
+    server.stop();
+    println!("killed after {before} acknowledged emits; all {} acknowledged in the end", receipts.len());
+
+    let ledger = vellum::Ledger::open_read_only(&setup.dir.path().join("audit.db")).expect("open");
+    let mut entries = Vec::new();
+    let mut query = Query {
+        limit: 10_000,
+        ..Query::default()
+    };
+    loop {
+        let page = ledger.query(&query).expect("query");
+        entries.extend(page.entries);
+        match page.next_cursor {
+            Some(cursor) => query = query.with_cursor(&cursor).expect("cursor"),
+            None => break,
+        }
+    }
+    assert_eq!(entries.len(), CLIENTS * EMITS, "every event exactly once");
+    let by_id: std::collections::HashMap<&str, u64> = entries
+        .iter()
+        .map(|e| (e.event.id.as_str(), e.seq))
+        .collect();
+    assert_eq!(by_id.len(), CLIENTS * EMITS, "no event id twice");
+    for (id, seq) in &receipts {
+        assert_eq!(by_id.get(id.as_str()), Some(seq), "the 200 for {id} names its entry");
+    }
+    drop(ledger);
+    common::assert_verifies(&setup.dir.path().join("audit.db"));
+}
