@@ -1,0 +1,147 @@
+//! Idempotent emits: a retry under the same key gets the first receipts — also after a
+//! restart, also when many producers retry at once — and records nothing new; a key used
+//! for other events is refused; a key row edited by an insider makes the retry fail, never
+//! hands out a receipt for an entry that does not exist.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use common::{assert_verifies, event, new_ledger};
+use rusqlite::Connection;
+use serde_json::json;
+use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
+use vellum::sink::{EmitError, SinkOptions};
+use vellum::{AuditEvent, Ledger, LedgerOptions, Sink};
+
+fn sink(path: &Path) -> Sink {
+    let chain =
+        ChainTemplate::load(&ChainConfig::default(), &LoadOptions { no_cache: true }).unwrap();
+    let ledger = Ledger::open(path, LedgerOptions::default()).unwrap();
+    Sink::start(chain, ledger, &SinkOptions::default()).unwrap()
+}
+
+fn batch(prefix: &str, n: usize) -> Vec<AuditEvent> {
+    (0..n)
+        .map(|i| event(&format!("{prefix}-{i}"), "tool.call", json!({"i": i})))
+        .collect()
+}
+
+#[test]
+fn a_retry_gets_the_first_receipts_even_after_a_restart() {
+    let (_dir, path) = new_ledger();
+    let sink = sink(&path);
+    let first = sink.emit_batch_idempotent("acme", "k1", batch("a", 3)).unwrap();
+    let again = sink.emit_batch_idempotent("acme", "k1", batch("a", 3)).unwrap();
+    assert_eq!(first, again);
+    // Another scope is another key.
+    let other = sink.emit_batch_idempotent("beta", "k1", batch("a", 3)).unwrap();
+    assert_eq!(other[0].seq, 3);
+    // The same key with other events: refused, nothing recorded.
+    let reused = sink.emit_batch_idempotent("acme", "k1", batch("b", 3)).unwrap_err();
+    assert!(
+        matches!(&reused, EmitError::InvalidEvent(m) if m.contains("k1")),
+        "{reused:?}"
+    );
+    sink.close().unwrap();
+    drop(sink);
+
+    let sink = self::sink(&path);
+    let after_restart = sink.emit_batch_idempotent("acme", "k1", batch("a", 3)).unwrap();
+    assert_eq!(first, after_restart);
+    assert_eq!(sink.ledger().size().unwrap(), 6);
+    sink.close().unwrap();
+    drop(sink);
+    assert_verifies(&path);
+}
+
+#[test]
+fn concurrent_retries_of_one_key_record_it_once() {
+    let (_dir, path) = new_ledger();
+    let sink = sink(&path);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|k| {
+                        let key = format!("key-{k}");
+                        sink.emit_batch_idempotent("acme", &key, batch(&key, 2))
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let answers: Vec<Vec<_>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    for answer in &answers[1..] {
+        assert_eq!(answer, &answers[0], "every producer got the same receipts");
+    }
+    assert_eq!(sink.ledger().size().unwrap(), 100, "50 keys × 2 events, once each");
+    let seqs: HashSet<u64> = answers[0].iter().flatten().map(|r| r.seq).collect();
+    assert_eq!(seqs.len(), 100);
+    sink.close().unwrap();
+}
+
+/// An insider edits the key table (after dropping its append-only trigger).
+fn edit_key(path: &Path, sql: &str) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "DROP TRIGGER idempotency_keys_no_UPDATE; {sql}"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn an_edited_key_row_fails_the_retry_instead_of_inventing_receipts() {
+    let (_dir, path) = new_ledger();
+    let sink = sink(&path);
+    sink.emit_batch_idempotent("acme", "past-end", batch("p", 2)).unwrap();
+    sink.emit_batch_idempotent("acme", "elsewhere", batch("q", 2)).unwrap();
+    sink.close().unwrap();
+    drop(sink);
+    edit_key(
+        &path,
+        "UPDATE idempotency_keys SET first_seq = 1000000 WHERE key = 'past-end'; \
+         UPDATE idempotency_keys SET first_seq = 0 WHERE key = 'elsewhere';",
+    );
+    let sink = self::sink(&path);
+    for (key, prefix, says) in [
+        ("past-end", "p", "points past the end"),
+        ("elsewhere", "q", "entries of other events"),
+    ] {
+        let error = sink
+            .emit_batch_idempotent("acme", key, batch(prefix, 2))
+            .unwrap_err();
+        assert!(
+            matches!(&error, EmitError::Unavailable(m) if m.contains(key) && m.contains(says)),
+            "{error:?}"
+        );
+    }
+    assert_eq!(sink.ledger().size().unwrap(), 4, "nothing recorded twice");
+    sink.close().unwrap();
+}
+
+#[test]
+fn a_schema_2_ledger_is_upgraded_on_open() {
+    let (_dir, path) = new_ledger();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER idempotency_keys_no_UPDATE; DROP TRIGGER idempotency_keys_no_DELETE; \
+             DROP TABLE idempotency_keys; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let sink = sink(&path);
+    let first = sink.emit_batch_idempotent("acme", "k", batch("u", 1)).unwrap();
+    assert_eq!(first, sink.emit_batch_idempotent("acme", "k", batch("u", 1)).unwrap());
+    sink.close().unwrap();
+    drop(sink);
+    let version: i32 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+}
