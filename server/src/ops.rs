@@ -85,3 +85,27 @@ pub async fn metrics(State(app): State<App>) -> Response {
 pub async fn openapi() -> Response {
     ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI;
+
+    #[test]
+    fn the_openapi_document_describes_every_native_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        for path in [
+            "/v1/emit",
+            "/v1/emit-batch",
+            "/v1/status-change",
+            "/v1/entries",
+            "/v1/checkpoint",
+            "/v1/key",
+            "/v1/proof/inclusion/{seq}",
+            "/v1/proof/consistency",
+            "/v1/verify",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+        }
+    }
+}
