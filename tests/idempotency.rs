@@ -3,6 +3,8 @@
 //! for other events is refused; a key row edited by an insider makes the retry fail, never
 //! hands out a receipt for an entry that does not exist.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::collections::HashSet;
@@ -32,14 +34,22 @@ fn batch(prefix: &str, n: usize) -> Vec<AuditEvent> {
 fn a_retry_gets_the_first_receipts_even_after_a_restart() {
     let (_dir, path) = new_ledger();
     let sink = sink(&path);
-    let first = sink.emit_batch_idempotent("acme", "k1", batch("a", 3)).unwrap();
-    let again = sink.emit_batch_idempotent("acme", "k1", batch("a", 3)).unwrap();
+    let first = sink
+        .emit_batch_idempotent("acme", "k1", batch("a", 3))
+        .unwrap();
+    let again = sink
+        .emit_batch_idempotent("acme", "k1", batch("a", 3))
+        .unwrap();
     assert_eq!(first, again);
     // Another scope is another key.
-    let other = sink.emit_batch_idempotent("beta", "k1", batch("a", 3)).unwrap();
+    let other = sink
+        .emit_batch_idempotent("beta", "k1", batch("a", 3))
+        .unwrap();
     assert_eq!(other[0].seq, 3);
     // The same key with other events: refused, nothing recorded.
-    let reused = sink.emit_batch_idempotent("acme", "k1", batch("b", 3)).unwrap_err();
+    let reused = sink
+        .emit_batch_idempotent("acme", "k1", batch("b", 3))
+        .unwrap_err();
     assert!(
         matches!(&reused, EmitError::InvalidEvent(m) if m.contains("k1")),
         "{reused:?}"
@@ -48,7 +58,9 @@ fn a_retry_gets_the_first_receipts_even_after_a_restart() {
     drop(sink);
 
     let sink = self::sink(&path);
-    let after_restart = sink.emit_batch_idempotent("acme", "k1", batch("a", 3)).unwrap();
+    let after_restart = sink
+        .emit_batch_idempotent("acme", "k1", batch("a", 3))
+        .unwrap();
     assert_eq!(first, after_restart);
     assert_eq!(sink.ledger().size().unwrap(), 6);
     sink.close().unwrap();
@@ -78,7 +90,11 @@ fn concurrent_retries_of_one_key_record_it_once() {
     for answer in &answers[1..] {
         assert_eq!(answer, &answers[0], "every producer got the same receipts");
     }
-    assert_eq!(sink.ledger().size().unwrap(), 100, "50 keys × 2 events, once each");
+    assert_eq!(
+        sink.ledger().size().unwrap(),
+        100,
+        "50 keys × 2 events, once each"
+    );
     let seqs: HashSet<u64> = answers[0].iter().flatten().map(|r| r.seq).collect();
     assert_eq!(seqs.len(), 100);
     sink.close().unwrap();
@@ -87,18 +103,18 @@ fn concurrent_retries_of_one_key_record_it_once() {
 /// An insider edits the key table (after dropping its append-only trigger).
 fn edit_key(path: &Path, sql: &str) {
     let conn = Connection::open(path).unwrap();
-    conn.execute_batch(&format!(
-        "DROP TRIGGER idempotency_keys_no_UPDATE; {sql}"
-    ))
-    .unwrap();
+    conn.execute_batch(&format!("DROP TRIGGER idempotency_keys_no_UPDATE; {sql}"))
+        .unwrap();
 }
 
 #[test]
 fn an_edited_key_row_fails_the_retry_instead_of_inventing_receipts() {
     let (_dir, path) = new_ledger();
     let sink = sink(&path);
-    sink.emit_batch_idempotent("acme", "past-end", batch("p", 2)).unwrap();
-    sink.emit_batch_idempotent("acme", "elsewhere", batch("q", 2)).unwrap();
+    sink.emit_batch_idempotent("acme", "past-end", batch("p", 2))
+        .unwrap();
+    sink.emit_batch_idempotent("acme", "elsewhere", batch("q", 2))
+        .unwrap();
     sink.close().unwrap();
     drop(sink);
     edit_key(
@@ -135,8 +151,14 @@ fn a_schema_2_ledger_is_upgraded_on_open() {
         .unwrap();
     }
     let sink = sink(&path);
-    let first = sink.emit_batch_idempotent("acme", "k", batch("u", 1)).unwrap();
-    assert_eq!(first, sink.emit_batch_idempotent("acme", "k", batch("u", 1)).unwrap());
+    let first = sink
+        .emit_batch_idempotent("acme", "k", batch("u", 1))
+        .unwrap();
+    assert_eq!(
+        first,
+        sink.emit_batch_idempotent("acme", "k", batch("u", 1))
+            .unwrap()
+    );
     sink.close().unwrap();
     drop(sink);
     let version: i32 = Connection::open(&path)

@@ -118,7 +118,10 @@ impl Server {
     /// SIGTERM, then waits: the server drains and exits 0.
     fn stop(mut self) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
         assert!(exit.success(), "vellum serve exited with {exit}");
@@ -155,7 +158,9 @@ fn python_and_node_producers_emit_query_and_prove() {
         ("VELLUM_TOKEN_B", setup.token_b.as_str()),
         ("VELLUM_PROOF_OUT", proof.to_str().expect("utf-8 path")),
     ];
-    let socket_mode = std::fs::metadata(&server.socket).expect("socket").permissions();
+    let socket_mode = std::fs::metadata(&server.socket)
+        .expect("socket")
+        .permissions();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&socket_mode) & 0o777,
         0o600
@@ -193,19 +198,33 @@ fn otel_sdks() -> (PathBuf, PathBuf) {
                 .arg(&requirements)
                 .status()
                 .is_ok_and(|s| s.success());
-        assert!(ok, "cannot install the OpenTelemetry Python SDK into {}", venv.display());
+        assert!(
+            ok,
+            "cannot install the OpenTelemetry Python SDK into {}",
+            venv.display()
+        );
     }
     let node = target.join("otel-node");
-    if !node.join("node_modules/@opentelemetry/exporter-trace-otlp-http").exists() {
+    if !node
+        .join("node_modules/@opentelemetry/exporter-trace-otlp-http")
+        .exists()
+    {
         std::fs::create_dir_all(&node).expect("create target/otel-node");
-        std::fs::copy(repo().join("tests/clients/package.json"), node.join("package.json"))
-            .expect("copy package.json");
+        std::fs::copy(
+            repo().join("tests/clients/package.json"),
+            node.join("package.json"),
+        )
+        .expect("copy package.json");
         let ok = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&node)
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok, "cannot install the OpenTelemetry JS SDK into {}", node.display());
+        assert!(
+            ok,
+            "cannot install the OpenTelemetry JS SDK into {}",
+            node.display()
+        );
     }
     std::fs::copy(
         repo().join("tests/clients/otel_export.mjs"),
@@ -243,7 +262,10 @@ fn opentelemetry_sdks_export_logs_and_spans() {
 fn emit_until_recorded(agent: &ureq::Agent, url: &str, bearer: &str, body: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        assert!(Instant::now() < deadline, "no 200 within two minutes for {body}");
+        assert!(
+            Instant::now() < deadline,
+            "no 200 within two minutes for {body}"
+        );
         let response = agent
             .post(url)
             .header("authorization", bearer)
@@ -317,7 +339,10 @@ fn load_across_a_kill_loses_and_duplicates_nothing() {
         .flat_map(|c| c.join().expect("client thread"))
         .collect();
     server.stop();
-    println!("killed after {before} acknowledged emits; all {} acknowledged in the end", receipts.len());
+    println!(
+        "killed after {before} acknowledged emits; all {} acknowledged in the end",
+        receipts.len()
+    );
 
     let ledger = vellum::Ledger::open_read_only(&setup.dir.path().join("audit.db")).expect("open");
     let mut entries = Vec::new();
@@ -340,7 +365,11 @@ fn load_across_a_kill_loses_and_duplicates_nothing() {
         .collect();
     assert_eq!(by_id.len(), CLIENTS * EMITS, "no event id twice");
     for (id, seq) in &receipts {
-        assert_eq!(by_id.get(id.as_str()), Some(seq), "the 200 for {id} names its entry");
+        assert_eq!(
+            by_id.get(id.as_str()),
+            Some(seq),
+            "the 200 for {id} names its entry"
+        );
     }
     drop(ledger);
     common::assert_verifies(&setup.dir.path().join("audit.db"));

@@ -41,7 +41,9 @@ pub fn token(command: TokenCommand) -> Result<u8> {
     match command {
         TokenCommand::New { tenant } => {
             let (token, digest) = vellum_server::auth::new_token().map_err(anyhow::Error::msg)?;
-            eprintln!("# give the producer the token (printed first); put the entry in the sink file");
+            eprintln!(
+                "# give the producer the token (printed first); put the entry in the sink file"
+            );
             say!("{token}\n\n[[server.token]]\ntenant = {tenant:?}\nsha256 = \"{digest}\"");
             Ok(exit::OK)
         }

@@ -65,7 +65,9 @@ impl FromRequestParts<App> for Caller {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthenticated("the Authorization header is not `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header is not `Bearer <token>`")
+            })?;
         let tenant = app
             .tokens
             .tenant(token)

@@ -105,7 +105,10 @@ impl ServerConfig {
             Some(tls) => (Some(&mut tls.cert), Some(&mut tls.key)),
             None => (None, None),
         };
-        for path in [config.unix_socket.as_mut(), cert, key].into_iter().flatten() {
+        for path in [config.unix_socket.as_mut(), cert, key]
+            .into_iter()
+            .flatten()
+        {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -124,13 +127,18 @@ impl ServerConfig {
             return Err("[server] max-concurrent-requests must be at least 1".into());
         }
         if self.tokens.is_empty() {
-            return Err("[server] needs at least one [[server.token]]: every request is \
+            return Err(
+                "[server] needs at least one [[server.token]]: every request is \
                         authenticated (create one with `vellum token new --tenant NAME`)"
-                .into());
+                    .into(),
+            );
         }
         for (i, token) in self.tokens.iter().enumerate() {
             if token.tenant.trim().is_empty() {
-                return Err(format!("[[server.token]] #{}: tenant must not be empty", i + 1));
+                return Err(format!(
+                    "[[server.token]] #{}: tenant must not be empty",
+                    i + 1
+                ));
             }
             let hex_ok = token.sha256.len() == 64
                 && token
@@ -160,7 +168,8 @@ mod tests {
 
     #[test]
     fn defaults_to_loopback_and_resolves_paths() {
-        let text = format!("[ledger]\npath = \"a.db\"\n[server]\nunix-socket = \"v.sock\"\n{TOKEN}");
+        let text =
+            format!("[ledger]\npath = \"a.db\"\n[server]\nunix-socket = \"v.sock\"\n{TOKEN}");
         let config = ServerConfig::parse(&text, Path::new("/srv")).unwrap();
         assert_eq!(config.unix_socket.unwrap(), Path::new("/srv/v.sock"));
         assert!(config.listen.is_none());
@@ -170,7 +179,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let err = ServerConfig::parse("[server]\nlisten = \"nowhere\"\n", Path::new(".")).unwrap_err();
+        let err =
+            ServerConfig::parse("[server]\nlisten = \"nowhere\"\n", Path::new(".")).unwrap_err();
         assert!(err.contains("listen"), "{err}");
         let err = ServerConfig::parse("[server]\nlisen = 1\n", Path::new(".")).unwrap_err();
         assert!(err.contains("lisen"), "{err}");

@@ -53,7 +53,10 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), ops::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::guard,
+        ))
         .layer(DefaultBodyLimit::max(app.max_body_bytes))
         .with_state(app)
 }
@@ -66,7 +69,9 @@ pub fn run(config_path: &Path, ready: &mut dyn FnMut(&str)) -> anyhow::Result<St
         .with_context(|| format!("cannot read sink file {}", config_path.display()))?;
     let base = config_path.parent().unwrap_or(Path::new("."));
     let invalid = || format!("invalid sink file {}", config_path.display());
-    let server = ServerConfig::parse(&text, base).map_err(anyhow::Error::msg).with_context(invalid)?;
+    let server = ServerConfig::parse(&text, base)
+        .map_err(anyhow::Error::msg)
+        .with_context(invalid)?;
     let sink_config = SinkConfig::parse(&text, base).with_context(invalid)?;
     let sink = Sink::open(&sink_config, &LoadOptions::default())?;
     let app = App::new(sink.clone(), &server);

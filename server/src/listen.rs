@@ -112,7 +112,9 @@ pub async fn serve_until_signal(
     .await;
     match drained {
         Ok(result) => result,
-        Err(_) => anyhow::bail!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway"),
+        Err(_) => {
+            anyhow::bail!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway")
+        }
     }
 }
 

@@ -122,10 +122,9 @@ impl From<BytesRejection> for ApiError {
 /// (`event:<id>` for one event, `events:<sha256 of the ids>` for several).
 fn idempotency_key(headers: &HeaderMap, events: &[AuditEvent]) -> Result<String, ApiError> {
     if let Some(value) = headers.get(IDEMPOTENCY_KEY) {
-        return value
-            .to_str()
-            .map(str::to_string)
-            .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be visible ASCII"));
+        return value.to_str().map(str::to_string).map_err(|_| {
+            ApiError::bad_request("the Idempotency-Key header must be visible ASCII")
+        });
     }
     Ok(match events {
         [event] => format!("event:{}", event.id),

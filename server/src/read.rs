@@ -61,7 +61,11 @@ pub async fn entries(
     }
     let retry = app.retry_after;
     let page = app
-        .read(move |sink| sink.ledger().query(&query).map_err(|e| ApiError::ledger(e, retry)))
+        .read(move |sink| {
+            sink.ledger()
+                .query(&query)
+                .map_err(|e| ApiError::ledger(e, retry))
+        })
         .await?;
     Ok(Json(json!(page)))
 }
@@ -119,7 +123,9 @@ pub async fn inclusion(
         }
         let bundle = match ledger.inclusion_bundle(seq, params.tree_size) {
             Err(LedgerError::BadRequest(_)) if params.tree_size.is_none() => {
-                ledger.checkpoint().map_err(|e| ApiError::ledger(e, retry))?;
+                ledger
+                    .checkpoint()
+                    .map_err(|e| ApiError::ledger(e, retry))?;
                 ledger.inclusion_bundle(seq, None)
             }
             other => other,
@@ -169,12 +175,17 @@ pub async fn consistency(
 /// "size", "entries_checked", "checkpoints_checked", "findings"}`. One runs at a time
 /// (429 while another does): it reads the whole ledger.
 pub async fn verify(State(app): State<App>, _: Caller) -> Result<Json<Value>, ApiError> {
-    let permit = app.verify_gate.try_acquire().map_err(|_| {
-        ApiError::busy("a verification is already running", app.retry_after)
-    })?;
+    let permit = app
+        .verify_gate
+        .try_acquire()
+        .map_err(|_| ApiError::busy("a verification is already running", app.retry_after))?;
     let retry = app.retry_after;
     let report = app
-        .read(move |sink| sink.ledger().verify(None).map_err(|e| ApiError::ledger(e, retry)))
+        .read(move |sink| {
+            sink.ledger()
+                .verify(None)
+                .map_err(|e| ApiError::ledger(e, retry))
+        })
         .await;
     drop(permit);
     let report = report?;

@@ -109,7 +109,11 @@ impl App {
         let app = self.clone();
         tokio::task::spawn_blocking(move || f(&app.sink))
             .await
-            .unwrap_or_else(|e| Err(ApiError::internal(format!("the read's worker stopped: {e}"))))
+            .unwrap_or_else(|e| {
+                Err(ApiError::internal(format!(
+                    "the read's worker stopped: {e}"
+                )))
+            })
     }
 }
 

@@ -140,11 +140,7 @@ mod intercepted {
         fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
             self.inner.checkpoints()
         }
-        fn idempotency_key(
-            &self,
-            scope: &str,
-            key: &str,
-        ) -> Result<Option<StoredKey>, StoreError> {
+        fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
             self.inner.idempotency_key(scope, key)
         }
     }

@@ -4,8 +4,9 @@
 //!
 //! A key is stored in the same transaction as the entries it answers, so a key exists if
 //! and only if its entries do. Keys live beside the Merkle tree, not in it: they are an
-//! index for retries, not audit data (an edited key row can only make a retry fail, see
-//! [`StoredKey::receipts_from`]).
+//! index for retries, not audit data: a key row edited by hand can only make a retry fail
+//! (its entries are read back and compared), never answer with receipts of entries that do
+//! not exist.
 
 use super::entry::{Entry, Receipt};
 use super::hash::Hash;

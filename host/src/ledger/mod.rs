@@ -30,11 +30,11 @@ pub use hash::Hash;
 
 use checkpoint::{CheckpointSigner, VerifiedCheckpoint, create_keys, key_paths, verify_checkpoint};
 use entry::{Receipt, Record};
+use idempotency::IdempotencyKey;
 use merkle::{ConsistencyProof, InclusionProof};
 use query::{Page, Query};
 use store::sqlite::SqliteStore;
 use store::{StoreError, StoreReader, StoreWriter};
-use idempotency::IdempotencyKey;
 use writer::{Append, Message, Writer};
 
 /// Why a ledger operation failed. Nothing was acknowledged in any case.

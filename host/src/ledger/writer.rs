@@ -176,12 +176,16 @@ impl Writer {
         let base = self.size;
         let same_key = |k: &&StoredKey| k.scope == key.scope && k.key == key.key;
         let result = match pending_keys.iter().find(same_key) {
-            Some(stored) => stored.replay(key, |from, to| {
-                Ok(pending[(from - base) as usize..(to - base) as usize]
-                    .iter()
-                    .map(|(e, _)| e.clone())
-                    .collect())
-            }, &ids),
+            Some(stored) => stored.replay(
+                key,
+                |from, to| {
+                    Ok(pending[(from - base) as usize..(to - base) as usize]
+                        .iter()
+                        .map(|(e, _)| e.clone())
+                        .collect())
+                },
+                &ids,
+            ),
             None => match self.store.idempotency_key(&key.scope, &key.key) {
                 Ok(None) => return None,
                 Ok(Some(stored)) => stored.replay(

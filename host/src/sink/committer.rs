@@ -79,7 +79,9 @@ fn commit(ledger: &Ledger, group: Vec<Processed>) {
             Ok(receipts) => receipts
                 .get(offset..offset + n)
                 .map(<[_]>::to_vec)
-                .ok_or_else(|| EmitError::Unavailable("the ledger answered too few receipts".into())),
+                .ok_or_else(|| {
+                    EmitError::Unavailable("the ledger answered too few receipts".into())
+                }),
             Err(error) => Err(EmitError::from(error.clone())),
         });
         let _ = reply.send(answer);

@@ -40,8 +40,8 @@ use crate::event::AuditEvent;
 pub use crate::ledger::entry::{Disposition, Receipt};
 use crate::ledger::idempotency::IdempotencyKey;
 use crate::ledger::{Hash, Ledger, LedgerError};
-use sha2::{Digest, Sha256};
 use pipeline::{Message, PipelineSettings, Reply, Request};
+use sha2::{Digest, Sha256};
 
 /// A running sink. `Send + Sync` and cheap to clone: every clone feeds the same pipeline.
 /// Dropping the last clone closes it (see [`Sink::close`]).

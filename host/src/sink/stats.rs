@@ -26,8 +26,10 @@ impl CommitTimes {
             .position(|&bound| seconds <= bound)
             .unwrap_or(COMMIT_BUCKETS.len());
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.micros
-            .fetch_add(took.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.micros.fetch_add(
+            took.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn snapshot(&self) -> CommitLatency {

@@ -70,7 +70,10 @@ pub fn span_event(span: &Span, origin: &Origin<'_>) -> Result<AuditEvent, String
         Some("embeddings") => ("llm.embeddings", text("gen_ai.request.model")),
         _ => ("otel.span", None),
     };
-    let status = span.status.as_ref().map(|s| json!({"code": s.code, "message": s.message}));
+    let status = span
+        .status
+        .as_ref()
+        .map(|s| json!({"code": s.code, "message": s.message}));
     let events: Vec<Value> = span
         .events
         .iter()
@@ -196,7 +199,9 @@ fn any_value_json(value: &AnyValue) -> Value {
         Some(V::StringValue(s)) => json!(s),
         Some(V::BoolValue(b)) => json!(b),
         Some(V::IntValue(i)) => json!(i),
-        Some(V::DoubleValue(d)) => serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number),
+        Some(V::DoubleValue(d)) => {
+            serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number)
+        }
         Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(any_value_json).collect()),
         Some(V::KvlistValue(kv)) => attributes(&kv.values),
         Some(V::BytesValue(b)) => json!(hex::encode(b)),
@@ -245,15 +250,24 @@ mod tests {
         assert_eq!(event.kind, "tool.call");
         assert_eq!(event.subject.as_deref(), Some("book_flight"));
         assert_eq!(event.actor.as_deref(), Some("travel-agent"));
-        assert_eq!(event.correlation_id.as_deref(), Some("01010101010101010101010101010101"));
+        assert_eq!(
+            event.correlation_id.as_deref(),
+            Some("01010101010101010101010101010101")
+        );
         assert_eq!(event.id, span_event(&span, &origin).unwrap().id);
-        let bad = Span { span_id: vec![], ..span };
+        let bad = Span {
+            span_id: vec![],
+            ..span
+        };
         assert!(span_event(&bad, &origin).is_err());
     }
 
     #[test]
     fn a_log_record_id_follows_its_content() {
-        let origin = Origin { resource: None, scope: "" };
+        let origin = Origin {
+            resource: None,
+            scope: "",
+        };
         let record = LogRecord {
             time_unix_nano: 1_700_000_000_000_000_000,
             body: Some(AnyValue {
@@ -265,9 +279,15 @@ mod tests {
         let a = log_event(&record, &origin).unwrap();
         assert_eq!(a.kind, "approval.granted");
         assert_eq!(a.id, log_event(&record, &origin).unwrap().id);
-        let other = LogRecord { severity_number: 9, ..record };
+        let other = LogRecord {
+            severity_number: 9,
+            ..record
+        };
         assert_ne!(a.id, log_event(&other, &origin).unwrap().id);
-        let untimed = LogRecord { time_unix_nano: 0, ..other };
+        let untimed = LogRecord {
+            time_unix_nano: 0,
+            ..other
+        };
         assert!(log_event(&untimed, &origin).is_err());
     }
 }

@@ -70,7 +70,10 @@ impl Tally {
     fn message(&self) -> String {
         match &self.first_problem {
             Some(problem) if self.rejected > 1 => {
-                format!("{} records not recorded; the first: {problem}", self.rejected)
+                format!(
+                    "{} records not recorded; the first: {problem}",
+                    self.rejected
+                )
             }
             Some(problem) => problem.clone(),
             None => String::new(),
@@ -84,24 +87,30 @@ pub async fn traces(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    receive(&app, &headers, body, |request: ExportTraceServiceRequest| {
-        let mut events = Vec::new();
-        for resource_spans in &request.resource_spans {
-            for scope_spans in &resource_spans.scope_spans {
-                let origin = Origin {
-                    resource: resource_spans.resource.as_ref(),
-                    scope: scope_spans.scope.as_ref().map_or("", |s| s.name.as_str()),
-                };
-                events.extend(scope_spans.spans.iter().map(|s| span_event(s, &origin)));
+    receive(
+        &app,
+        &headers,
+        body,
+        |request: ExportTraceServiceRequest| {
+            let mut events = Vec::new();
+            for resource_spans in &request.resource_spans {
+                for scope_spans in &resource_spans.scope_spans {
+                    let origin = Origin {
+                        resource: resource_spans.resource.as_ref(),
+                        scope: scope_spans.scope.as_ref().map_or("", |s| s.name.as_str()),
+                    };
+                    events.extend(scope_spans.spans.iter().map(|s| span_event(s, &origin)));
+                }
             }
-        }
-        events
-    }, |tally: Tally| ExportTraceServiceResponse {
-        partial_success: (tally.rejected > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: tally.rejected,
-            error_message: tally.message(),
-        }),
-    })
+            events
+        },
+        |tally: Tally| ExportTraceServiceResponse {
+            partial_success: (tally.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: tally.rejected,
+                error_message: tally.message(),
+            }),
+        },
+    )
     .await
 }
 
@@ -111,24 +120,30 @@ pub async fn logs(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    receive(&app, &headers, body, |request: ExportLogsServiceRequest| {
-        let mut events = Vec::new();
-        for resource_logs in &request.resource_logs {
-            for scope_logs in &resource_logs.scope_logs {
-                let origin = Origin {
-                    resource: resource_logs.resource.as_ref(),
-                    scope: scope_logs.scope.as_ref().map_or("", |s| s.name.as_str()),
-                };
-                events.extend(scope_logs.log_records.iter().map(|r| log_event(r, &origin)));
+    receive(
+        &app,
+        &headers,
+        body,
+        |request: ExportLogsServiceRequest| {
+            let mut events = Vec::new();
+            for resource_logs in &request.resource_logs {
+                for scope_logs in &resource_logs.scope_logs {
+                    let origin = Origin {
+                        resource: resource_logs.resource.as_ref(),
+                        scope: scope_logs.scope.as_ref().map_or("", |s| s.name.as_str()),
+                    };
+                    events.extend(scope_logs.log_records.iter().map(|r| log_event(r, &origin)));
+                }
             }
-        }
-        events
-    }, |tally: Tally| ExportLogsServiceResponse {
-        partial_success: (tally.rejected > 0).then(|| ExportLogsPartialSuccess {
-            rejected_log_records: tally.rejected,
-            error_message: tally.message(),
-        }),
-    })
+            events
+        },
+        |tally: Tally| ExportLogsServiceResponse {
+            partial_success: (tally.rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: tally.rejected,
+                error_message: tally.message(),
+            }),
+        },
+    )
     .await
 }
 
@@ -167,7 +182,11 @@ where
             Encoding::Json => serde_json::from_slice(&body).map_err(|e| e.to_string()),
         }
         .map_err(|e| {
-            Failure(StatusCode::BAD_REQUEST, INVALID_ARGUMENT, format!("undecodable request: {e}"))
+            Failure(
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                format!("undecodable request: {e}"),
+            )
         })?;
         let tally = record(app, &tenant, to_events(request)).await?;
         Ok(to_response(tally))
@@ -177,7 +196,10 @@ where
         Ok(response) => encode(encoding, StatusCode::OK, &response),
         Err(Failure(status, code, message)) => {
             let mut response = encode(encoding, status, &Status { code, message });
-            if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) {
+            if matches!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ) {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     HeaderValue::from(app.retry_after),

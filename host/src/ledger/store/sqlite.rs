@@ -164,7 +164,10 @@ impl SqliteStore {
                 append_only_triggers(&["idempotency_keys"])
             );
             store.conn.execute_batch(&sql).map_err(|e| io(path, e))?;
-            tracing::info!("{}: upgraded the ledger schema from version 2 to 3", path.display());
+            tracing::info!(
+                "{}: upgraded the ledger schema from version 2 to 3",
+                path.display()
+            );
         } else if version != SCHEMA_VERSION {
             return Err(StoreError::Invalid(format!(
                 "{} has ledger schema version {version}; this build reads version {SCHEMA_VERSION}",
