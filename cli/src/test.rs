@@ -7,6 +7,7 @@ use clap::Args;
 use vellum::plugin::{
     ComponentCache, EngineOptions, Limits, Plugin, PluginEngine, PluginSpec, PseudonymKey,
 };
+use vellum::testing::transcript::Transcript;
 use vellum::testing::{self, CaseFile};
 use vellum_redact_core::{Config as RedactConfig, Redactor};
 
@@ -41,11 +42,15 @@ pub struct TestArgs {
     /// Print passing cases too.
     #[arg(long, short)]
     verbose: bool,
+    /// Also write the calls as made — events in, verdicts out, in WIT shapes — to this
+    /// JSON file, for replaying the plugin in another component host.
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 /// Runs the cases; exit 0 when all pass, `TEST_FAILED` otherwise.
 pub fn test(args: TestArgs) -> u8 {
-    let loaded = (|| -> anyhow::Result<(Plugin, CaseFile, Option<Redactor>)> {
+    let loaded = (|| -> anyhow::Result<(Plugin, CaseFile, Option<Redactor>, Transcript)> {
         let text = std::fs::read_to_string(&args.cases)
             .with_context(|| format!("cannot read {}", args.cases.display()))?;
         let cases =
@@ -55,9 +60,20 @@ pub fn test(args: TestArgs) -> u8 {
                 .with_context(|| format!("cannot read {}", path.display()))?,
             None => String::new(),
         };
-        let key = match &args.pseudonym_key_file {
-            Some(path) => PseudonymKey::from_hex_file(path).map_err(anyhow::Error::msg)?,
-            None => PseudonymKey::new(&TEST_KEY).map_err(anyhow::Error::msg)?,
+        let (key, key_hex) = match &args.pseudonym_key_file {
+            Some(path) => (
+                PseudonymKey::from_hex_file(path).map_err(anyhow::Error::msg)?,
+                std::fs::read_to_string(path)?.trim().to_string(),
+            ),
+            None => (
+                PseudonymKey::new(&TEST_KEY).map_err(anyhow::Error::msg)?,
+                hex::encode(TEST_KEY),
+            ),
+        };
+        let transcript = Transcript {
+            config: config.clone(),
+            pseudonym_key: key_hex,
+            calls: Vec::new(),
         };
         let engine = PluginEngine::new(EngineOptions {
             fuel: false,
@@ -90,9 +106,9 @@ pub fn test(args: TestArgs) -> u8 {
             }
             (None, false) => None,
         };
-        Ok((plugin, cases, leak))
+        Ok((plugin, cases, leak, transcript))
     })();
-    let (mut plugin, cases, leak) = match loaded {
+    let (mut plugin, cases, leak, mut transcript) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
             report(&e);
@@ -100,6 +116,19 @@ pub fn test(args: TestArgs) -> u8 {
         }
     };
     let results = testing::run(&mut plugin, &cases, leak.as_ref());
+    if let Some(path) = &args.record {
+        transcript.calls = results.iter().map(|r| r.call.clone()).collect();
+        let written = serde_json::to_vec_pretty(&transcript)
+            .map_err(anyhow::Error::from)
+            .and_then(|json| {
+                std::fs::write(path, json)
+                    .with_context(|| format!("cannot write {}", path.display()))
+            });
+        if let Err(e) = written {
+            report(&e);
+            return exit::ERROR;
+        }
+    }
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
     for result in &results {
         if result.failures.is_empty() {

@@ -4,6 +4,7 @@
 //! redactor's detectors.
 
 mod cases;
+pub mod transcript;
 
 use serde_json::Value;
 use similar::TextDiff;
@@ -13,6 +14,7 @@ pub use cases::{Case, CaseFile, Expectation, ExpectedVerdict};
 
 use crate::event::AuditEvent;
 use crate::plugin::{Plugin, Verdict};
+use transcript::{Call, WitEvent, WitVerdict};
 
 /// The result of one case.
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub struct CaseResult {
     pub name: String,
     /// Why it failed, one readable entry per problem; empty when it passed.
     pub failures: Vec<String>,
+    /// The call as made: the events and what the plugin returned (for a transcript).
+    pub call: Call,
 }
 
 /// Runs every case; with `leak_check`, every kept event is also scanned for residual PII
@@ -30,6 +34,11 @@ pub fn run(plugin: &mut Plugin, file: &CaseFile, leak_check: Option<&Redactor>) 
         .iter()
         .map(|case| {
             let results = plugin.apply(&case.events);
+            let call = Call {
+                case: case.name.clone(),
+                events: case.events.iter().map(WitEvent::from).collect(),
+                verdicts: results.iter().map(WitVerdict::of).collect(),
+            };
             let mut failures = Vec::new();
             for ((event, expected), result) in case.events.iter().zip(&case.expect).zip(results) {
                 match result {
@@ -52,6 +61,7 @@ pub fn run(plugin: &mut Plugin, file: &CaseFile, leak_check: Option<&Redactor>) 
             CaseResult {
                 name: case.name.clone(),
                 failures,
+                call,
             }
         })
         .collect()
