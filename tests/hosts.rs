@@ -97,7 +97,14 @@ fn same_verdicts_everywhere(name: &str, component: &str, config: &str, cases: &s
         Command::new(&jco)
             .args(["transpile", component, "-o"])
             .arg(&out)
-            .args(["--name", name, "--instantiation", "async", "--no-typescript", "-q"]),
+            .args([
+                "--name",
+                name,
+                "--instantiation",
+                "async",
+                "--no-typescript",
+                "-q",
+            ]),
     );
     let replayed = run(
         "the Node host",

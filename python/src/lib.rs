@@ -16,7 +16,12 @@ use vellum::chain::LoadOptions;
 use vellum::sink::Receipt;
 use vellum::{AuditEvent, EmitError, Ledger, SinkConfig, StatusChange};
 
-create_exception!(vellum, VellumError, PyException, "Base class of Vellum's errors.");
+create_exception!(
+    vellum,
+    VellumError,
+    PyException,
+    "Base class of Vellum's errors."
+);
 create_exception!(
     vellum,
     InvalidEvent,
@@ -62,28 +67,23 @@ fn emit_error(py: Python<'_>, error: EmitError) -> PyErr {
 }
 
 /// `json.dumps(obj)` parsed as `T`; a shape error is an `InvalidEvent` naming the field.
-fn from_python<T: serde::de::DeserializeOwned>(
-    obj: &Bound<'_, PyAny>,
-    what: &str,
-) -> PyResult<T> {
+fn from_python<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
     let json = obj.py().import("json")?;
     let text: String = json
         .call_method1("dumps", (obj,))
         .map_err(|e| InvalidEvent::new_err(format!("{what} is not JSON: {e}")))?
         .extract()?;
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(
-        |e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            // The position is in our JSON rendering of the dict, not the caller's source.
-            let message = inner.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message);
-            InvalidEvent::new_err(match field.as_str() {
-                "." => format!("{what}: {message}"),
-                _ => format!("{what}: field `{field}`: {message}"),
-            })
-        },
-    )
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        // The position is in our JSON rendering of the dict, not the caller's source.
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        InvalidEvent::new_err(match field.as_str() {
+            "." => format!("{what}: {message}"),
+            _ => format!("{what}: field `{field}`: {message}"),
+        })
+    })
 }
 
 /// A receipt as a dict: `event_id`, `seq`, `recorded_at` (RFC 3339), `disposition`

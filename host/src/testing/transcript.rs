@@ -86,7 +86,7 @@ pub struct WitLabel {
 #[serde(tag = "tag", content = "val", rename_all = "kebab-case")]
 pub enum WitVerdict {
     /// `keep(audit-event)`.
-    Keep(WitEvent),
+    Keep(Box<WitEvent>),
     /// `pass`.
     Pass,
     /// `drop(string)`.
@@ -129,7 +129,7 @@ impl WitVerdict {
     /// The transcript form of one call's result.
     pub fn of<E: std::fmt::Display>(result: &Result<Verdict, E>) -> Self {
         match result {
-            Ok(Verdict::Keep(event)) => Self::Keep(event.into()),
+            Ok(Verdict::Keep(event)) => Self::Keep(Box::new(event.into())),
             Ok(Verdict::Pass) => Self::Pass,
             Ok(Verdict::Drop(reason)) => Self::Drop(reason.clone()),
             Ok(Verdict::Reject(reason)) => Self::Reject(reason.clone()),
