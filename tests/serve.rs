@@ -38,6 +38,11 @@ fn token(tenant: &str) -> (String, String) {
 }
 
 fn setup(listen: &str) -> Setup {
+    setup_with(listen, "")
+}
+
+/// [`setup`] with more lines for the `[server]` table.
+fn setup_with(listen: &str, server_extra: &str) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let ledger = dir.path().join("audit.db");
     let init = Command::new(VELLUM)
@@ -72,7 +77,7 @@ reason = "liveness noise"
          [chain]\n[[chain.plugin]]\nname = \"policy\"\ncomponent = \"{}\"\n\
          config-file = \"policy.toml\"\n\
          [server]\nlisten = \"{listen}\"\nunix-socket = \"vellum.sock\"\n\
-         max-body-bytes = 1048576\n{entry_a}\n{entry_b}\n",
+         max-body-bytes = 1048576\n{server_extra}\n{entry_a}\n{entry_b}\n",
         vellum_guest_artifacts::POLICY
     );
     std::fs::write(dir.path().join("sink.toml"), config).expect("write sink file");
@@ -178,6 +183,54 @@ fn python_and_node_producers_emit_query_and_prove() {
     assert!(check.status.success(), "{check:?}");
     server.stop();
     common::assert_verifies(&setup.dir.path().join("audit.db"));
+}
+
+#[test]
+fn tls_serves_https_with_the_configured_certificate() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let tls = format!(
+        "[server.tls]\ncert = \"{}\"\nkey = \"{}\"",
+        cert_path.display(),
+        key_path.display()
+    );
+    let setup = setup_with("127.0.0.1:0", &tls);
+    let server = Server::start(&setup);
+    let url = server.url.replace("https://127.0.0.1", "https://localhost");
+    assert!(url.starts_with("https://localhost:"), "{url}");
+    // A client that trusts only this certificate emits over HTTPS.
+    let script = r#"
+import json, ssl, sys, urllib.request
+url, token, ca = sys.argv[1:4]
+context = ssl.create_default_context(cafile=ca)
+event = {"id": "tls-1", "occurred_at": "2026-11-22T09:00:00Z", "kind": "tool.call"}
+request = urllib.request.Request(url + "/v1/emit", data=json.dumps(event).encode(),
+    headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+with urllib.request.urlopen(request, context=context, timeout=30) as response:
+    receipt = json.loads(response.read())["receipt"]
+assert receipt["event_id"] == "tls-1", receipt
+try:
+    urllib.request.urlopen(url + "/healthz", context=ssl.create_default_context(), timeout=30)
+    sys.exit("a client that does not trust the certificate got through")
+except urllib.error.URLError as error:
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error), error
+print("tls client: ok")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &url, &setup.token_a])
+        .arg(&cert_path)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop();
 }
 
 /// Installs the pinned OpenTelemetry SDKs into `target/` once (never skipped: a failed
@@ -371,6 +424,16 @@ fn load_across_a_kill_loses_and_duplicates_nothing() {
             "the 200 for {id} names its entry"
         );
     }
+    let (last, _) = ledger
+        .checkpoints()
+        .expect("checkpoints")
+        .pop()
+        .expect("a checkpoint");
+    assert_eq!(
+        last.size,
+        entries.len() as u64,
+        "SIGTERM signed a final checkpoint"
+    );
     drop(ledger);
     common::assert_verifies(&setup.dir.path().join("audit.db"));
 }

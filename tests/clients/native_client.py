@@ -114,6 +114,34 @@ report = expect("verify", 200, call("POST", "/v1/verify"))
 assert report["ok"] is True, report
 
 
+# OTLP/HTTP with JSON: a span that cannot be mapped is counted in partial_success; errors
+# carry a google.rpc.Status in the request's encoding.
+spans = {"resourceSpans": [{"scopeSpans": [{"spans": [
+    {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",
+     "name": "execute_tool lookup", "startTimeUnixNano": "1700000000000000000",
+     "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}},
+                    {"key": "gen_ai.tool.name", "value": {"stringValue": "lookup"}}]},
+    {"name": "no ids"}]}]}]}
+body = expect("otlp", 200, call("POST", "/v1/traces", spans))
+assert body["partialSuccess"]["rejectedSpans"] in (1, "1"), body
+assert "no valid trace id" in body["partialSuccess"]["errorMessage"], body
+body = expect("otlp no token", 401, call("POST", "/v1/traces", spans, token=None))
+assert body["code"] == 16, body
+status, _ = call("POST", "/v1/logs", raw=b"x", headers={"Content-Type": "text/plain"})
+assert status == 415, status
+
+# Operations: health, readiness, metrics, the OpenAPI document (no token needed).
+assert call("GET", "/healthz", token=None)[0] == 200
+assert call("GET", "/readyz", token=None)[0] == 200
+status, metrics = call("GET", "/metrics", token=None)
+assert status == 200
+for line in ['vellum_events_total{outcome="rejected",plugin="policy"} 1',
+             'vellum_events_total{outcome="dropped",plugin="policy"} 1',
+             "vellum_commit_duration_seconds_count", "vellum_queue_depth"]:
+    assert line in metrics, f"{line} not in /metrics:\n{metrics}"
+status, openapi = call("GET", "/openapi.json", token=None)
+assert status == 200 and openapi["openapi"] == "3.1.0"
+
 # The same API over the Unix socket.
 class UnixConnection(http.client.HTTPConnection):
     def connect(self):
