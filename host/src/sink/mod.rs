@@ -244,6 +244,11 @@ impl Sink {
         Ok(())
     }
 
+    /// Whether the sink has been closed (every emit now fails with `Unavailable`).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
     /// The ledger, for reading: query, prove, checkpoints.
     pub fn ledger(&self) -> &Ledger {
         &self.shared.ledger
