@@ -457,16 +457,15 @@ fn oxios_a_burst_ten_times_the_capacity_loses_nothing_unaccounted() {
     assert_eq!(bus.close().recorded, 160);
     sink.close().unwrap();
     drop(sink);
-    let recorded: Vec<u64> =
-        kernel_entries(&path)
-            .iter()
-            .map(|e| {
-                serde_json::from_str::<Value>(e.event.payload.as_str()).unwrap()["TokenUsageUpdate"]
+    let recorded: Vec<u64> = kernel_entries(&path)
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e.event.payload.as_str()).unwrap()["TokenUsageUpdate"]
                     ["input_tokens"]
                     .as_u64()
                     .unwrap()
-            })
-            .collect();
+        })
+        .collect();
     assert_eq!(recorded, (0..160).collect::<Vec<_>>());
 
     // The runtime's own broadcast bus of 16 overflows; the loss is recorded as a gap.
