@@ -36,14 +36,7 @@ pub async fn serve_until_signal(
         match &config.tls {
             None => {
                 let listener = TcpListener::from_std(listener)?;
-                let router = router.clone();
-                let stopped = stopped.clone();
-                servers.spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(signalled(stopped))
-                        .await
-                        .context("the TCP listener failed")
-                });
+                spawn_plain(&mut servers, listener, &router, &stopped, "TCP");
                 ready(&format!("http://{local}"));
             }
             Some(tls) => {
@@ -83,14 +76,7 @@ pub async fn serve_until_signal(
             .with_context(|| format!("cannot listen on {}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot restrict {} to mode 0600", path.display()))?;
-        let router = router.clone();
-        let stopped = stopped.clone();
-        servers.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(signalled(stopped))
-                .await
-                .context("the Unix socket listener failed")
-        });
+        spawn_plain(&mut servers, listener, &router, &stopped, "Unix socket");
         ready(&format!("unix:{}", path.display()));
     }
     let failed = tokio::select! {
@@ -116,6 +102,26 @@ pub async fn serve_until_signal(
             anyhow::bail!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway")
         }
     }
+}
+
+/// Serves `router` on a plain (TCP or Unix) listener until the stop flag is set.
+fn spawn_plain<L>(
+    servers: &mut JoinSet<anyhow::Result<()>>,
+    listener: L,
+    router: &axum::Router,
+    stopped: &watch::Receiver<bool>,
+    what: &'static str,
+) where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (router, stopped) = (router.clone(), stopped.clone());
+    servers.spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(signalled(stopped))
+            .await
+            .with_context(|| format!("the {what} listener failed"))
+    });
 }
 
 /// Resolves when the stop flag is set.

@@ -32,10 +32,21 @@ pub async fn emit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut events = vec![parse::<AuditEvent>(body?)?];
-    claim(&tenant, &mut events)?;
-    let key = idempotency_key(&headers, &events)?;
-    let mut receipts = app.record(&tenant, key, events).await?;
+    let event = parse::<AuditEvent>(body?)?;
+    record_one(&app, &tenant, &headers, event).await
+}
+
+/// Records one event for `tenant` → `{"receipt": …}`.
+async fn record_one(
+    app: &App,
+    tenant: &str,
+    headers: &HeaderMap,
+    event: AuditEvent,
+) -> Result<Json<Value>, ApiError> {
+    let mut events = vec![event];
+    claim(tenant, &mut events)?;
+    let key = idempotency_key(headers, &events)?;
+    let mut receipts = app.record(tenant, key, events).await?;
     let receipt = receipts
         .pop()
         .ok_or_else(|| ApiError::internal("the sink answered no receipt"))?;
@@ -93,14 +104,7 @@ pub async fn status_change(
     let event = change
         .into_event(envelope)
         .map_err(|e| ApiError::emit(e.into(), app.retry_after))?;
-    let mut events = vec![event];
-    claim(&tenant, &mut events)?;
-    let key = idempotency_key(&headers, &events)?;
-    let mut receipts = app.record(&tenant, key, events).await?;
-    let receipt = receipts
-        .pop()
-        .ok_or_else(|| ApiError::internal("the sink answered no receipt"))?;
-    Ok(Json(json!({ "receipt": receipt })))
+    record_one(&app, &tenant, &headers, event).await
 }
 
 /// Parses a JSON body, naming the line and column of what is wrong.
