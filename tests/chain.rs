@@ -15,7 +15,13 @@ use vellum_guest_artifacts::{HOSTILE, NOOP, TEMPLATE};
 
 fn chain(toml: &str) -> anyhow::Result<Chain> {
     let config = ChainConfig::parse(toml, Path::new("."))?;
-    Ok(Chain::load(&config, &LoadOptions { no_cache: true })?)
+    Ok(Chain::load(
+        &config,
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )?)
 }
 
 fn template_then_hostile(on_error: &str) -> String {

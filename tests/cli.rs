@@ -422,3 +422,101 @@ fn ingest_goes_through_the_sink_and_answers_every_line_in_order() {
     assert_eq!(output.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&output.stderr).contains("vellum init"));
 }
+
+#[test]
+fn demo_shows_redaction_drop_reject_verify_and_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vellum(
+        &["demo", "--json", "--dir", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = doc["events"].as_array().unwrap();
+    let runtimes: std::collections::HashSet<_> = events
+        .iter()
+        .map(|e| e["runtime"].as_str().unwrap())
+        .collect();
+    assert_eq!(runtimes.len(), 3, "samples of the three runtimes");
+    let disposition = |d: &str| {
+        events
+            .iter()
+            .filter(|e| e["outcome"]["disposition"] == d)
+            .count()
+    };
+    assert!(disposition("rejected") >= 1 && disposition("dropped") >= 1);
+    // Every recorded sample that carried a secret no longer does.
+    let text =
+        serde_json::to_string(&events.iter().map(|e| &e["after"]).collect::<Vec<_>>()).unwrap();
+    for secret in [
+        "ada@example.com",
+        "4111 1111 1111 1111",
+        "sk_live_",
+        "hunter2",
+        "AKIAIOSFODNN7EXAMPLE",
+    ] {
+        assert!(!text.contains(secret), "{secret} reached the ledger");
+    }
+    assert_eq!(doc["verify"]["ok"], true);
+    assert_eq!(doc["proof"]["verified"], true);
+    // Plain text when piped: no colour codes.
+    let plain = vellum(&["demo"], None);
+    assert!(plain.status.success());
+    let text = String::from_utf8(plain.stdout).unwrap();
+    assert!(
+        text.contains("rejected by policy") && !text.contains('\u{1b}'),
+        "{text}"
+    );
+}
+
+#[test]
+fn builtin_plugins_work_in_chain_files_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("policy.wasm");
+    let out = vellum(
+        &[
+            "plugin",
+            "export",
+            "builtin:policy",
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read(&exported).unwrap(),
+        std::fs::read(vellum_guest_artifacts::POLICY).unwrap()
+    );
+    let list = vellum(&["plugin", "list", "--json"], None);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "builtin:redact")
+    );
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "default = \"keep\"\n[[rule]]\nname = \"no\"\nwhen = { field = \"kind\", equals = \"tool.call\" }\naction = \"reject\"\nreason = \"no tools\"\n",
+    )
+    .unwrap();
+    let chain = write_chain(
+        dir.path(),
+        "[[plugin]]\nname = \"policy\"\ncomponent = \"builtin:policy\"\nconfig-file = \"policy.toml\"\n",
+    );
+    let out = vellum(&["run", "--chain", &chain, "--input", SAMPLE_EVENTS], None);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "the built-in policy rejected tool calls: {out:?}"
+    );
+    let unknown = vellum(
+        &["plugin", "export", "builtin:nope", "-o", "/dev/null"],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("built in: redact"));
+}

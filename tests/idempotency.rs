@@ -18,8 +18,14 @@ use vellum::sink::{EmitError, SinkOptions};
 use vellum::{AuditEvent, Ledger, LedgerOptions, Sink};
 
 fn sink(path: &Path) -> Sink {
-    let chain =
-        ChainTemplate::load(&ChainConfig::default(), &LoadOptions { no_cache: true }).unwrap();
+    let chain = ChainTemplate::load(
+        &ChainConfig::default(),
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let ledger = Ledger::open(path, LedgerOptions::default()).unwrap();
     Sink::start(chain, ledger, &SinkOptions::default()).unwrap()
 }

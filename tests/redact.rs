@@ -41,7 +41,14 @@ card = {{ operator = "partial" }}
         key = key.display().to_string()
     );
     let config = ChainConfig::parse(&toml, Path::new(".")).unwrap();
-    Chain::load(&config, &LoadOptions { no_cache: true }).unwrap()
+    Chain::load(
+        &config,
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn alnum(rng: &mut StdRng, n: usize, alphabet: &[u8]) -> String {

@@ -27,7 +27,14 @@ use vellum_runtimes::kernel::*;
 
 fn chain(toml: &str) -> Arc<ChainTemplate> {
     let config = ChainConfig::parse(toml, Path::new(".")).unwrap();
-    ChainTemplate::load(&config, &LoadOptions { no_cache: true }).unwrap()
+    ChainTemplate::load(
+        &config,
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn sink_over(ledger: Ledger, chain_toml: &str) -> Sink {

@@ -26,7 +26,14 @@ use vellum_guest_artifacts::{HOSTILE, NOOP};
 fn chain_of(component: &str) -> Arc<ChainTemplate> {
     let toml = format!("[[plugin]]\nname = \"p\"\ncomponent = \"{component}\"\n");
     let config = ChainConfig::parse(&toml, Path::new(".")).unwrap();
-    ChainTemplate::load(&config, &LoadOptions { no_cache: true }).unwrap()
+    ChainTemplate::load(
+        &config,
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn options(workers: usize) -> SinkOptions {
@@ -413,7 +420,14 @@ fn open_from_a_sink_file_and_report_a_missing_ledger() {
         path.display()
     );
     let config = SinkConfig::parse(&text, dir.path()).unwrap();
-    let sink = Sink::open(&config, &LoadOptions { no_cache: true }).unwrap();
+    let sink = Sink::open(
+        &config,
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(
         sink.emit(event("f1", "tool.call", json!({}))).unwrap().seq,
         0
@@ -424,10 +438,16 @@ fn open_from_a_sink_file_and_report_a_missing_ledger() {
         ledger: LedgerConfig::at(dir.path().join("nope.db")),
         ..config
     };
-    let error = Sink::open(&missing, &LoadOptions { no_cache: true })
-        .err()
-        .unwrap()
-        .to_string();
+    let error = Sink::open(
+        &missing,
+        &LoadOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(
         error.contains("nope.db") && error.contains("vellum init"),
         "{error}"

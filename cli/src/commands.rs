@@ -1,6 +1,6 @@
 //! The subcommands, their exit codes, and the shared output helpers.
 
-use crate::{inspect, ledger, run, serve, test};
+use crate::{builtins, demo, inspect, ledger, run, serve, test};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +45,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job in one command: sample agent events through the shipped redact and
+    /// policy plugins into a fresh ledger, then query, verify and prove.
+    Demo(demo::DemoArgs),
     /// Work with plugin components.
     Plugin {
         #[command(subcommand)]
@@ -87,11 +90,25 @@ enum Command {
 enum PluginCommand {
     /// Show a component's world, imports, exports, size and digest.
     Inspect {
-        /// The component (.wasm) to inspect.
+        /// The component (.wasm) to inspect, or `builtin:NAME`.
         component: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// List the plugins built into this binary (use them as `builtin:NAME`).
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a built-in plugin's component to a file (for other hosts, or to inspect it).
+    Export {
+        /// The plugin, `builtin:NAME`.
+        name: PathBuf,
+        /// Where to write the component.
+        #[arg(long, short)]
+        output: PathBuf,
     },
 }
 
@@ -109,6 +126,13 @@ pub fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Inspect { component, json },
         } => inspect::inspect(&component, json),
+        Command::Plugin {
+            command: PluginCommand::List { json },
+        } => outcome(builtins::list(json)),
+        Command::Plugin {
+            command: PluginCommand::Export { name, output },
+        } => outcome(builtins::export(&name, &output)),
+        Command::Demo(args) => outcome(demo::demo(args)),
         Command::Run(args) => run::run(args, true),
         Command::Ingest(args) => {
             if !args.records() {

@@ -11,8 +11,7 @@ use super::{exit, report};
 /// component, or does not fit the plugin world.
 pub fn inspect(path: &Path, json: bool) -> u8 {
     let result = (|| {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = crate::builtins::read_component(path)?;
         let engine = PluginEngine::new(EngineOptions {
             fuel: false,
             cache_dir: ComponentCache::default_dir(),

@@ -17,7 +17,9 @@ macro_rules! say_raw {
     };
 }
 
+mod builtins;
 mod commands;
+mod demo;
 mod inspect;
 mod ledger;
 mod run;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use vellum::chain::{Chain, ChainConfig, LoadOptions, Outcome};
+use vellum::chain::{Chain, ChainConfig, Outcome};
 use vellum::event::{AuditEvent, JsonLinesReader};
 use vellum::sink::{EmitError, LedgerConfig, Receipt, Sink, SinkConfig, SinkOptions, Ticket};
 
@@ -159,9 +159,7 @@ fn sink_config(args: &RunArgs) -> anyhow::Result<SinkConfig> {
 /// Emits every line through the sink; prints each line's receipt or error in input order.
 fn record(args: &RunArgs, mut lines: Lines) -> u8 {
     let sink = match sink_config(args).and_then(|config| {
-        let load = LoadOptions {
-            no_cache: args.no_cache,
-        };
+        let load = crate::builtins::load_options(args.no_cache);
         Ok(Sink::open(&config, &load)?)
     }) {
         Ok(sink) => sink,
@@ -333,9 +331,7 @@ fn dry_run(args: &RunArgs, mut lines: Lines) -> u8 {
         .context("a dry run needs --chain")
         .and_then(|path| Ok(ChainConfig::from_file(path)?))
         .and_then(|config| {
-            let load = LoadOptions {
-                no_cache: args.no_cache,
-            };
+            let load = crate::builtins::load_options(args.no_cache);
             Ok((config.batch_size, Chain::load(&config, &load)?))
         });
     let (batch_size, mut chain) = match loaded {

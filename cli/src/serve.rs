@@ -17,7 +17,8 @@ pub struct ServeArgs {
 
 /// `vellum serve`: serves until SIGTERM or SIGINT, then drains and signs a checkpoint.
 pub fn serve(args: ServeArgs) -> Result<u8> {
-    let checkpoint = vellum_server::run(&args.config, &mut |address| {
+    let load = crate::builtins::load_options(false);
+    let checkpoint = vellum_server::run(&args.config, &load, &mut |address| {
         say!("listening on {address}");
     })?;
     eprintln!("stopped; final checkpoint:\n{checkpoint}");

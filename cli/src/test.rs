@@ -20,7 +20,7 @@ const TEST_KEY: [u8; 32] = *b"vellum-test-key-not-for-real-use";
 /// Arguments of `vellum test`.
 #[derive(Args)]
 pub struct TestArgs {
-    /// The plugin component (.wasm).
+    /// The plugin component (.wasm), or `builtin:NAME`.
     component: PathBuf,
     /// The plugin's configuration file (passed to `configure`); empty when omitted.
     #[arg(long)]
@@ -84,8 +84,7 @@ pub fn test(args: TestArgs) -> u8 {
                 .component
                 .file_stem()
                 .map_or("plugin".into(), |s| s.to_string_lossy().into_owned()),
-            component: std::fs::read(&args.component)
-                .with_context(|| format!("cannot read {}", args.component.display()))?,
+            component: crate::builtins::read_component(&args.component)?,
             config,
             limits: Limits::default(),
         };

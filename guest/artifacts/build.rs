@@ -18,6 +18,9 @@ const GUESTS: &[(&str, &str)] = &[
     ("policy", "POLICY"),
 ];
 
+/// The guests the `vellum` binary carries as `builtin:NAME` (the shipped plugins).
+const BUILTINS: &[&str] = &["redact", "policy", "template", "noop"];
+
 /// Python guests under `guest/` (a directory holding `app.py`), built with componentize-py:
 /// (directory, constant name).
 const PYTHON_GUESTS: &[(&str, &str)] = &[("python-ticket", "PYTHON_TICKET")];
@@ -85,6 +88,22 @@ fn main() -> Result<()> {
         )?;
         names.push(*constant);
     }
+    writeln!(
+        generated,
+        "/// The shipped plugins' components, built from source, by name (`builtin:NAME` in a \
+         chain file).\npub const BUILTINS: &[(&str, &[u8])] = &[{}];",
+        BUILTINS
+            .iter()
+            .map(|name| {
+                let path = out_dir.join(format!("{name}.component.wasm"));
+                format!(
+                    "({name:?}, include_bytes!({:?}))",
+                    path.display().to_string()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
     let componentize_py = find_componentize_py(&root).or_else(|| install_componentize_py(&root));
     for (dir, constant) in PYTHON_GUESTS {
         let path = match &componentize_py {

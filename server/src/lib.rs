@@ -63,8 +63,13 @@ pub fn router(app: App) -> Router {
 
 /// Reads a sink file with a `[server]` table, opens the sink, and serves until SIGTERM or
 /// SIGINT; then drains in-flight requests, closes the sink and returns the final
-/// checkpoint. `ready` is told each address the server listens on.
-pub fn run(config_path: &Path, ready: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
+/// checkpoint. The chain is loaded with `load` (built-in plugins, cache). `ready` is told
+/// each address the server listens on.
+pub fn run(
+    config_path: &Path,
+    load: &LoadOptions,
+    ready: &mut dyn FnMut(&str),
+) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(config_path)
         .with_context(|| format!("cannot read sink file {}", config_path.display()))?;
     let base = config_path.parent().unwrap_or(Path::new("."));
@@ -73,7 +78,7 @@ pub fn run(config_path: &Path, ready: &mut dyn FnMut(&str)) -> anyhow::Result<St
         .map_err(anyhow::Error::msg)
         .with_context(invalid)?;
     let sink_config = SinkConfig::parse(&text, base).with_context(invalid)?;
-    let sink = Sink::open(&sink_config, &LoadOptions::default())?;
+    let sink = Sink::open(&sink_config, load)?;
     let app = App::new(sink.clone(), &server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

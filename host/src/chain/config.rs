@@ -70,7 +70,7 @@ pub struct ChainConfig {
 pub struct PluginConfig {
     /// Unique name, used in messages and attestations.
     pub name: String,
-    /// Path of the component (`.wasm`).
+    /// Path of the component (`.wasm`), or `builtin:NAME` for one built into the program.
     pub component: PathBuf,
     /// Configuration text passed to the plugin's `configure`.
     #[serde(default)]
@@ -167,7 +167,10 @@ impl ChainConfig {
     /// Makes relative paths relative to `base` (the directory of the file they came from).
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
-            if p.is_relative() {
+            let builtin = p
+                .to_str()
+                .is_some_and(|p| p.starts_with(super::Builtins::PREFIX));
+            if p.is_relative() && !builtin {
                 *p = base.join(&*p);
             }
         };

@@ -13,6 +13,7 @@ mod outcome;
 mod tenants;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 pub use config::{ChainConfig, ConfigError, LimitsPatch, MAX_BATCH_SIZE, OnError, PluginConfig};
@@ -45,6 +46,58 @@ pub enum ChainError {
 pub struct LoadOptions {
     /// Do not read or write the compiled-component cache.
     pub no_cache: bool,
+    /// Components built into the program, named in chain files as `builtin:NAME`.
+    pub builtins: Builtins,
+}
+
+/// Components built into the program (the `vellum` binary carries the shipped plugins): a
+/// chain file names one as `component = "builtin:NAME"`.
+#[derive(Clone, Copy, Default)]
+pub struct Builtins(pub &'static [(&'static str, &'static [u8])]);
+
+impl Builtins {
+    /// The prefix of a built-in component's name in a chain file.
+    pub const PREFIX: &'static str = "builtin:";
+
+    /// The built-in component `name` (without the prefix).
+    pub fn get(&self, name: &str) -> Option<&'static [u8]> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, bytes)| *bytes)
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        self.0.iter().map(|(name, _)| *name)
+    }
+
+    /// The bytes of `component`: a built-in one when it is `builtin:NAME`, else the file.
+    pub fn read(&self, component: &Path) -> Result<Vec<u8>, String> {
+        match component
+            .to_str()
+            .and_then(|c| c.strip_prefix(Self::PREFIX))
+        {
+            Some(name) => self.get(name).map(<[u8]>::to_vec).ok_or_else(|| {
+                let known: Vec<_> = self.names().collect();
+                match known.is_empty() {
+                    true => format!("there is no built-in plugin `{name}` (this program has none)"),
+                    false => format!(
+                        "there is no built-in plugin `{name}`; built in: {}",
+                        known.join(", ")
+                    ),
+                }
+            }),
+            None => std::fs::read(component)
+                .map_err(|e| format!("cannot read component {}: {e}", component.display())),
+        }
+    }
+}
+
+impl std::fmt::Debug for Builtins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
 }
 
 /// A compiled chain: its plugins' templates in order with their `on-error` policies.
@@ -80,13 +133,10 @@ impl ChainTemplate {
             .map_err(ConfigError::new)?;
         let mut plugins = Vec::with_capacity(config.plugins.len());
         for plugin in &config.plugins {
-            let component = std::fs::read(&plugin.component).map_err(|e| {
-                ConfigError::new(format!(
-                    "plugin `{}`: cannot read component {}: {e}",
-                    plugin.name,
-                    plugin.component.display()
-                ))
-            })?;
+            let component = options
+                .builtins
+                .read(&plugin.component)
+                .map_err(|e| ConfigError::new(format!("plugin `{}`: {e}", plugin.name)))?;
             let spec = PluginSpec {
                 name: plugin.name.clone(),
                 component,
