@@ -1,7 +1,7 @@
 //! Ledger commands: `init`, `query`, `export`, `checkpoint`, `prove`, `check-proof`,
 //! `verify` and `key`.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -274,7 +274,7 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
         (None, None) => None,
         (from, to) => Some((from.unwrap_or(0), to.unwrap_or(u64::MAX))),
     };
-    let bar = progress_bar(store.size()?);
+    let bar = crate::progress::entries(store.size()?);
     let report = verify(&store, &vkey, range, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
@@ -305,20 +305,6 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
             Ok(exit::TAMPERED)
         }
     }
-}
-
-/// A progress bar on stderr for large ledgers when stderr is a terminal.
-fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    if size < 100_000 || !io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(size);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// `vellum key`: prints the verifier key.

@@ -22,6 +22,7 @@ mod commands;
 mod demo;
 mod inspect;
 mod ledger;
+mod progress;
 mod run;
 mod serve;
 mod test;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use vellum::chain::{Chain, ChainConfig, Outcome};
 use vellum::event::{AuditEvent, JsonLinesReader};
@@ -68,10 +69,14 @@ pub fn run(args: RunArgs, require_chain: bool) -> u8 {
         report(&anyhow::anyhow!("`vellum run` needs --chain (or --sink)"));
         return exit::CONFIG;
     }
+    let mut progress = ProgressBar::hidden();
     let input: Box<dyn BufRead + Send> = match &args.input {
         None => Box::new(BufReader::new(io::stdin())),
         Some(path) => match File::open(path) {
-            Ok(file) => Box::new(BufReader::new(file)),
+            Ok(file) => {
+                progress = crate::progress::input(file.metadata().map_or(0, |m| m.len()));
+                Box::new(BufReader::new(progress.wrap_read(file)))
+            }
             Err(e) => {
                 report(&anyhow::Error::new(e).context(format!("cannot open {}", path.display())));
                 return exit::ERROR;
@@ -88,12 +93,16 @@ pub fn run(args: RunArgs, require_chain: bool) -> u8 {
         on_malformed: args.on_malformed,
         malformed: 0,
         stopped: false,
+        events: 0,
+        progress: progress.clone(),
     };
-    if args.records() {
+    let code = if args.records() {
         record(&args, lines)
     } else {
         dry_run(&args, lines)
-    }
+    };
+    progress.finish_and_clear();
+    code
 }
 
 /// The input events, reporting malformed lines as they are met.
@@ -103,6 +112,10 @@ struct Lines {
     on_malformed: OnMalformed,
     malformed: u64,
     stopped: bool,
+    /// Events read so far.
+    events: u64,
+    /// The input's progress bar (hidden unless it is worth showing).
+    progress: ProgressBar,
 }
 
 impl Lines {
@@ -117,10 +130,18 @@ impl Lines {
                 .with_context(|| format!("reading {}", self.source))?;
             match item {
                 None => return Ok(None),
-                Some(Ok(event)) => return Ok(Some(event)),
+                Some(Ok(event)) => {
+                    self.events += 1;
+                    if self.events % 1024 == 0 {
+                        self.progress.set_message(format!("{} events", self.events));
+                    }
+                    return Ok(Some(event));
+                }
                 Some(Err(bad)) => {
                     self.malformed += 1;
-                    eprintln!("vellum: {}:{}: {}", self.source, bad.line, bad.message);
+                    self.progress.suspend(|| {
+                        eprintln!("vellum: {}:{}: {}", self.source, bad.line, bad.message)
+                    });
                     self.stopped = self.on_malformed == OnMalformed::Stop;
                 }
             }

@@ -6,7 +6,7 @@ use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentExtern, ComponentItem};
 
 use super::engine::{EngineError, PluginEngine};
-use super::instance::{PROVIDED_IMPORTS, sha256_digest};
+use super::instance::{PROVIDED_IMPORTS, check_instantiates, link, sha256_digest};
 
 /// The interface a plugin must export.
 const FILTER_EXPORT: &str = "vellum:audit/filter@0.1.0";
@@ -70,6 +70,13 @@ pub fn inspect(engine: &PluginEngine, bytes: &[u8]) -> Result<ComponentReport, E
             }
         }
     }
+    // Names are not enough: link it exactly as loading does (import kinds and signatures,
+    // export signatures).
+    if problems.is_empty()
+        && let Err(e) = link(engine, &component).and_then(|pre| check_instantiates(engine, &pre))
+    {
+        problems.push(format!("does not link as a plugin: {e}"));
+    }
     Ok(ComponentReport {
         digest,
         size: bytes.len(),
@@ -104,5 +111,41 @@ fn kind(item: &ComponentItem) -> &'static str {
         ComponentItem::ComponentInstance(_) => "instance",
         ComponentItem::Type(_) => "type",
         ComponentItem::Resource(_) => "resource",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::EngineOptions;
+
+    /// The filter's names, with the wrong signatures: names alone would pass.
+    const WRONG_SIGNATURES: &str = r#"
+(component
+  (core module $m
+    (func (export "configure") (param i32))
+    (func (export "apply") (param i32)))
+  (core instance $i (instantiate $m))
+  (func $configure (param "config" u32) (canon lift (core func $i "configure")))
+  (func $apply (param "events" u32) (canon lift (core func $i "apply")))
+  (instance $filter (export "configure" (func $configure)) (export "apply" (func $apply)))
+  (export "vellum:audit/filter@0.1.0" (instance $filter)))
+"#;
+
+    #[test]
+    fn wrong_signatures_under_the_right_names_are_a_problem() {
+        let engine = PluginEngine::new(EngineOptions {
+            fuel: false,
+            cache_dir: None,
+        })
+        .unwrap();
+        let bytes = wat::parse_str(WRONG_SIGNATURES).unwrap();
+        let report = inspect(&engine, &bytes).unwrap();
+        assert_eq!(report.world, None, "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("does not link as a plugin"),
+            "{:?}",
+            report.problems
+        );
     }
 }

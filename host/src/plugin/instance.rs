@@ -122,17 +122,7 @@ impl PluginTemplate {
 
     fn instantiate(&self) -> Result<Live, PluginFailure> {
         let limits = &self.limits;
-        let state = StoreState {
-            wasi: super::wasi::sandbox_ctx(&self.name),
-            table: wasmtime::component::ResourceTable::new(),
-            plugin: self.name.clone(),
-            limiter: StoreLimiter::new(limits),
-            key: self.key.clone(),
-            log_lines: 0,
-        };
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
+        let mut store = sandbox_store(&self.pre, &self.name, limits, self.key.clone());
         prepare_call(&mut store, limits, self.fuel_metered);
         let classify = |e| PluginFailure::from_call_error(e, limits.deadline_ms, limits.fuel);
         let bindings = self.pre.instantiate(&mut store).map_err(classify)?;
@@ -180,12 +170,7 @@ impl Plugin {
         let component = engine
             .load_component(&spec.component, &digest)
             .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
-        check_imports(engine, &component).map_err(|e| error(PluginFailure::Load(e)))?;
-        let pre = engine
-            .linker()
-            .instantiate_pre(&component)
-            .and_then(PluginPre::new)
-            .map_err(|e| error(PluginFailure::Load(format!("{e:#}"))))?;
+        let pre = link(engine, &component).map_err(|e| error(PluginFailure::Load(e)))?;
         let template = Arc::new(PluginTemplate {
             name: spec.name.as_str().into(),
             config_digest: sha256_digest(spec.config.as_bytes()).into(),
@@ -293,6 +278,46 @@ impl Plugin {
     }
 }
 
+/// A store for one instance: the deny-everything WASI context, the memory and table caps,
+/// deadlines that trap.
+fn sandbox_store(
+    pre: &PluginPre<StoreState>,
+    name: &Arc<str>,
+    limits: &Limits,
+    key: Option<PseudonymKey>,
+) -> Store<StoreState> {
+    let state = StoreState {
+        wasi: super::wasi::sandbox_ctx(name),
+        table: wasmtime::component::ResourceTable::new(),
+        plugin: name.clone(),
+        limiter: StoreLimiter::new(limits),
+        key,
+        log_lines: 0,
+    };
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Instantiates a linked component once, under the default limits and without configuring
+/// it, as loading does before `configure`: this is where the exports' signatures are
+/// checked against the WIT.
+pub(crate) fn check_instantiates(
+    engine: &PluginEngine,
+    pre: &PluginPre<StoreState>,
+) -> Result<(), String> {
+    // The deadline is only enforced while the engine's epoch ticker runs.
+    let _ticker = engine.ticker();
+    let fuel_metered = engine.fuel_enabled();
+    let limits = Limits::default();
+    let mut store = sandbox_store(pre, &Arc::from("inspect"), &limits, None);
+    prepare_call(&mut store, &limits, fuel_metered);
+    pre.instantiate(&mut store)
+        .map(|_| ())
+        .map_err(|e| format!("{e:#}"))
+}
+
 /// Resets the per-call budgets: deadline, fuel, lifting budget and log quota.
 fn prepare_call(store: &mut Store<StoreState>, limits: &Limits, fuel_metered: bool) {
     store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
@@ -302,6 +327,21 @@ fn prepare_call(store: &mut Store<StoreState>, limits: &Limits, fuel_metered: bo
     }
     store.set_hostcall_fuel(limits.max_output_bytes.saturating_mul(LIFT_BUDGET_FACTOR));
     store.data_mut().log_lines = 0;
+}
+
+/// Links a component as a plugin, as loading does: its imports must be ones the host
+/// provides (by name and kind) with the host's signatures, and it must export the filter
+/// interface with the WIT's signatures. The error says what does not fit.
+pub(crate) fn link(
+    engine: &PluginEngine,
+    component: &wasmtime::component::Component,
+) -> Result<PluginPre<StoreState>, String> {
+    check_imports(engine, component)?;
+    engine
+        .linker()
+        .instantiate_pre(component)
+        .and_then(PluginPre::new)
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Refuses components that import anything the host does not provide, listing all of them.
