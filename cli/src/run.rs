@@ -132,7 +132,7 @@ impl Lines {
                 None => return Ok(None),
                 Some(Ok(event)) => {
                     self.events += 1;
-                    if self.events % 1024 == 0 {
+                    if self.events.is_multiple_of(1024) {
                         self.progress.set_message(format!("{} events", self.events));
                     }
                     return Ok(Some(event));
