@@ -65,8 +65,8 @@ pub struct Config {
     /// Patterns of values never redacted (the whole match must match the pattern).
     #[serde(default)]
     pub allow_patterns: Vec<String>,
-    /// Object keys whose values are secrets whatever they look like, matched
-    /// case-insensitively as substrings (`-` and `_` are equal). Replaces the default list.
+    /// Object keys whose values are secrets whatever they look like, matched as words
+    /// (snake, kebab and camel case; see `keys.rs`). Replaces the default list.
     #[serde(default)]
     pub sensitive_keys: Option<Vec<String>>,
     /// Operator for values of sensitive keys (default `mask`).
@@ -83,14 +83,16 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "passwd",
     "pwd",
     "secret",
+    "secrets",
     "token",
     "api_key",
     "apikey",
     "authorization",
     "cookie",
+    "cookies",
     "private_key",
     "credential",
-    "session",
+    "credentials",
 ];
 
 /// Envelope fields the redactor may scan.

@@ -11,6 +11,7 @@
 
 mod config;
 mod detectors;
+mod keys;
 mod redact;
 mod validate;
 

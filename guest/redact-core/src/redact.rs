@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::config::{Config, ConfigError, DEFAULT_SENSITIVE_KEYS, Operator};
 use crate::detectors::{Compiled, DETECTORS, Finding, LOOKALIKES};
+use crate::keys::SensitiveKeys;
 
 /// Characters kept by `partial` unless configured.
 const DEFAULT_KEEP: usize = 4;
@@ -27,14 +28,9 @@ pub struct Redactor {
     lookalikes: Regex,
     allow: Vec<String>,
     allow_patterns: Vec<Regex>,
-    sensitive_keys: Vec<String>,
+    sensitive_keys: SensitiveKeys,
     sensitive_operator: Operator,
     fields: Vec<String>,
-}
-
-/// Normalises a key for sensitive-key matching.
-fn normalise_key(key: &str) -> String {
-    key.to_ascii_lowercase().replace('-', "_")
 }
 
 impl Redactor {
@@ -87,11 +83,8 @@ impl Redactor {
             })
             .collect::<Result<_, _>>()?;
         let sensitive_keys = match &config.sensitive_keys {
-            Some(keys) => keys.iter().map(|k| normalise_key(k)).collect(),
-            None => DEFAULT_SENSITIVE_KEYS
-                .iter()
-                .map(|k| normalise_key(k))
-                .collect(),
+            Some(keys) => SensitiveKeys::new(keys),
+            None => SensitiveKeys::new(DEFAULT_SENSITIVE_KEYS),
         };
         let candidates = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
             .map_err(|e| ConfigError(format!("combining the detectors' patterns: {e}")))?;
@@ -244,8 +237,7 @@ impl Redactor {
 
     /// Whether an object key names a secret.
     pub fn is_sensitive_key(&self, key: &str) -> bool {
-        let key = normalise_key(key);
-        self.sensitive_keys.iter().any(|k| key.contains(k.as_str()))
+        self.sensitive_keys.matches(key)
     }
 
     fn redact_sensitive(
@@ -256,12 +248,20 @@ impl Redactor {
         if value.is_null() {
             return true;
         }
+        // A number or boolean under a secret's name keeps its place but not its value: it
+        // becomes null (a schema that types the field as nullable still holds), except
+        // under `hash`, whose point is a joinable token (a string).
+        let scalar = matches!(value, Value::Number(_) | Value::Bool(_));
         let text = match &*value {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         match self.sensitive_operator {
             Operator::Remove => false,
+            Operator::Mask | Operator::Partial if scalar => {
+                *value = Value::Null;
+                true
+            }
             op => {
                 *value = Value::String(apply(op, "SECRET", DEFAULT_KEEP, &text, pseudonymize));
                 true

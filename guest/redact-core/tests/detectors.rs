@@ -223,6 +223,8 @@ ssn = { operator = "remove" }
         "items": ["ok", "ssn 123-45-6789", 3],
         "password": "hunter2",
         "api-key": {"nested": true},
+        "pin_secret": 1234,
+        "usage": {"prompt_tokens": 812, "token_count": 3},
     });
     assert!(r.redact_json(&mut payload, &mut hash));
     assert_eq!(
@@ -232,6 +234,10 @@ ssn = { operator = "remove" }
             "items": ["ok", 3],
             "password": "[SECRET]",
             "api-key": "[SECRET]",
+            // A secret number keeps its field but not its value or a new type.
+            "pin_secret": null,
+            // Counters named after tokens are not tokens: numbers stay numbers.
+            "usage": {"prompt_tokens": 812, "token_count": 3},
         })
     );
 }

@@ -1,0 +1,186 @@
+//! Sensitive object keys, matched as words: a key is split into lower-case words (snake,
+//! kebab, dotted and camel case), and it names a secret when a listed name's words appear
+//! in it, in order and adjacent — unless the next word says the value is only about the
+//! secret (`token_count`, `secret_name`, `password_policy`, `private_key_path`).
+//!
+//! So `token`, `access_token`, `x-api-key`, `clientSecret`, `set-cookie` and
+//! `session_token` are secrets, while `tokens`, `prompt_tokens`, `tokenizer`,
+//! `token_count`, `session_id` and `secretary` are not.
+
+/// Words that, right after a secret's name, make the key describe the secret instead of
+/// holding it.
+const ABOUT: &[&str] = &[
+    "count",
+    "counts",
+    "limit",
+    "limits",
+    "type",
+    "types",
+    "usage",
+    "length",
+    "len",
+    "size",
+    "ttl",
+    "expiry",
+    "expires",
+    "expiration",
+    "url",
+    "uri",
+    "endpoint",
+    "name",
+    "names",
+    "id",
+    "ids",
+    "policy",
+    "hint",
+    "required",
+    "enabled",
+    "path",
+    "file",
+    "version",
+    "index",
+];
+
+/// The lower-case words of a key.
+pub fn words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let chars: Vec<char> = key.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1);
+        // camelCase: a capital after a lower-case letter or digit, or the last capital of
+        // an acronym followed by a lower-case letter (`APIKey` → api, key).
+        let boundary = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+            });
+        if boundary && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// A list of sensitive names, each as its words.
+#[derive(Debug, Clone)]
+pub struct SensitiveKeys(Vec<Vec<String>>);
+
+impl SensitiveKeys {
+    /// The names (`api_key`, `clientSecret`, …).
+    pub fn new<S: AsRef<str>>(names: &[S]) -> Self {
+        Self(
+            names
+                .iter()
+                .map(|n| words(n.as_ref()))
+                .filter(|w| !w.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Whether `key` names a secret.
+    pub fn matches(&self, key: &str) -> bool {
+        let key = words(key);
+        self.0.iter().any(|name| {
+            key.windows(name.len()).enumerate().any(|(at, window)| {
+                window == name.as_slice()
+                    && key
+                        .get(at + name.len())
+                        .is_none_or(|next| !ABOUT.contains(&next.as_str()))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_SENSITIVE_KEYS;
+
+    #[test]
+    fn keys_split_into_words() {
+        for (key, want) in [
+            ("access_token", &["access", "token"][..]),
+            ("x-api-key", &["x", "api", "key"]),
+            ("clientSecret", &["client", "secret"]),
+            ("APIKey", &["api", "key"]),
+            ("usage.prompt_tokens", &["usage", "prompt", "tokens"]),
+            ("OAuth2Token", &["o", "auth2", "token"]),
+            ("", &[]),
+        ] {
+            assert_eq!(words(key), want, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_default_names_match_secrets_and_leave_their_look_alikes() {
+        let keys = SensitiveKeys::new(DEFAULT_SENSITIVE_KEYS);
+        for secret in [
+            "token",
+            "access_token",
+            "id_token",
+            "refresh-token",
+            "x-api-key",
+            "X-Api-Key",
+            "api_key",
+            "apiKey",
+            "apikey",
+            "client_secret",
+            "clientSecret",
+            "secret",
+            "password",
+            "Password",
+            "db_password",
+            "passwd",
+            "pwd",
+            "set-cookie",
+            "Cookie",
+            "private_key",
+            "privateKey",
+            "session_token",
+            "Authorization",
+            "proxy-authorization",
+            "credentials",
+            "aws_secret_access_key",
+            "secrets",
+        ] {
+            assert!(keys.matches(secret), "{secret} should be a secret");
+        }
+        for harmless in [
+            "tokens",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "max_tokens",
+            "tokenizer",
+            "token_count",
+            "token_type",
+            "session_id",
+            "session",
+            "secretary",
+            "secret_name",
+            "password_policy",
+            "private_key_path",
+            "passwordless",
+            "keyboard",
+            "author",
+            "cookbook",
+            "api_version",
+            "usage",
+        ] {
+            assert!(!keys.matches(harmless), "{harmless} should not be a secret");
+        }
+    }
+}
