@@ -111,7 +111,7 @@ pub const DETECTORS: &[DetectorSpec] = &[
     DetectorSpec {
         validate: Some(validate::card),
         respects_lookalikes: true,
-        ..spec("card", "CARD", r"\b\d(?:[ -]?\d){12,18}\b")
+        ..spec("card", "CARD", r"\b\d(?:[ -]?\d){11,18}\b")
     },
     DetectorSpec {
         validate: Some(validate::ssn),
@@ -138,7 +138,23 @@ pub const DETECTORS: &[DetectorSpec] = &[
         ..spec(
             "phone",
             "PHONE",
-            r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b)|(?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}\b)|(?:\b\d{3}[.-]\d{3}[.-]\d{4}\b)|(?:\b0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}\b)",
+            concat!(
+                r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}",
+                r"(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?\b)",
+                r"|(?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?\b)",
+                r"|(?:\b\d{3}-\d{3}-\d{4}(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?\b)",
+                r"|(?:\b0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}\b)",
+            ),
+        )
+    },
+    // North American numbers written with dots (`920.889.9913`) have the shape of a version
+    // number, which the look-alikes keep; three-three-four digits is a phone, not a version.
+    DetectorSpec {
+        validate: Some(validate::phone),
+        ..spec(
+            "phone",
+            "PHONE",
+            r"\b\d{3}\.\d{3}\.\d{4}(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?\b",
         )
     },
     DetectorSpec {
@@ -157,7 +173,9 @@ pub const LOOKALIKES: &str = concat!(
     r"|\b(?:sha(?:1|256|512):)?(?:[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})\b",
     r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
     r"|\bv?\d+\.\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?\b",
-    r"|\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+    // Case-sensitive, like IBANs: under the `(?i)` above, `cd11 connected` took this shape
+    // and hid the IPv6 address before it.
+    r"|(?-i:\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
 );
 
 /// A detection in a string.

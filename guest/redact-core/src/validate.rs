@@ -10,7 +10,12 @@ fn digits(s: &str) -> Vec<u32> {
 /// A payment card number: 13–19 digits, consistent separators, Luhn checksum.
 pub fn card(s: &str) -> bool {
     let d = digits(s);
-    if !(13..=19).contains(&d.len()) || d.iter().all(|&x| x == d[0]) {
+    if !(12..=19).contains(&d.len()) || d.iter().all(|&x| x == d[0]) {
+        return false;
+    }
+    // Twelve digits are a card only in Maestro's ranges (50, 56–58, 639, 67).
+    let maestro = |prefix: &[&str]| prefix.iter().any(|p| digits_start(&d, p));
+    if d.len() == 12 && !maestro(&["50", "56", "57", "58", "639", "67"]) {
         return false;
     }
     let separators: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
@@ -60,9 +65,23 @@ pub fn ssn(s: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
-/// A phone number: 7 to 15 digits.
+/// Whether the digits start with `prefix`.
+fn digits_start(d: &[u32], prefix: &str) -> bool {
+    prefix
+        .chars()
+        .zip(d)
+        .all(|(c, &x)| c.to_digit(10) == Some(x))
+        && d.len() >= prefix.len()
+}
+
+/// A phone number: 7 to 15 digits, not counting an extension.
 pub fn phone(s: &str) -> bool {
-    (7..=15).contains(&digits(s).len())
+    // The number itself, without an extension (`x448`, `ext. 12`).
+    let number = s
+        .split(|c: char| c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or(s);
+    (7..=15).contains(&digits(number).len())
 }
 
 /// A dotted-quad IPv4 address.

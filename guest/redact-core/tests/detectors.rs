@@ -22,6 +22,20 @@ const POSITIVES: &[(&str, &str, &str)] = &[
         "ada.lovelace+audit@example.co.uk",
     ),
     ("phone", "call +1 415 555 2671 now", "+1 415 555 2671"),
+    // Formats the first corpus missed: extensions, dots.
+    ("phone", "call (892)740-9313x448 today", "(892)740-9313x448"),
+    ("phone", "cell 329-923-8428x4809.", "329-923-8428x4809"),
+    ("phone", "desk 808.630.6228x888", "808.630.6228x888"),
+    ("phone", "or 920.889.9913 after five", "920.889.9913"),
+    ("phone", "ext 415-555-2671 ext. 12", "415-555-2671 ext. 12"),
+    // A 12-digit Maestro number (Luhn-valid).
+    ("card", "maestro 501800000009 on file", "501800000009"),
+    // A full 8-group IPv6 address inside prose.
+    (
+        "ipv6",
+        "peer 873d:32d9:afe3:1df1:9b46:7d52:f69e:cd11 connected",
+        "873d:32d9:afe3:1df1:9b46:7d52:f69e:cd11",
+    ),
     ("phone", "call +14155552671", "+14155552671"),
     ("phone", "office (415) 555-2671", "(415) 555-2671"),
     ("phone", "mobile 415-555-2671", "415-555-2671"),
@@ -125,6 +139,12 @@ const BENIGN: &[&str] = &[
     "port 8080 and 443",
     "mac aa:bb:cc:dd:ee:ff",
     "time 10:30:00",
+    // Look-alikes the first corpus damaged.
+    "at 1999-02-25T14:58:42.019734",
+    "order ORD-028605",
+    "version 6.3.36",
+    "object 4f2a9c0b7d1e",
+    "twelve digits 123456789012",
 ];
 
 #[test]
