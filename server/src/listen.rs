@@ -2,7 +2,7 @@
 //! on SIGTERM or SIGINT the server stops accepting, answers every request in flight, and
 //! returns (the caller then closes the sink, which signs the final checkpoint).
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -68,7 +68,13 @@ pub async fn serve_until_signal(
         }
     }
     if let Some(path) = &config.unix_socket {
-        if path.exists() {
+        // Replace a socket left by an earlier run, never anything else.
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            anyhow::ensure!(
+                meta.file_type().is_socket(),
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            );
             std::fs::remove_file(path)
                 .with_context(|| format!("cannot replace the old socket {}", path.display()))?;
         }
