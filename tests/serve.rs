@@ -437,3 +437,37 @@ fn load_across_a_kill_loses_and_duplicates_nothing() {
     drop(ledger);
     common::assert_verifies(&setup.dir.path().join("audit.db"));
 }
+
+#[test]
+fn a_regular_file_at_the_socket_path_is_never_replaced() {
+    let setup = setup("127.0.0.1:0");
+    let path = setup.dir.path().join("vellum.sock");
+    std::fs::write(&path, "precious").expect("write");
+    let mut child = Command::new(VELLUM)
+        .args(["serve", "--config"])
+        .arg(setup.dir.path().join("sink.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vellum serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vellum serve started over a regular file at its socket path");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not a socket"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("still there"),
+        "precious"
+    );
+}
