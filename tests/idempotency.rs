@@ -10,22 +10,14 @@ mod common;
 use std::collections::HashSet;
 use std::path::Path;
 
-use common::{assert_verifies, event, new_ledger};
+use common::{assert_verifies, chain_template, event, new_ledger};
 use rusqlite::Connection;
 use serde_json::json;
-use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
 use vellum::sink::{EmitError, SinkOptions};
 use vellum::{AuditEvent, Ledger, LedgerOptions, Sink};
 
 fn sink(path: &Path) -> Sink {
-    let chain = ChainTemplate::load(
-        &ChainConfig::default(),
-        &LoadOptions {
-            no_cache: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let chain = chain_template("");
     let ledger = Ledger::open(path, LedgerOptions::default()).unwrap();
     Sink::start(chain, ledger, &SinkOptions::default()).unwrap()
 }

@@ -12,11 +12,9 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use common::{AppendHook, assert_verifies, ledger_with_append_hook, new_ledger};
+use common::{AppendHook, assert_verifies, chain_template, ledger_with_append_hook, new_ledger};
 use serde_json::{Value, json};
-use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
 use vellum::ledger::query::Query;
 use vellum::ledger::store::StoreError;
 use vellum::sink::SinkOptions;
@@ -25,20 +23,8 @@ use vellum_runtimes::experience::*;
 use vellum_runtimes::intent::IntentAuditSink;
 use vellum_runtimes::kernel::*;
 
-fn chain(toml: &str) -> Arc<ChainTemplate> {
-    let config = ChainConfig::parse(toml, Path::new(".")).unwrap();
-    ChainTemplate::load(
-        &config,
-        &LoadOptions {
-            no_cache: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
 fn sink_over(ledger: Ledger, chain_toml: &str) -> Sink {
-    Sink::start(chain(chain_toml), ledger, &SinkOptions::default()).unwrap()
+    Sink::start(chain_template(chain_toml), ledger, &SinkOptions::default()).unwrap()
 }
 
 fn open_sink(path: &Path, chain_toml: &str) -> Sink {

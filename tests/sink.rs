@@ -12,9 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{AppendHook, assert_verifies, event, ledger_with_append_hook, new_ledger, ordinary};
+use common::{
+    AppendHook, assert_verifies, chain_template, event, ledger_with_append_hook, new_ledger,
+    ordinary,
+};
 use serde_json::json;
-use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
+use vellum::chain::{ChainTemplate, LoadOptions};
 use vellum::ledger::entry::Entry;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
@@ -24,16 +27,9 @@ use vellum_guest_artifacts::{HOSTILE, NOOP};
 
 /// A chain of one plugin with an empty configuration.
 fn chain_of(component: &str) -> Arc<ChainTemplate> {
-    let toml = format!("[[plugin]]\nname = \"p\"\ncomponent = \"{component}\"\n");
-    let config = ChainConfig::parse(&toml, Path::new(".")).unwrap();
-    ChainTemplate::load(
-        &config,
-        &LoadOptions {
-            no_cache: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    chain_template(&format!(
+        "[[plugin]]\nname = \"p\"\ncomponent = \"{component}\"\n"
+    ))
 }
 
 fn options(workers: usize) -> SinkOptions {

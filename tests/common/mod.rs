@@ -8,6 +8,17 @@ use vellum::plugin::{
     EngineOptions, Limits, Plugin, PluginEngine, PluginError, PluginSpec, PseudonymKey,
 };
 
+/// A chain compiled from chain-file TOML (paths relative to the working directory), without
+/// the on-disk cache.
+pub fn chain_template(toml: &str) -> std::sync::Arc<vellum::ChainTemplate> {
+    let config = vellum::ChainConfig::parse(toml, std::path::Path::new(".")).expect("chain TOML");
+    let options = vellum::chain::LoadOptions {
+        no_cache: true,
+        ..Default::default()
+    };
+    vellum::ChainTemplate::load(&config, &options).expect("the chain loads")
+}
+
 /// An engine without the on-disk cache (tests must not depend on the user's cache).
 pub fn engine(fuel: bool) -> PluginEngine {
     PluginEngine::new(EngineOptions {
