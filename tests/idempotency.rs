@@ -165,3 +165,27 @@ fn a_schema_2_ledger_is_upgraded_on_open() {
         .unwrap();
     assert_eq!(version, 3);
 }
+
+#[test]
+fn a_retry_in_the_same_commit_fails_with_it() {
+    use vellum::ledger::idempotency::IdempotencyKey;
+    use vellum::ledger::store::StoreError;
+    let (_dir, path) = new_ledger();
+    let hook: common::AppendHook = Box::new(|_, _, _, _| Err(StoreError::Io("disk error".into())));
+    let ledger = common::ledger_with_append_hook(&path, hook);
+    let key = IdempotencyKey {
+        scope: "acme".into(),
+        key: "k".into(),
+        digest: vellum::ledger::Hash([7; 32]),
+    };
+    // The same request twice, most likely gathered into one commit: neither may be
+    // answered with receipts when that commit fails.
+    let answers = ledger.append_each(vec![
+        (common::records("r", 2), Some(key.clone())),
+        (common::records("r", 2), Some(key)),
+    ]);
+    assert_eq!(answers.len(), 2);
+    for answer in answers {
+        assert!(answer.is_err(), "{answer:?}");
+    }
+}

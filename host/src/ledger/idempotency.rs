@@ -80,6 +80,15 @@ pub(crate) enum Replay {
 }
 
 impl StoredKey {
+    /// Why a request with other events under this key is refused.
+    pub(crate) fn conflict(&self) -> String {
+        format!(
+            "idempotency key `{}` was already used for a different request; nothing was \
+             recorded (use a new key for new events)",
+            self.key
+        )
+    }
+
     /// Compares a retry with the stored key and rebuilds the first receipts from the
     /// entries. A row that does not match the ledger (edited by hand) is an error, never
     /// receipts of entries that do not exist.
@@ -90,11 +99,7 @@ impl StoredKey {
         event_ids: &[&str],
     ) -> Result<Replay, StoreError> {
         if self.digest != request.digest {
-            return Ok(Replay::Conflict(format!(
-                "idempotency key `{}` was already used for a different request; nothing \
-                 was recorded (use a new key for new events)",
-                self.key
-            )));
+            return Ok(Replay::Conflict(self.conflict()));
         }
         let damaged = |what: &str| {
             StoreError::Invalid(format!(

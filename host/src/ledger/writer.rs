@@ -119,7 +119,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(group.len());
         for (Append { records, key }, reply) in group {
             if let Some(key) = &key
-                && let Some(answer) = self.replay(key, &records, &keys, &entries)
+                && let Some(answer) = self.replay(key, &records, &keys)
             {
                 answers.push((reply, answer));
                 continue;
@@ -170,34 +170,31 @@ impl Writer {
         key: &IdempotencyKey,
         records: &[Record],
         pending_keys: &[StoredKey],
-        pending: &[(Entry, Hash)],
     ) -> Option<Answer> {
-        let ids: Vec<&str> = records.iter().map(|r| r.event.id.as_str()).collect();
-        let base = self.size;
         let same_key = |k: &&StoredKey| k.scope == key.scope && k.key == key.key;
-        let result = match pending_keys.iter().find(same_key) {
-            Some(stored) => stored.replay(
+        if let Some(pending) = pending_keys.iter().find(same_key) {
+            // Claimed earlier in this group: the same request shares the first one's fate
+            // (its receipts if this commit succeeds, its error if it fails).
+            return Some(match pending.digest == key.digest {
+                true => Answer::New {
+                    start: (pending.first_seq - self.size) as usize,
+                    count: pending.count as usize,
+                },
+                false => Answer::Now(Err(LedgerError::KeyReused(pending.conflict()))),
+            });
+        }
+        let ids: Vec<&str> = records.iter().map(|r| r.event.id.as_str()).collect();
+        let result = match self.store.idempotency_key(&key.scope, &key.key) {
+            Ok(None) => return None,
+            Ok(Some(stored)) => stored.replay(
                 key,
                 |from, to| {
-                    Ok(pending[(from - base) as usize..(to - base) as usize]
-                        .iter()
-                        .map(|(e, _)| e.clone())
-                        .collect())
+                    let found = self.store.entries(from, to.min(self.size))?;
+                    Ok(found.into_iter().map(|(e, _)| e).collect())
                 },
                 &ids,
             ),
-            None => match self.store.idempotency_key(&key.scope, &key.key) {
-                Ok(None) => return None,
-                Ok(Some(stored)) => stored.replay(
-                    key,
-                    |from, to| {
-                        let found = self.store.entries(from, to.min(base))?;
-                        Ok(found.into_iter().map(|(e, _)| e).collect())
-                    },
-                    &ids,
-                ),
-                Err(e) => Err(e),
-            },
+            Err(e) => Err(e),
         };
         Some(Answer::Now(match result {
             Ok(Replay::Same(receipts)) => Ok(receipts),
