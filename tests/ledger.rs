@@ -303,7 +303,7 @@ fn signing_key_is_private() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let (secret, _) = vellum::ledger::checkpoint::key_paths(&path);
+        let secret = vellum::ledger::store::Location::from(&path).signing_key().unwrap();
         let mode = std::fs::metadata(secret).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }

@@ -397,7 +397,7 @@ fn load_across_a_kill_loses_and_duplicates_nothing() {
         receipts.len()
     );
 
-    let ledger = vellum::Ledger::open_read_only(&setup.dir.path().join("audit.db")).expect("open");
+    let ledger = vellum::Ledger::open_read_only(setup.dir.path().join("audit.db")).expect("open");
     let mut entries = Vec::new();
     let mut query = Query {
         limit: 10_000,

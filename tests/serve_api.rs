@@ -35,7 +35,7 @@ fn full_ledger_app(dir: &std::path::Path) -> (App, String) {
     assert_eq!(writer.size().unwrap(), 0);
     let reader = SqliteStore::open(&path).unwrap();
     let ledger = Ledger::open_with(
-        &path,
+        &path.as_path().into(),
         Box::new(writer),
         Box::new(reader),
         LedgerOptions::default(),

@@ -20,7 +20,7 @@ use serde_json::json;
 use vellum::chain::{ChainTemplate, LoadOptions};
 use vellum::ledger::entry::Entry;
 use vellum::ledger::store::sqlite::SqliteStore;
-use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
+use vellum::ledger::store::{StoreError, StoreReader};
 use vellum::sink::{Disposition, EmitError, LedgerConfig, SinkOptions};
 use vellum::{AuditEvent, Ledger, LedgerOptions, Sink, SinkConfig, StatusChange};
 use vellum_guest_artifacts::{HOSTILE, NOOP};

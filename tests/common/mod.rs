@@ -113,7 +113,7 @@ pub fn assert_verifies(path: &std::path::Path) {
 /// arguments, and may delay, fail, or pass the append on.
 pub type AppendHook = Box<
     dyn FnMut(
-            &mut vellum::ledger::store::sqlite::SqliteStore,
+            &mut dyn vellum::ledger::store::StoreWriter,
             &[(vellum::ledger::entry::Entry, vellum::ledger::Hash)],
             &[(u64, vellum::ledger::Hash)],
             &[vellum::ledger::idempotency::StoredKey],
@@ -121,10 +121,10 @@ pub type AppendHook = Box<
         + Send,
 >;
 
-/// A SQLite store whose appends go through a hook (fault or latency injection); reads and
+/// A store whose appends go through a hook (fault or latency injection); reads and
 /// checkpoints go straight to the store.
 struct InterceptedStore {
-    inner: vellum::ledger::store::sqlite::SqliteStore,
+    inner: Box<dyn vellum::ledger::store::StoreWriter>,
     hook: AppendHook,
 }
 
@@ -157,13 +157,19 @@ mod intercepted {
     }
 
     impl StoreWriter for super::InterceptedStore {
+        fn begin_append(&mut self) -> Result<(), StoreError> {
+            self.inner.begin_append()
+        }
+        fn abort_append(&mut self) {
+            self.inner.abort_append()
+        }
         fn append(
             &mut self,
             entries: &[(Entry, Hash)],
             hashes: &[(u64, Hash)],
             keys: &[StoredKey],
         ) -> Result<(), StoreError> {
-            (self.hook)(&mut self.inner, entries, hashes, keys)
+            (self.hook)(self.inner.as_mut(), entries, hashes, keys)
         }
         fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
             self.inner.put_checkpoint(size, note)
@@ -171,18 +177,21 @@ mod intercepted {
     }
 }
 
-/// Opens the ledger at `path` with every append going through `hook`.
-pub fn ledger_with_append_hook(path: &std::path::Path, hook: AppendHook) -> vellum::Ledger {
-    use vellum::ledger::store::sqlite::SqliteStore;
+/// Opens the ledger at `location` with every append going through `hook`.
+pub fn ledger_with_append_hook(
+    location: impl Into<vellum::ledger::store::Location>,
+    hook: AppendHook,
+) -> vellum::Ledger {
+    let location = location.into();
     let writer = InterceptedStore {
-        inner: SqliteStore::open(path).expect("open ledger"),
+        inner: location.open_writer().expect("open ledger"),
         hook,
     };
-    let reader = SqliteStore::open(path).expect("open ledger");
+    let reader = location.open_reader().expect("open ledger");
     vellum::Ledger::open_with(
-        path,
+        &location,
         Box::new(writer),
-        Box::new(reader),
+        reader,
         vellum::LedgerOptions::default(),
     )
     .expect("ledger opens")

@@ -3,11 +3,12 @@
 //! `time <RFC 3339>` extension line) wrapped in an Ed25519 signed note
 //! (<https://c2sp.org/signed-note>).
 //!
-//! The signing key is created by `vellum init` next to the ledger (`<ledger>.key`, mode
-//! 0600); the verifier key (`<ledger>.pub`) is all a third party needs.
+//! The signing key is created by `vellum init` (by default next to a ledger file,
+//! `<ledger>.key`, mode 0600; anywhere configured for a PostgreSQL ledger); the verifier key
+//! (`<ledger>.pub`, or the signing key's path with `.pub`) is all a third party needs.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::hash::Hash;
 use jiff::Timestamp;
@@ -48,32 +49,28 @@ pub enum CheckpointError {
     BadKey(String),
 }
 
-/// Paths of the key files that belong to a ledger file.
-pub fn key_paths(ledger: &Path) -> (PathBuf, PathBuf) {
-    let with = |ext: &str| {
-        let mut p = ledger.as_os_str().to_owned();
-        p.push(ext);
-        PathBuf::from(p)
-    };
-    (with(".key"), with(".pub"))
-}
-
-/// Creates a new Ed25519 key pair named `origin`: the signing key is written with mode 0600
-/// (never overwriting an existing file), the verifier key next to it. Returns the verifier
-/// key.
-pub fn create_keys(ledger: &Path, origin: &str) -> Result<String, LedgerError> {
+/// A new Ed25519 key pair named `origin`: `(signing key, verifier key)`.
+pub fn generate_keys(origin: &str) -> Result<(String, String), LedgerError> {
     if !signed_note::is_key_name_valid(origin) {
         return Err(LedgerError::BadRequest(format!(
             "invalid origin `{origin}`: it must be non-empty, without spaces or `+`"
         )));
     }
-    let (skey, vkey) = signed_note::generate_key(&mut rand_core::OsRng, origin);
-    let (secret, public) = key_paths(ledger);
+    Ok(signed_note::generate_key(&mut rand_core::OsRng, origin))
+}
+
+/// Writes a key pair: the signing key with mode 0600, never overwriting an existing file,
+/// then the verifier key.
+pub fn write_keys(
+    secret: &Path,
+    public: &Path,
+    (skey, vkey): (&str, &str),
+) -> Result<(), LedgerError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&secret).map_err(|e| {
+    let mut file = options.open(secret).map_err(|e| {
         unavailable(format!(
             "cannot create signing key {}: {e}",
             secret.display()
@@ -87,13 +84,12 @@ pub fn create_keys(ledger: &Path, origin: &str) -> Result<String, LedgerError> {
                 secret.display()
             ))
         })?;
-    std::fs::write(&public, format!("{vkey}\n")).map_err(|e| {
+    std::fs::write(public, format!("{vkey}\n")).map_err(|e| {
         unavailable(format!(
             "cannot write verifier key {}: {e}",
             public.display()
         ))
-    })?;
-    Ok(vkey)
+    })
 }
 
 fn unavailable(message: String) -> LedgerError {
@@ -107,10 +103,9 @@ pub struct CheckpointSigner {
 }
 
 impl CheckpointSigner {
-    /// Loads the signing key of a ledger.
-    pub fn load(ledger: &Path) -> Result<Self, LedgerError> {
-        let (secret, _) = key_paths(ledger);
-        let text = std::fs::read_to_string(&secret).map_err(|e| {
+    /// Loads a signing key file.
+    pub fn load(secret: &Path) -> Result<Self, LedgerError> {
+        let text = std::fs::read_to_string(secret).map_err(|e| {
             LedgerError::Invalid(format!("cannot read signing key {}: {e}", secret.display()))
         })?;
         let signer = StandardSigner::new(text.trim()).map_err(|e| {

@@ -21,17 +21,34 @@ pub const MAX_PROOF_HASHES: usize = 64;
 /// Reads tree hashes from a store for `tlog`'s algorithms, keeping the store's own error.
 pub(crate) struct StoreHashes<'a> {
     store: &'a dyn StoreReader,
-    /// Hashes written in the current group, not yet committed.
-    pending: Option<&'a HashMap<u64, Hash>>,
+    /// Hashes already known: written in the current group (not yet committed), or read
+    /// before. `None` reads everything from the store.
+    known: Option<RefCell<HashMap<u64, Hash>>>,
     error: RefCell<Option<StoreError>>,
 }
 
 impl<'a> StoreHashes<'a> {
-    pub(crate) fn new(store: &'a dyn StoreReader, pending: Option<&'a HashMap<u64, Hash>>) -> Self {
+    /// Reads every hash from the store.
+    pub(crate) fn new(store: &'a dyn StoreReader) -> Self {
         Self {
             store,
-            pending,
+            known: None,
             error: RefCell::new(None),
+        }
+    }
+
+    /// Reads each hash from the store once, and sees the hashes [`Self::remember`]ed.
+    pub(crate) fn caching(store: &'a dyn StoreReader) -> Self {
+        Self {
+            known: Some(RefCell::new(HashMap::new())),
+            ..Self::new(store)
+        }
+    }
+
+    /// Makes a hash not yet stored (one of the group being written) readable.
+    pub(crate) fn remember(&self, index: u64, hash: Hash) {
+        if let Some(known) = &self.known {
+            known.borrow_mut().insert(index, hash);
         }
     }
 
@@ -46,7 +63,7 @@ impl<'a> StoreHashes<'a> {
 
 impl HashReader for StoreHashes<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>, tlog::Error> {
-        let lookup = |i: &u64| self.pending.and_then(|p| p.get(i).copied());
+        let lookup = |i: &u64| self.known.as_ref().and_then(|k| k.borrow().get(i).copied());
         let missing: Vec<u64> = indexes
             .iter()
             .filter(|i| lookup(i).is_none())
@@ -65,6 +82,9 @@ impl HashReader for StoreHashes<'_> {
             }
         };
         let stored: HashMap<u64, Hash> = missing.into_iter().zip(stored).collect();
+        for (&i, &hash) in &stored {
+            self.remember(i, hash);
+        }
         Ok(indexes
             .iter()
             .map(|i| lookup(i).unwrap_or_else(|| stored[i]).into())
@@ -74,7 +94,7 @@ impl HashReader for StoreHashes<'_> {
 
 /// The root hash of the first `size` entries.
 pub(crate) fn root(store: &dyn StoreReader, size: u64) -> Result<Hash, StoreError> {
-    let reader = StoreHashes::new(store, None);
+    let reader = StoreHashes::new(store);
     tlog::tree_hash(size, &reader)
         .map(Hash::from)
         .map_err(|e| reader.error(e))
@@ -150,7 +170,7 @@ impl InclusionProof {
         entry: Entry,
         leaf_hash: Hash,
     ) -> Result<Self, StoreError> {
-        let reader = StoreHashes::new(store, None);
+        let reader = StoreHashes::new(store);
         let path = tlog::prove_record(tree_size, seq, &reader).map_err(|e| reader.error(e))?;
         let path = from_tlog(path);
         Ok(Self {
@@ -196,7 +216,7 @@ impl ConsistencyProof {
         old_size: u64,
         new_size: u64,
     ) -> Result<Self, StoreError> {
-        let reader = StoreHashes::new(store, None);
+        let reader = StoreHashes::new(store);
         let path = tlog::prove_tree(new_size, old_size, &reader).map_err(|e| reader.error(e))?;
         let path = from_tlog(path);
         Ok(Self {

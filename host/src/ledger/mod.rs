@@ -20,7 +20,6 @@ pub mod store;
 pub mod verify;
 mod writer;
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
@@ -28,13 +27,13 @@ use std::time::{Duration, Instant};
 
 pub use hash::Hash;
 
-use checkpoint::{CheckpointSigner, VerifiedCheckpoint, create_keys, key_paths, verify_checkpoint};
+use checkpoint::{CheckpointSigner, VerifiedCheckpoint, verify_checkpoint};
 use entry::{Receipt, Record};
 use idempotency::IdempotencyKey;
 use merkle::{ConsistencyProof, InclusionProof};
 use query::{Page, Query};
-use store::sqlite::SqliteStore;
-use store::{StoreError, StoreReader, StoreWriter};
+use store::postgres::Migration;
+use store::{Location, StoreError, StoreReader, StoreWriter};
 use writer::{Append, Message, Writer};
 
 /// Why a ledger operation failed. Nothing was acknowledged in any case.
@@ -97,7 +96,7 @@ impl Default for LedgerOptions {
 /// An open ledger: appends go through the writer thread, reads through their own
 /// connection.
 pub struct Ledger {
-    path: PathBuf,
+    location: Location,
     reader: Mutex<Box<dyn StoreReader>>,
     sender: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
@@ -105,37 +104,63 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Creates a new ledger file and its key pair (`<path>.key`, mode 0600, and
-    /// `<path>.pub`); returns the verifier (public) key.
-    pub fn init(path: &Path, origin: &str) -> Result<String, LedgerError> {
-        let (secret, _) = key_paths(path);
-        if path.exists() || secret.exists() {
+    /// Creates a new ledger and its key pair (the signing key with mode 0600); returns the
+    /// verifier (public) key. The store is created before the key files are written, and a
+    /// failed key write removes a new ledger file again, so a failed `init` can be retried.
+    /// On PostgreSQL, a ledger of an older schema is migrated instead (its keys must exist).
+    pub fn init(location: impl Into<Location>, origin: &str) -> Result<String, LedgerError> {
+        let location = location.into();
+        let secret = location.signing_key()?;
+        let public = location.verifier_key()?;
+        let exists = match location.file() {
+            Some(file) => file.exists(),
+            None => false,
+        };
+        if exists || secret.exists() {
             return Err(LedgerError::BadRequest(format!(
-                "{} or its key already exists; refusing to overwrite",
-                path.display()
+                "{location} or its signing key {} already exists; refusing to overwrite",
+                secret.display()
             )));
         }
-        let vkey = create_keys(path, origin)?;
-        SqliteStore::create(path, origin)?;
-        Ok(vkey)
+        let keys = checkpoint::generate_keys(origin)?;
+        match location.create(origin)? {
+            Migration::Created => {}
+            Migration::Upgraded { from, to } => {
+                tracing::info!("{location}: schema upgraded from version {from} to {to}");
+                return read_vkey(&location);
+            }
+        }
+        if let Err(e) = checkpoint::write_keys(&secret, &public, (&keys.0, &keys.1)) {
+            let _ = std::fs::remove_file(&secret);
+            if let Some(file) = location.file() {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err(e);
+        }
+        Ok(keys.1)
     }
 
-    /// Opens a SQLite ledger for appending and reading, after checking that its tree is
-    /// whole and consistent with its latest checkpoint.
-    pub fn open(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
-        let writer = SqliteStore::open(path)?;
-        let reader = SqliteStore::open(path)?;
-        Self::open_with(path, Box::new(writer), Box::new(reader), options)
+    /// Opens a ledger for appending and reading, after checking that its tree is whole and
+    /// consistent with its latest checkpoint.
+    pub fn open(
+        location: impl Into<Location>,
+        options: LedgerOptions,
+    ) -> Result<Self, LedgerError> {
+        let location = location.into();
+        let writer = location.open_writer()?;
+        let reader = location.open_reader()?;
+        Self::open_with(&location, writer, reader, options)
     }
 
     /// Opens a ledger for reading only (query, export, prove): needs the verifier key but
     /// not the signing key; appends fail.
-    pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
-        let reader = SqliteStore::open(path)?;
-        let vkey = read_vkey(path)?;
+    pub fn open_read_only(location: impl Into<Location>) -> Result<Self, LedgerError> {
+        let location = location.into();
+        let reader = location.open_reader()?;
+        let vkey = read_vkey(&location)?;
         Ok(Self {
-            path: path.to_path_buf(),
-            reader: Mutex::new(Box::new(reader)),
+            location,
+            reader: Mutex::new(reader),
             sender: None,
             thread: None,
             vkey,
@@ -143,26 +168,27 @@ impl Ledger {
     }
 
     /// Like [`Ledger::open`] with caller-provided stores (another backend, or a wrapper that
-    /// injects faults in tests). `path` locates the key files.
+    /// injects faults in tests). `location` names the key files.
     pub fn open_with(
-        path: &Path,
+        location: &Location,
         writer: Box<dyn StoreWriter>,
         reader: Box<dyn StoreReader>,
         options: LedgerOptions,
     ) -> Result<Self, LedgerError> {
-        let signer = CheckpointSigner::load(path)?;
-        let vkey = read_vkey(path)?;
+        let signer = CheckpointSigner::load(&location.signing_key()?)?;
+        let vkey = read_vkey(location)?;
         let size = writer.size()?;
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;
         let (sender, rx) = mpsc::sync_channel(1024);
         let state = Writer {
             store: writer,
             signer,
+            vkey: vkey.clone(),
             options,
             size,
             checkpointed_size,
             checkpointed_at: Instant::now(),
-            poisoned: None,
+            recheck: None,
         };
         let thread = std::thread::Builder::new()
             .name("vellum-ledger-writer".to_string())
@@ -171,7 +197,7 @@ impl Ledger {
                 LedgerError::Unavailable(format!("cannot start the writer thread: {e}"))
             })?;
         Ok(Self {
-            path: path.to_path_buf(),
+            location: location.clone(),
             reader: Mutex::new(reader),
             sender: Some(sender),
             thread: Some(thread),
@@ -179,9 +205,9 @@ impl Ledger {
         })
     }
 
-    /// The ledger file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the ledger is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// The verifier key that checks this ledger's checkpoints.
@@ -362,9 +388,9 @@ fn closed() -> LedgerError {
     LedgerError::Unavailable("the ledger is read-only here, or its writer has stopped".to_string())
 }
 
-/// Reads the verifier key written by `init`.
-pub fn read_vkey(path: &Path) -> Result<String, LedgerError> {
-    let (_, public) = key_paths(path);
+/// Reads a ledger's verifier key file.
+pub fn read_vkey(location: impl Into<Location>) -> Result<String, LedgerError> {
+    let public = location.into().verifier_key()?;
     std::fs::read_to_string(&public)
         .map(|k| k.trim().to_string())
         .map_err(|e| {
@@ -378,7 +404,11 @@ pub fn read_vkey(path: &Path) -> Result<String, LedgerError> {
 /// The checks made on every open, in O(log n): the tree hashes exist up to `size`, the
 /// last entry's leaf matches its row, and the latest checkpoint verifies and is consistent
 /// with the stored tree. Returns the latest checkpoint's size.
-fn check_on_open(store: &dyn StoreReader, vkey: &str, size: u64) -> Result<u64, LedgerError> {
+pub(crate) fn check_on_open(
+    store: &dyn StoreReader,
+    vkey: &str,
+    size: u64,
+) -> Result<u64, LedgerError> {
     let damaged =
         |what: String| LedgerError::Invalid(format!("{what}; run `vellum verify` for details"));
     merkle::root(store, size).map_err(|e| {

@@ -302,7 +302,7 @@ fn check_inclusion(
     i: u64,
     leaf: Hash,
 ) {
-    let reader = StoreHashes::new(store, None);
+    let reader = StoreHashes::new(store);
     let verified = tlog::prove_record(cp.size, i, &reader)
         .and_then(|path| tlog::check_record(&path, cp.size, cp.root.into(), i, leaf.into()));
     if verified.is_err() {

@@ -1,9 +1,14 @@
-//! The single writer thread and its group commit: requests queued while a commit runs form
-//! the next group, which is committed in one durable transaction; each caller is answered
-//! only after the commit holding its records. Any I/O error poisons the writer: every later
-//! append fails until the ledger is reopened (which re-checks the tree).
+//! The writer thread and its group commit: requests queued while a commit runs form the next
+//! group, which is committed in one durable transaction; each caller is answered only after
+//! the commit holding its records.
+//!
+//! Each group is planned under the store's append lock ([`StoreWriter::begin_append`]): the
+//! size, the tree's right edge and the idempotency keys are read inside the transaction, so
+//! other processes appending to the same ledger (SQLite) or from other hosts (PostgreSQL)
+//! interleave without gaps. Nothing is carried from one group to the next but the key and
+//! the counters for automatic checkpoints, so an I/O error fails only its group: the next
+//! one re-checks the stored tree (as opening does) and carries on.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Instant;
 
@@ -17,7 +22,7 @@ use super::entry::{Entry, Receipt, Record};
 use super::idempotency::{IdempotencyKey, Replay, StoredKey};
 use super::merkle::{self, StoreHashes};
 use super::store::{StoreError, StoreWriter};
-use super::{LedgerError, LedgerOptions};
+use super::{LedgerError, LedgerOptions, check_on_open};
 
 /// A message to the writer thread.
 pub(crate) enum Message {
@@ -31,12 +36,23 @@ pub(crate) enum Message {
 pub(crate) struct Writer {
     pub(crate) store: Box<dyn StoreWriter>,
     pub(crate) signer: CheckpointSigner,
+    /// The verifier key, for re-checks after an error.
+    pub(crate) vkey: String,
     pub(crate) options: LedgerOptions,
+    /// The tree size after this writer's latest commit (other writers may have added more).
     pub(crate) size: u64,
     pub(crate) checkpointed_size: u64,
     pub(crate) checkpointed_at: Instant,
-    /// Why the writer refuses appends, once an I/O error has happened.
-    pub(crate) poisoned: Option<String>,
+    /// The last I/O error, until a re-check of the store has passed.
+    pub(crate) recheck: Option<String>,
+}
+
+/// A group's planned rows and how each request is answered.
+struct Plan {
+    entries: Vec<(Entry, Hash)>,
+    hashes: Vec<(u64, Hash)>,
+    keys: Vec<StoredKey>,
+    answers: Vec<Answer>,
 }
 
 /// One atomic append: its records and, optionally, the idempotency key it claims.
@@ -107,66 +123,117 @@ impl Writer {
     /// answered from the stored key (the same request) or refused (another request); the
     /// keys of the new requests are stored in the same transaction as their entries.
     fn commit(&mut self, group: Vec<AppendRequest>) {
-        if let Some(reason) = &self.poisoned {
-            for (_, reply) in group {
-                let _ = reply.send(Err(LedgerError::Unavailable(reason.clone())));
+        let (requests, replies): (Vec<Append>, Vec<_>) = group.into_iter().unzip();
+        match self.append_group(requests) {
+            Ok(Plan {
+                entries, answers, ..
+            }) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let answer = match answer {
+                        Answer::Now(answer) => answer,
+                        Answer::New { start, count } => Ok(entries[start..start + count]
+                            .iter()
+                            .map(|(e, _)| e.receipt())
+                            .collect()),
+                    };
+                    let _ = reply.send(answer);
+                }
             }
-            return;
+            Err(error) => {
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
         }
+    }
+
+    /// Plans and commits one group under the store's append lock.
+    fn append_group(&mut self, requests: Vec<Append>) -> Result<Plan, LedgerError> {
+        if self.recheck.is_some() {
+            self.recheck_store()?;
+        }
+        if let Err(e) = self.store.begin_append() {
+            return Err(self.fail(e));
+        }
+        let result = self.plan(requests).and_then(|plan| {
+            if plan.entries.is_empty() {
+                self.store.abort_append();
+            } else {
+                self.store.append(&plan.entries, &plan.hashes, &plan.keys)?;
+            }
+            Ok(plan)
+        });
+        match result {
+            Ok(plan) => {
+                if let Some((last, _)) = plan.entries.last() {
+                    self.size = last.seq + 1;
+                }
+                Ok(plan)
+            }
+            Err(e) => {
+                self.store.abort_append();
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    /// Assigns sequence numbers from the locked store's size, answers replayed keys, and
+    /// computes the tree hashes the new entries add.
+    fn plan(&self, requests: Vec<Append>) -> Result<Plan, StoreError> {
+        let size = self.store.size()?;
         let recorded_at = Timestamp::now();
-        let mut entries: Vec<(Entry, Hash)> = Vec::new();
-        let mut keys: Vec<StoredKey> = Vec::new();
-        let mut answers = Vec::with_capacity(group.len());
-        for (Append { records, key }, reply) in group {
+        let mut plan = Plan {
+            entries: Vec::new(),
+            hashes: Vec::new(),
+            keys: Vec::new(),
+            answers: Vec::with_capacity(requests.len()),
+        };
+        for Append { records, key } in requests {
             if let Some(key) = &key
-                && let Some(answer) = self.replay(key, &records, &keys)
+                && let Some(answer) = self.replay(size, key, &records, &plan.keys)
             {
-                answers.push((reply, answer));
+                plan.answers.push(answer);
                 continue;
             }
-            let start = entries.len();
+            let start = plan.entries.len();
             for record in records {
-                let seq = self.size + entries.len() as u64;
+                let seq = size + plan.entries.len() as u64;
                 let entry = Entry::new(seq, recorded_at, record);
                 let leaf = entry.leaf_hash();
-                entries.push((entry, leaf));
+                plan.entries.push((entry, leaf));
             }
-            let count = entries.len() - start;
+            let count = plan.entries.len() - start;
             if let Some(key) = key {
-                keys.push(key.stored(self.size + start as u64, count as u64));
+                plan.keys
+                    .push(key.stored(size + start as u64, count as u64));
             }
-            answers.push((reply, Answer::New { start, count }));
+            plan.answers.push(Answer::New { start, count });
         }
-        let result = match entries.is_empty() {
-            true => Ok(()),
-            false => self
-                .tree_hashes(&entries)
-                .and_then(|hashes| self.store.append(&entries, &hashes, &keys)),
-        };
-        let failure = match result {
-            Ok(()) => {
-                self.size += entries.len() as u64;
-                None
-            }
-            Err(error) => Some(self.fail(error)),
-        };
-        for (reply, answer) in answers {
-            let answer = match (answer, &failure) {
-                (Answer::Now(answer), _) => answer,
-                (Answer::New { .. }, Some(error)) => Err(error.clone()),
-                (Answer::New { start, count }, None) => Ok(entries[start..start + count]
-                    .iter()
-                    .map(|(e, _)| e.receipt())
-                    .collect()),
-            };
-            let _ = reply.send(answer);
-        }
+        plan.hashes = self.tree_hashes(&plan.entries)?;
+        Ok(plan)
+    }
+
+    /// After an I/O error: checks the stored tree as opening does before appending again.
+    fn recheck_store(&mut self) -> Result<(), LedgerError> {
+        let size = self.store.size()?;
+        check_on_open(self.store.as_ref(), &self.vkey, size).map_err(|e| {
+            let reason = format!(
+                "{e} (re-checked after an earlier error: {})",
+                self.recheck.as_deref().unwrap_or_default()
+            );
+            LedgerError::Unavailable(reason)
+        })?;
+        tracing::info!("the ledger re-check passed after an I/O error; appending again");
+        self.recheck = None;
+        self.size = size;
+        Ok(())
     }
 
     /// The answer to a request whose key was already used, in the store or earlier in this
     /// group; `None` when the key is new.
     fn replay(
         &self,
+        size: u64,
         key: &IdempotencyKey,
         records: &[Record],
         pending_keys: &[StoredKey],
@@ -177,7 +244,7 @@ impl Writer {
             // (its receipts if this commit succeeds, its error if it fails).
             return Some(match pending.digest == key.digest {
                 true => Answer::New {
-                    start: (pending.first_seq - self.size) as usize,
+                    start: (pending.first_seq - size) as usize,
                     count: pending.count as usize,
                 },
                 false => Answer::Now(Err(LedgerError::KeyReused(pending.conflict()))),
@@ -189,7 +256,7 @@ impl Writer {
             Ok(Some(stored)) => stored.replay(
                 key,
                 |from, to| {
-                    let found = self.store.entries(from, to.min(self.size))?;
+                    let found = self.store.entries(from, to.min(size))?;
                     Ok(found.into_iter().map(|(e, _)| e).collect())
                 },
                 &ids,
@@ -205,54 +272,57 @@ impl Writer {
 
     /// The stored tree hashes the new entries add.
     fn tree_hashes(&self, entries: &[(Entry, Hash)]) -> Result<Vec<(u64, Hash)>, StoreError> {
-        let mut pending: HashMap<u64, Hash> = HashMap::new();
+        let reader = StoreHashes::caching(self.store.as_ref());
         let mut added = Vec::new();
         for (entry, leaf) in entries {
-            let reader = StoreHashes::new(self.store.as_ref(), Some(&pending));
             let hashes = tlog::stored_hashes_for_record_hash(entry.seq, (*leaf).into(), &reader)
                 .map_err(|e| reader.error(e))?;
             let start = tlog::stored_hash_index(0, entry.seq);
             for (i, hash) in hashes.into_iter().enumerate() {
                 let hash = Hash::from(hash);
-                pending.insert(start + i as u64, hash);
+                reader.remember(start + i as u64, hash);
                 added.push((start + i as u64, hash));
             }
         }
         Ok(added)
     }
 
-    /// Classifies a store error; anything but a clean "full" poisons the writer.
+    /// Classifies a store error. Anything but a clean "full" may have left the store in
+    /// an unknown state (a lost connection, a failed sync): the next append re-checks it.
     fn fail(&mut self, error: StoreError) -> LedgerError {
         match error {
             StoreError::Full(message) => LedgerError::Full(message),
             other => {
                 let reason = format!(
-                    "{other}; the ledger refuses appends until it is reopened (reopening \
-                     re-checks the tree; run `vellum verify` for a full check)"
+                    "{other}; nothing of this append was acknowledged (the next append \
+                     re-checks the stored tree first)"
                 );
                 tracing::error!("{reason}");
-                self.poisoned = Some(reason.clone());
+                self.recheck = Some(other.to_string());
                 LedgerError::Unavailable(reason)
             }
         }
     }
 
-    /// Signs and stores a checkpoint of the current tree.
+    /// Signs and stores a checkpoint of the tree as stored now (which may include other
+    /// writers' entries; the tree of a size never changes, so any writer may sign it).
     fn checkpoint(&mut self) -> Result<String, LedgerError> {
-        if let Some(reason) = &self.poisoned {
-            return Err(LedgerError::Unavailable(reason.clone()));
+        if self.recheck.is_some() {
+            self.recheck_store()?;
         }
-        let result = merkle::root(self.store.as_ref(), self.size).and_then(|root| {
+        let result = self.store.size().and_then(|size| {
+            let root = merkle::root(self.store.as_ref(), size)?;
             let note = self
                 .signer
-                .sign(self.size, root, Timestamp::now())
+                .sign(size, root, Timestamp::now())
                 .map_err(StoreError::Io)?;
-            self.store.put_checkpoint(self.size, &note)?;
-            Ok(note)
+            self.store.put_checkpoint(size, &note)?;
+            Ok((size, note))
         });
         match result {
-            Ok(note) => {
-                self.checkpointed_size = self.size;
+            Ok((size, note)) => {
+                self.size = self.size.max(size);
+                self.checkpointed_size = size;
                 self.checkpointed_at = Instant::now();
                 Ok(note)
             }
@@ -267,7 +337,7 @@ impl Writer {
             || (new_entries > 0
                 && self.checkpointed_at.elapsed() >= self.options.checkpoint_interval);
         if due
-            && self.poisoned.is_none()
+            && self.recheck.is_none()
             && let Err(e) = self.checkpoint()
         {
             tracing::error!("automatic checkpoint failed: {e}");

@@ -1,8 +1,19 @@
 //! Storage behind the ledger. The API is append-only: there is no update or delete path.
-//! SQLite ([`sqlite::SqliteStore`]) is the embedded default; other backends implement the
-//! same two traits and run the same tests.
+//! SQLite ([`sqlite::SqliteStore`]) is the embedded default and PostgreSQL
+//! ([`postgres::PgStore`]) serves many hosts; both implement the same two traits and run the
+//! same tests. [`Location`] names a ledger (a file or a `postgres://` URL) and its keys.
+//!
+//! Appends are planned under the store's append lock, which every process writing the
+//! ledger shares: [`StoreWriter::begin_append`] takes it, the writer reads the size, tree
+//! hashes and idempotency keys as of that moment, and [`StoreWriter::append`] writes and
+//! commits. So several processes append one gapless log.
 
+mod location;
+pub mod postgres;
+mod row;
 pub mod sqlite;
+
+pub use location::{Backend, Location};
 
 use super::hash::Hash;
 
@@ -44,15 +55,25 @@ pub trait StoreReader: Send {
 
 /// Write access: one append is one durable, atomic transaction.
 pub trait StoreWriter: StoreReader {
-    /// Appends entries (with their leaf hashes), the new tree hashes and the idempotency
-    /// keys the entries answer atomically and durably; returns only after the data is on
-    /// stable storage.
+    /// Starts an append: opens a write transaction holding the ledger's append lock (other
+    /// writers, also in other processes, wait), so that the reads that follow see the
+    /// ledger as the append will extend it. Ends with [`StoreWriter::append`] or
+    /// [`StoreWriter::abort_append`].
+    fn begin_append(&mut self) -> Result<(), StoreError>;
+    /// Ends the append [`StoreWriter::begin_append`] started by writing the entries (with
+    /// their leaf hashes), the new tree hashes and the idempotency keys they answer, and
+    /// committing atomically and durably; returns only after the data is on stable storage.
+    /// On error, the caller must call [`StoreWriter::abort_append`].
     fn append(
         &mut self,
         entries: &[(Entry, Hash)],
         hashes: &[(u64, Hash)],
         keys: &[StoredKey],
     ) -> Result<(), StoreError>;
-    /// Stores a signed checkpoint for tree size `size`.
+    /// Abandons the open append, if any: nothing of it is written. Never fails; a broken
+    /// connection is dropped and replaced on the next append.
+    fn abort_append(&mut self);
+    /// Stores a signed checkpoint for tree size `size`, unless one of that size exists (two
+    /// writers may sign the same tree; the first note stays).
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError>;
 }

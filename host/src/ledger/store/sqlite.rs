@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::ledger::Hash;
-use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
 
+use super::row::{ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
 use super::{StoreError, StoreReader, StoreWriter};
-use crate::event::{Attestation, AuditEvent, Payload, join_timestamp, split_timestamp};
-use crate::ledger::entry::{Disposition, Entry};
+use crate::event::{Attestation, split_timestamp};
+use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
 use crate::ledger::query::Query;
 
@@ -24,6 +24,9 @@ pub const APPLICATION_ID: i32 = 0x5645_4C4C;
 /// stores each distinct set of attestations once (`attestation_sets`) instead of in every
 /// entry; version 3 adds `idempotency_keys` (a version-2 file is upgraded on open).
 pub const SCHEMA_VERSION: i32 = 3;
+
+/// How long a writer waits for another process's write lock before its append fails.
+const BUSY_TIMEOUT_MS: u64 = 10_000;
 
 /// What turns a version-2 file into version 3 (run with the new table's triggers).
 const UPGRADE_2_TO_3: &str = IDEMPOTENCY_TABLE;
@@ -120,15 +123,22 @@ impl SqliteStore {
              PRAGMA user_version = {SCHEMA_VERSION};"
         );
         sql.push_str(&append_only_triggers(APPEND_ONLY_TABLES));
-        sql.push_str("COMMIT;");
-        store.conn.execute_batch(&sql).map_err(|e| io(path, e))?;
-        store
+        // The origin is written in the schema's transaction: a ledger never exists without it.
+        let created = store
             .conn
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ('origin', ?1)",
-                [origin],
-            )
-            .map_err(|e| io(path, e))?;
+            .execute_batch(&sql)
+            .and_then(|()| {
+                store.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('origin', ?1)",
+                    [origin],
+                )
+            })
+            .and_then(|_| store.conn.execute_batch("COMMIT"));
+        if let Err(e) = created {
+            drop(store);
+            let _ = std::fs::remove_file(path);
+            return Err(io(path, e));
+        }
         Ok(store)
     }
 
@@ -190,10 +200,10 @@ impl SqliteStore {
         }
         // A larger WAL between checkpoints: index pages written by many commits are copied
         // into the database once per checkpoint instead of once per 4 MiB of WAL.
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-             PRAGMA wal_autocheckpoint = 16384;",
-        )
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = FULL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; \
+             PRAGMA wal_autocheckpoint = 16384;"
+        ))
         .map_err(|e| invalid(path, e))?;
         Ok(Self {
             conn,
@@ -234,76 +244,36 @@ impl SqliteStore {
     }
 }
 
-/// The columns an entry is read from: the entry's own, and its attestation set's text.
-const ENTRY_COLUMNS: &str = "seq, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, \
-    event_id, tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, \
-    disposition, dropped_plugin, dropped_reason, attestation_sets.attestations, attestation_set";
+fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Entry, Hash), StoreError>> {
+    let read = ReadRow {
+        seq: row.get(0)?,
+        leaf_hash: row.get(1)?,
+        recorded: (row.get(2)?, row.get(3)?),
+        occurred: (row.get(4)?, row.get(5)?),
+        event_id: row.get(6)?,
+        tenant: row.get(7)?,
+        correlation_id: row.get(8)?,
+        chain_id: row.get(9)?,
+        actor: row.get(10)?,
+        kind: row.get(11)?,
+        subject: row.get(12)?,
+        payload: row.get(13)?,
+        labels: row.get(14)?,
+        disposition: row.get(15)?,
+        dropped_plugin: row.get(16)?,
+        dropped_reason: row.get(17)?,
+        attestations: row.get(18)?,
+        attestation_set: row.get(19)?,
+    };
+    Ok(read.into_entry())
+}
 
-/// Entries with their attestation sets; a missing set reads as NULL (and is reported).
-const ENTRIES_JOINED: &str =
-    "entries LEFT JOIN attestation_sets ON attestation_sets.id = entries.attestation_set";
-
-/// The columns an entry is written to.
-const INSERT_COLUMNS: &str = "seq, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, \
-    event_id, tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, \
-    disposition, dropped_plugin, dropped_reason, attestation_set";
-
-fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, Hash)> {
-    let bad = |i, msg: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, msg.into())
-    };
-    let time = |s: i64, ns: i64, i| -> rusqlite::Result<Timestamp> {
-        let ns = u32::try_from(ns).map_err(|_| bad(i, format!("nanoseconds {ns} out of range")))?;
-        join_timestamp(s, ns).map_err(|e| bad(i, e))
-    };
-    let leaf: Vec<u8> = row.get(1)?;
-    let leaf: [u8; 32] = leaf
-        .try_into()
-        .map_err(|_| bad(1, "leaf hash is not 32 bytes".to_string()))?;
-    let payload: String = row.get(13)?;
-    let payload = Payload::from_json(payload).map_err(|e| bad(13, e.to_string()))?;
-    let labels: String = row.get(14)?;
-    let labels = serde_json::from_str(&labels).map_err(|e| bad(14, format!("labels: {e}")))?;
-    let attestations: Option<String> = row.get(18)?;
-    let attestations = attestations.ok_or_else(|| {
-        let set: i64 = row.get(19).unwrap_or(-1);
-        bad(18, format!("attestation set {set} is missing"))
-    })?;
-    let attestations =
-        serde_json::from_str(&attestations).map_err(|e| bad(18, format!("attestations: {e}")))?;
-    let disposition = match row.get::<_, i64>(15)? {
-        0 => Disposition::Recorded,
-        1 => Disposition::Dropped,
-        other => return Err(bad(15, format!("unknown disposition {other}"))),
-    };
-    let dropped_by = match (
-        row.get::<_, Option<String>>(16)?,
-        row.get::<_, Option<String>>(17)?,
-    ) {
-        (Some(p), Some(r)) => Some((p, r)),
-        _ => None,
-    };
-    let seq: i64 = row.get(0)?;
-    let entry = Entry {
-        seq: u64::try_from(seq).map_err(|_| bad(0, format!("negative sequence {seq}")))?,
-        recorded_at: time(row.get(2)?, row.get(3)?, 2)?,
-        event: AuditEvent {
-            occurred_at: time(row.get(4)?, row.get(5)?, 4)?,
-            id: row.get(6)?,
-            tenant: row.get(7)?,
-            correlation_id: row.get(8)?,
-            chain_id: row.get(9)?,
-            actor: row.get(10)?,
-            kind: row.get(11)?,
-            subject: row.get(12)?,
-            payload,
-            labels,
-        },
-        disposition,
-        dropped_by,
-        attestations,
-    };
-    Ok((entry, Hash(leaf)))
+/// Collects rows read by [`row_to_entry`]; a column of the wrong type is an unreadable entry.
+fn collect_entries(
+    rows: impl Iterator<Item = rusqlite::Result<Result<(Entry, Hash), StoreError>>>,
+) -> Result<Vec<(Entry, Hash)>, StoreError> {
+    rows.map(|r| r.map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}")))?)
+        .collect()
 }
 
 impl StoreReader for SqliteStore {
@@ -341,14 +311,13 @@ impl StoreReader for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM {ENTRIES_JOINED} WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+                "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
             ))
             .map_err(db)?;
         let rows = stmt
             .query_map([from as i64, to.min(i64::MAX as u64) as i64], row_to_entry)
             .map_err(db)?;
-        rows.map(|r| r.map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}"))))
-            .collect()
+        collect_entries(rows)
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
@@ -385,18 +354,17 @@ impl StoreReader for SqliteStore {
         }
         values.push((query.limit as i64).into());
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY seq LIMIT ?",
+            "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY seq LIMIT ?",
             conditions.join(" AND ")
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
         let rows = stmt
             .query_map(params_from_iter(values), row_to_entry)
             .map_err(db)?;
-        rows.map(|r| {
-            r.map(|(entry, _)| entry)
-                .map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}")))
-        })
-        .collect()
+        Ok(collect_entries(rows)?
+            .into_iter()
+            .map(|(entry, _)| entry)
+            .collect())
     }
 
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
@@ -442,52 +410,57 @@ impl StoreReader for SqliteStore {
 }
 
 impl StoreWriter for SqliteStore {
+    fn begin_append(&mut self) -> Result<(), StoreError> {
+        // IMMEDIATE takes SQLite's write lock now (waiting up to the busy timeout while
+        // another process holds it), so the size read next stays true until COMMIT.
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                    StoreError::Io(format!(
+                        "another process has held the ledger's write lock for over {} s: {e}",
+                        BUSY_TIMEOUT_MS / 1000
+                    ))
+                }
+                _ => db(e),
+            })
+    }
+
     fn append(
         &mut self,
         entries: &[(Entry, Hash)],
         hashes: &[(u64, Hash)],
         keys: &[StoredKey],
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
         let mut new_sets: HashMap<Vec<Attestation>, i64> = HashMap::new();
         {
-            let mut insert = tx
+            let mut insert = self
+                .conn
                 .prepare_cached(&format!(
-                    "INSERT INTO entries ({INSERT_COLUMNS}) VALUES \
+                    "INSERT INTO entries ({WRITE_COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
                 ))
                 .map_err(db)?;
             for (entry, leaf) in entries {
                 let e = &entry.event;
-                let (rs, rns) = split_timestamp(entry.recorded_at);
-                let (os, ons) = split_timestamp(e.occurred_at);
-                let labels =
-                    serde_json::to_string(&e.labels).map_err(|e| StoreError::Io(e.to_string()))?;
+                let row = WriteRow::new(entry)?;
                 let known = self.attestation_sets.get(&entry.attestations);
                 let set = match known.or_else(|| new_sets.get(&entry.attestations)) {
                     Some(&id) => id,
                     None => {
-                        let id = attestation_set_id(&tx, &entry.attestations)?;
+                        let id = attestation_set_id(&self.conn, &entry.attestations)?;
                         new_sets.insert(entry.attestations.clone(), id);
                         id
                     }
                 };
-                let disposition = match entry.disposition {
-                    Disposition::Recorded => 0,
-                    Disposition::Dropped => 1,
-                };
-                let (dropped_plugin, dropped_reason) = match &entry.dropped_by {
-                    Some((p, r)) => (Some(p.as_str()), Some(r.as_str())),
-                    None => (None, None),
-                };
                 insert
                     .execute(params![
-                        entry.seq as i64,
+                        row.seq,
                         &leaf.0[..],
-                        rs,
-                        rns,
-                        os,
-                        ons,
+                        row.recorded.0,
+                        row.recorded.1,
+                        row.occurred.0,
+                        row.occurred.1,
                         e.id,
                         e.tenant,
                         e.correlation_id,
@@ -496,15 +469,16 @@ impl StoreWriter for SqliteStore {
                         e.kind,
                         e.subject,
                         e.payload.as_str(),
-                        labels,
-                        disposition,
-                        dropped_plugin,
-                        dropped_reason,
+                        row.labels,
+                        row.disposition,
+                        row.dropped_plugin,
+                        row.dropped_reason,
                         set,
                     ])
                     .map_err(db)?;
             }
-            let mut insert_hash = tx
+            let mut insert_hash = self
+                .conn
                 .prepare_cached("INSERT INTO tree_hashes (idx, hash) VALUES (?1, ?2)")
                 .map_err(db)?;
             for (idx, hash) in hashes {
@@ -512,7 +486,8 @@ impl StoreWriter for SqliteStore {
                     .execute(params![*idx as i64, &hash.0[..]])
                     .map_err(db)?;
             }
-            let mut insert_key = tx
+            let mut insert_key = self
+                .conn
                 .prepare_cached(
                     "INSERT INTO idempotency_keys (scope, key, digest, first_seq, count) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -530,10 +505,18 @@ impl StoreWriter for SqliteStore {
                     .map_err(db)?;
             }
         }
-        tx.commit().map_err(db)?;
+        self.conn.execute_batch("COMMIT").map_err(db)?;
         // Only now are the new sets' ids known to be on disk.
         self.attestation_sets.extend(new_sets);
         Ok(())
+    }
+
+    fn abort_append(&mut self) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!("rolling back a failed append: {e}");
+        }
     }
 
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
@@ -548,10 +531,7 @@ impl StoreWriter for SqliteStore {
 }
 
 /// The id of a set of attestations, stored by this transaction if it is new.
-fn attestation_set_id(
-    tx: &rusqlite::Transaction<'_>,
-    attestations: &[Attestation],
-) -> Result<i64, StoreError> {
+fn attestation_set_id(tx: &Connection, attestations: &[Attestation]) -> Result<i64, StoreError> {
     let text = serde_json::to_string(attestations).map_err(|e| StoreError::Io(e.to_string()))?;
     tx.prepare_cached("INSERT OR IGNORE INTO attestation_sets (attestations) VALUES (?1)")
         .and_then(|mut insert| insert.execute([&text]))

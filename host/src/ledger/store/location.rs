@@ -1,0 +1,258 @@
+//! Where a ledger lives: a SQLite file or a PostgreSQL database, and where its signing and
+//! verifier keys are. Every front door accepts the same spelling: a path, or a
+//! `postgres://` URL.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::postgres::{Migration, PgStore};
+use super::sqlite::SqliteStore;
+use super::{StoreError, StoreReader, StoreWriter};
+
+/// The store that holds a ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file, the embedded default.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by connection URL (`postgres://user@host:port/database`).
+    Postgres(String),
+}
+
+/// A ledger's address: its store, its keys and, optionally, a read-only replica for reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    backend: Backend,
+    signing_key: Option<PathBuf>,
+    verifier_key: Option<PathBuf>,
+    read_replica: Option<String>,
+}
+
+impl Location {
+    /// A path, or a `postgres://` / `postgresql://` URL.
+    pub fn parse(text: &str) -> Self {
+        let backend = match text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            true => Backend::Postgres(text.to_string()),
+            false => Backend::Sqlite(PathBuf::from(text)),
+        };
+        Self {
+            backend,
+            signing_key: None,
+            verifier_key: None,
+            read_replica: None,
+        }
+    }
+
+    /// The store.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The SQLite file, when the ledger is one.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(path) => Some(path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Uses this signing key instead of the default (`<file>.key` for a SQLite ledger; a
+    /// PostgreSQL ledger has no default).
+    pub fn with_signing_key(mut self, path: Option<PathBuf>) -> Self {
+        if path.is_some() {
+            self.signing_key = path;
+        }
+        self
+    }
+
+    /// Uses this verifier key instead of the default (the signing key's path with `.pub`
+    /// for `.key`).
+    pub fn with_verifier_key(mut self, path: Option<PathBuf>) -> Self {
+        if path.is_some() {
+            self.verifier_key = path;
+        }
+        self
+    }
+
+    /// Serves reads (queries, proofs, verify) from this PostgreSQL URL, a read-only replica
+    /// of the ledger's database.
+    pub fn with_read_replica(mut self, url: Option<String>) -> Self {
+        if url.is_some() {
+            self.read_replica = url;
+        }
+        self
+    }
+
+    /// Resolves relative file paths (the ledger's and the keys') against `base`.
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Backend::Sqlite(path) = &mut self.backend {
+            join(path);
+        }
+        self.signing_key.as_mut().map(join);
+        self.verifier_key.as_mut().map(join);
+        self
+    }
+
+    /// The signing key file.
+    pub fn signing_key(&self) -> Result<PathBuf, StoreError> {
+        match (&self.signing_key, &self.backend) {
+            (Some(path), _) => Ok(path.clone()),
+            (None, Backend::Sqlite(file)) => Ok(with_suffix(file, ".key")),
+            (None, Backend::Postgres(_)) => Err(StoreError::Invalid(format!(
+                "{self}: a PostgreSQL ledger has no key file beside it; name its signing key \
+                 (`--signing-key FILE`, or `signing-key` in the `[ledger]` table)"
+            ))),
+        }
+    }
+
+    /// The verifier (public) key file.
+    pub fn verifier_key(&self) -> Result<PathBuf, StoreError> {
+        if let Some(path) = &self.verifier_key {
+            return Ok(path.clone());
+        }
+        let signing = self.signing_key().map_err(|_| {
+            StoreError::Invalid(format!(
+                "{self}: name its verifier key (`--verifier-key FILE`, or `verifier-key` in \
+                 the `[ledger]` table) or its signing key"
+            ))
+        })?;
+        let text = signing.as_os_str().to_string_lossy();
+        Ok(match text.strip_suffix(".key") {
+            Some(stem) => PathBuf::from(format!("{stem}.pub")),
+            None => with_suffix(&signing, ".pub"),
+        })
+    }
+
+    /// Whether the store already holds a ledger (or, for a file, anything at all).
+    pub fn exists(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(path) => Ok(path.exists()),
+            Backend::Postgres(url) => PgStore::connect(url)?.is_ledger(),
+        }
+    }
+
+    /// Creates the store of a new, empty ledger named `origin`. A PostgreSQL database
+    /// gets the versioned migrations it lacks: an older ledger is upgraded instead, an up to
+    /// date one refused.
+    pub fn create(&self, origin: &str) -> Result<Migration, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(path) => SqliteStore::create(path, origin).map(|_| Migration::Created),
+            Backend::Postgres(url) => PgStore::connect(url)?.migrate(origin),
+        }
+    }
+
+    /// Opens the store for appending (and reading).
+    pub fn open_writer(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(path) => Box::new(SqliteStore::open(path)?),
+            Backend::Postgres(url) => Box::new(PgStore::open(url)?),
+        })
+    }
+
+    /// Opens the store for reading, from the read replica when one is set.
+    pub fn open_reader(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        Ok(match (&self.backend, &self.read_replica) {
+            (Backend::Sqlite(path), _) => Box::new(SqliteStore::open(path)?),
+            (Backend::Postgres(_), Some(replica)) => Box::new(PgStore::open_replica(replica)?),
+            (Backend::Postgres(url), None) => Box::new(PgStore::open(url)?),
+        })
+    }
+}
+
+/// A path or a URL; a URL's password is never shown.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.backend {
+            Backend::Sqlite(path) => write!(f, "{}", path.display()),
+            Backend::Postgres(url) => f.write_str(&without_password(url)),
+        }
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(path: &Path) -> Self {
+        Self::parse(&path.to_string_lossy())
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(path: &PathBuf) -> Self {
+        Self::from(path.as_path())
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(path: PathBuf) -> Self {
+        Self::from(path.as_path())
+    }
+}
+
+impl From<&Location> for Location {
+    fn from(location: &Location) -> Self {
+        location.clone()
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(suffix);
+    PathBuf::from(text)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub(super) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_urls_pick_the_backend_and_default_keys() {
+        let file = Location::parse("/srv/audit.db");
+        assert_eq!(file.file(), Some(Path::new("/srv/audit.db")));
+        assert_eq!(file.signing_key().unwrap(), Path::new("/srv/audit.db.key"));
+        assert_eq!(file.verifier_key().unwrap(), Path::new("/srv/audit.db.pub"));
+
+        let pg = Location::parse("postgresql://vellum:hunter2@db:5432/audit");
+        assert!(matches!(pg.backend(), Backend::Postgres(_)));
+        let err = pg.signing_key().unwrap_err().to_string();
+        assert!(
+            err.contains("--signing-key") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(pg.verifier_key().is_err());
+        let pg = pg.with_signing_key(Some("/keys/audit.key".into()));
+        assert_eq!(pg.verifier_key().unwrap(), Path::new("/keys/audit.pub"));
+        assert_eq!(pg.to_string(), "postgresql://vellum:***@db:5432/audit");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_a_base() {
+        let location = Location::parse("audit.db")
+            .with_signing_key(Some("keys/a.key".into()))
+            .relative_to(Path::new("/etc/vellum"));
+        assert_eq!(location.file(), Some(Path::new("/etc/vellum/audit.db")));
+        assert_eq!(
+            location.verifier_key().unwrap(),
+            Path::new("/etc/vellum/keys/a.pub")
+        );
+        let url = Location::parse("postgres://h/db").relative_to(Path::new("/x"));
+        assert_eq!(url.to_string(), "postgres://h/db");
+    }
+}

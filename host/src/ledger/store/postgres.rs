@@ -1,0 +1,722 @@
+//! The PostgreSQL store, for a ledger that many hosts append to at once.
+//!
+//! One coordinator row (`head`) holds the tree size. An append locks it (`SELECT … FOR
+//! UPDATE`), so appends from every host are serialized: the writer reads the size, assigns
+//! `[size, size + n)`, integrates the Merkle tree, and the entries, tree hashes, keys and the
+//! new size commit in one transaction. Sequence numbers never come from a PostgreSQL
+//! sequence (`nextval` leaves gaps on rollback and commits out of order). Since the tree of
+//! each size is fixed by that one transaction, two hosts signing a checkpoint of the same
+//! size sign the same root.
+//!
+//! Connections come from a pool: a connection lost to a server restart fails the append in
+//! progress (never acknowledged) and is replaced on the next one. Triggers refuse UPDATE,
+//! DELETE and TRUNCATE on the ledger's tables; `head` may only grow.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::postgres::{Client, Config, NoTls};
+use r2d2_postgres::r2d2::{Pool, PooledConnection};
+use sha2::{Digest, Sha256};
+
+use super::location::without_password;
+use super::row::{ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
+use super::{StoreError, StoreReader, StoreWriter};
+use crate::event::{Attestation, split_timestamp};
+use crate::ledger::Hash;
+use crate::ledger::entry::Entry;
+use crate::ledger::idempotency::StoredKey;
+use crate::ledger::query::Query;
+
+/// The migrations, in order; `vellum init` applies those a database has not seen. The
+/// version is kept in `vellum_meta`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+const MIGRATION_1: &str = "
+CREATE TABLE vellum_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE head (
+    id   SMALLINT PRIMARY KEY CHECK (id = 1),
+    size BIGINT   NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE attestation_sets (
+    id           BIGSERIAL PRIMARY KEY,
+    digest       BYTEA NOT NULL UNIQUE,
+    attestations TEXT  NOT NULL
+);
+CREATE TABLE entries (
+    seq             BIGINT PRIMARY KEY,
+    leaf_hash       BYTEA  NOT NULL,
+    recorded_s      BIGINT NOT NULL,
+    recorded_ns     BIGINT NOT NULL,
+    occurred_s      BIGINT NOT NULL,
+    occurred_ns     BIGINT NOT NULL,
+    event_id        TEXT   NOT NULL,
+    tenant          TEXT,
+    correlation_id  TEXT,
+    chain_id        TEXT,
+    actor           TEXT,
+    kind            TEXT   NOT NULL,
+    subject         TEXT,
+    payload         TEXT   NOT NULL,
+    labels          TEXT   NOT NULL,
+    disposition     BIGINT NOT NULL,
+    dropped_plugin  TEXT,
+    dropped_reason  TEXT,
+    attestation_set BIGINT NOT NULL
+);
+CREATE INDEX entries_by_tenant      ON entries (tenant, seq);
+CREATE INDEX entries_by_correlation ON entries (correlation_id, seq) WHERE correlation_id IS NOT NULL;
+CREATE INDEX entries_by_chain       ON entries (chain_id, seq) WHERE chain_id IS NOT NULL;
+CREATE INDEX entries_by_time        ON entries (occurred_s, occurred_ns);
+CREATE TABLE tree_hashes (idx BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
+CREATE TABLE checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE idempotency_keys (
+    scope     TEXT   NOT NULL,
+    key       TEXT   NOT NULL,
+    digest    BYTEA  NOT NULL,
+    first_seq BIGINT NOT NULL,
+    count     BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE FUNCTION vellum_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the Vellum ledger is append-only (% on %)', TG_OP, TG_TABLE_NAME;
+END $$;
+CREATE FUNCTION vellum_head_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id <> OLD.id OR NEW.size < OLD.size THEN
+        RAISE EXCEPTION 'the Vellum ledger head only grows';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER head_grows BEFORE UPDATE ON head FOR EACH ROW EXECUTE FUNCTION vellum_head_grows();
+CREATE TRIGGER head_no_delete BEFORE DELETE ON head FOR EACH ROW EXECUTE FUNCTION vellum_append_only();
+CREATE TRIGGER head_no_truncate BEFORE TRUNCATE ON head EXECUTE FUNCTION vellum_append_only();
+";
+
+/// The tables no row of which is ever changed or removed.
+const APPEND_ONLY_TABLES: &[&str] = &[
+    "vellum_meta",
+    "attestation_sets",
+    "entries",
+    "tree_hashes",
+    "checkpoints",
+    "idempotency_keys",
+];
+
+/// Any number: the advisory lock `vellum init` holds while it migrates.
+const MIGRATION_LOCK: i64 = 0x5645_4C4C_494E_4954;
+
+/// Connections kept per store: appends use one at a time; reads may overlap.
+const POOL_SIZE: u32 = 4;
+
+/// How long getting a connection may take before the operation fails as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+/// What [`PgStore::migrate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migration {
+    /// Created a new, empty ledger.
+    Created,
+    /// Brought an existing ledger's schema from one version to another.
+    Upgraded {
+        /// The version found.
+        from: usize,
+        /// The version now.
+        to: usize,
+    },
+}
+
+/// A PostgreSQL ledger: a pool of connections to one database.
+pub struct PgStore {
+    pool: Pool<Manager>,
+    /// The URL without its password, for messages.
+    shown: String,
+    /// The connection of the open append, which holds the `head` row's lock.
+    append: RefCell<Option<PooledConnection<Manager>>>,
+    /// Ids of the attestation sets known to be committed, by content.
+    attestation_sets: HashMap<Vec<Attestation>, i64>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (nothing is checked yet).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let shown = without_password(url);
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("{shown}: not a PostgreSQL URL: {e}")))?;
+        if config.get_application_name().is_none() {
+            config.application_name("vellum");
+        }
+        config.connect_timeout(CONNECT_TIMEOUT);
+        let pool = Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(0))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .test_on_check_out(false)
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        Ok(Self {
+            pool,
+            shown,
+            append: RefCell::new(None),
+            attestation_sets: HashMap::new(),
+        })
+    }
+
+    /// Opens an existing ledger, checking that the database holds one of this version.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url)?;
+        let version = store.schema_version()?;
+        match version {
+            None => Err(StoreError::Invalid(format!(
+                "{} holds no Vellum ledger (create it with `vellum init --ledger URL`)",
+                store.shown
+            ))),
+            Some(v) if v == MIGRATIONS.len() => Ok(store),
+            Some(v) if v < MIGRATIONS.len() => Err(StoreError::Invalid(format!(
+                "{}: the ledger's schema is version {v}, this build needs {}; run \
+                 `vellum init --ledger URL` to migrate it",
+                store.shown,
+                MIGRATIONS.len()
+            ))),
+            Some(v) => Err(StoreError::Invalid(format!(
+                "{}: the ledger's schema is version {v}, newer than this build's {}; \
+                 upgrade Vellum",
+                store.shown,
+                MIGRATIONS.len()
+            ))),
+        }
+    }
+
+    /// Opens a read-only replica of a ledger's database (reads only; appends fail there).
+    pub fn open_replica(url: &str) -> Result<Self, StoreError> {
+        Self::open(url)
+    }
+
+    /// Whether the database holds a Vellum ledger (of any version).
+    pub fn is_ledger(&self) -> Result<bool, StoreError> {
+        Ok(self.schema_version()?.is_some())
+    }
+
+    /// Applies the migrations the database lacks, under an advisory lock so two `vellum
+    /// init` runs do not race: creates a ledger named `origin` in a database without one,
+    /// upgrades an older one, and refuses one that is up to date.
+    pub fn migrate(&self, origin: &str) -> Result<Migration, StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(|e| self.db(e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(|e| self.db(e))?;
+        let version = read_version(&mut tx).map_err(|e| self.db(e))?;
+        let latest = MIGRATIONS.len();
+        if version == Some(latest) {
+            return Err(StoreError::Invalid(format!(
+                "{} already holds a Vellum ledger (schema version {latest}, up to date); \
+                 refusing to create another",
+                self.shown
+            )));
+        }
+        let from = version.unwrap_or(0);
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(from) {
+            tx.batch_execute(migration).map_err(|e| self.db(e))?;
+            if i == 0 {
+                tx.batch_execute(&append_only_triggers(APPEND_ONLY_TABLES))
+                    .map_err(|e| self.db(e))?;
+            }
+        }
+        if version.is_none() {
+            tx.execute(
+                "INSERT INTO vellum_meta (key, value) VALUES ('origin', $1)",
+                &[&origin],
+            )
+            .and_then(|_| tx.execute("INSERT INTO head (id, size) VALUES (1, 0)", &[]))
+            .map_err(|e| self.db(e))?;
+        }
+        // `vellum_meta` is append-only too: each migration adds its own version row and the
+        // highest one counts.
+        tx.execute(
+            "INSERT INTO vellum_meta (key, value) VALUES ($1, $2)",
+            &[&format!("schema_version_{latest}"), &latest.to_string()],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(match version {
+            None => Migration::Created,
+            Some(from) => Migration::Upgraded { from, to: latest },
+        })
+    }
+
+    /// The log's origin line, recorded at creation.
+    pub fn origin(&self) -> Result<String, StoreError> {
+        self.with_client(|c| {
+            c.query_one("SELECT value FROM vellum_meta WHERE key = 'origin'", &[])
+                .map(|r| r.get(0))
+        })
+    }
+
+    /// The schema version, `None` when the database holds no ledger.
+    fn schema_version(&self) -> Result<Option<usize>, StoreError> {
+        let mut client = self.client()?;
+        read_version(&mut *client).map_err(|e| self.db(e))
+    }
+
+    /// A connection from the pool.
+    fn client(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(|e| {
+            StoreError::Io(format!("{}: cannot connect to PostgreSQL: {e}", self.shown))
+        })
+    }
+
+    /// Runs `f` on the open append's connection (so reads see what it locked), or on a
+    /// pooled one.
+    fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        if let Some(conn) = self.append.borrow_mut().as_mut() {
+            return f(conn).map_err(|e| self.db(e));
+        }
+        let mut conn = self.client()?;
+        f(&mut conn).map_err(|e| self.db(e))
+    }
+
+    /// Maps a PostgreSQL error.
+    fn db(&self, error: postgres::Error) -> StoreError {
+        db(&self.shown, error)
+    }
+
+    /// The id of a set of attestations, stored by this transaction if it is new.
+    fn attestation_set_id(
+        client: &mut Client,
+        attestations: &[Attestation],
+    ) -> Result<i64, postgres::Error> {
+        let text = serde_json::to_string(attestations).unwrap_or_default();
+        let digest = Sha256::digest(text.as_bytes()).to_vec();
+        client.execute(
+            "INSERT INTO attestation_sets (digest, attestations) VALUES ($1, $2) \
+             ON CONFLICT (digest) DO NOTHING",
+            &[&digest, &text],
+        )?;
+        client
+            .query_one(
+                "SELECT id FROM attestation_sets WHERE digest = $1",
+                &[&digest],
+            )
+            .map(|r| r.get(0))
+    }
+}
+
+/// Maps a PostgreSQL error on the database `shown`.
+fn db(shown: &str, error: postgres::Error) -> StoreError {
+    match error.code() {
+        Some(c) if *c == SqlState::DISK_FULL => {
+            StoreError::Full(format!("{shown}: {error}"))
+        }
+        Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
+            StoreError::Invalid(format!("{shown}: the ledger's data is corrupted: {error}"))
+        }
+        _ if error.is_closed() => {
+            StoreError::Io(format!("{shown}: connection to PostgreSQL lost: {error}"))
+        }
+        _ => StoreError::Io(format!("{shown}: {}", describe(&error))),
+    }
+}
+
+/// The schema version recorded in `vellum_meta`, `None` without a ledger.
+fn read_version(
+    client: &mut impl postgres::GenericClient,
+) -> Result<Option<usize>, postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('vellum_meta') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let version: Option<String> = client
+        .query_one(
+            "SELECT max(value::BIGINT)::TEXT FROM vellum_meta WHERE key LIKE 'schema_version_%'",
+            &[],
+        )?
+        .get(0);
+    Ok(Some(version.and_then(|v| v.parse().ok()).unwrap_or(0)))
+}
+
+/// The triggers that refuse UPDATE, DELETE and TRUNCATE on `tables`.
+fn append_only_triggers(tables: &[&str]) -> String {
+    tables
+        .iter()
+        .map(|t| {
+            format!(
+                "CREATE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW \
+                 EXECUTE FUNCTION vellum_append_only(); \
+                 CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} \
+                 EXECUTE FUNCTION vellum_append_only();"
+            )
+        })
+        .collect()
+}
+
+/// A server error's message with its detail, or the client error.
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => error.to_string(),
+    }
+}
+
+fn read_row(row: &postgres::Row) -> Result<(Entry, Hash), StoreError> {
+    let get = |row: &postgres::Row| -> Result<ReadRow, postgres::Error> {
+        Ok(ReadRow {
+            seq: row.try_get(0)?,
+            leaf_hash: row.try_get(1)?,
+            recorded: (row.try_get(2)?, row.try_get(3)?),
+            occurred: (row.try_get(4)?, row.try_get(5)?),
+            event_id: row.try_get(6)?,
+            tenant: row.try_get(7)?,
+            correlation_id: row.try_get(8)?,
+            chain_id: row.try_get(9)?,
+            actor: row.try_get(10)?,
+            kind: row.try_get(11)?,
+            subject: row.try_get(12)?,
+            payload: row.try_get(13)?,
+            labels: row.try_get(14)?,
+            disposition: row.try_get(15)?,
+            dropped_plugin: row.try_get(16)?,
+            dropped_reason: row.try_get(17)?,
+            attestations: row.try_get(18)?,
+            attestation_set: row.try_get(19)?,
+        })
+    };
+    get(row)
+        .map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}")))?
+        .into_entry()
+}
+
+fn to_hash(bytes: Vec<u8>, what: impl FnOnce() -> String) -> Result<Hash, StoreError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Invalid(format!("{} is not 32 bytes", what())))?;
+    Ok(Hash(bytes))
+}
+
+impl StoreReader for PgStore {
+    fn size(&self) -> Result<u64, StoreError> {
+        let size: i64 = self.with_client(|c| {
+            c.query_one("SELECT size FROM head WHERE id = 1", &[])
+                .map(|r| r.get(0))
+        })?;
+        u64::try_from(size).map_err(|_| StoreError::Invalid(format!("negative size {size}")))
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<i64> = indexes.iter().map(|&i| i as i64).collect();
+        let rows = self.with_client(|c| {
+            c.query(
+                "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)",
+                &[&wanted],
+            )
+        })?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let idx: i64 = row.get(0);
+            found.insert(
+                idx as u64,
+                to_hash(row.get(1), || format!("tree hash {idx}"))?,
+            );
+        }
+        indexes
+            .iter()
+            .map(|idx| {
+                found
+                    .get(idx)
+                    .copied()
+                    .ok_or_else(|| StoreError::Invalid(format!("tree hash {idx} is missing")))
+            })
+            .collect()
+    }
+
+    fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
+        let (from, to) = (
+            from.min(i64::MAX as u64) as i64,
+            to.min(i64::MAX as u64) as i64,
+        );
+        let rows = self.with_client(|c| {
+            c.query(
+                &format!(
+                    "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} \
+                     WHERE seq >= $1 AND seq < $2 ORDER BY seq"
+                ),
+                &[&from, &to],
+            )
+        })?;
+        rows.iter().map(read_row).collect()
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+        let mut values: Vec<Box<dyn ToSql + Sync>> =
+            vec![Box::new(query.after_seq.map_or(-1, |s| s as i64))];
+        let mut conditions = vec!["seq > $1".to_string()];
+        let mut bind = |value: Box<dyn ToSql + Sync>| {
+            values.push(value);
+            format!("${}", values.len())
+        };
+        for (column, value) in [
+            ("tenant", &query.tenant),
+            ("correlation_id", &query.correlation_id),
+            ("chain_id", &query.chain_id),
+            ("actor", &query.actor),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = {}", bind(Box::new(value.clone()))));
+            }
+        }
+        if !query.kinds.is_empty() {
+            conditions.push(format!(
+                "kind = ANY({})",
+                bind(Box::new(query.kinds.clone()))
+            ));
+        }
+        if let Some(since) = query.since {
+            let (s, ns) = split_timestamp(since);
+            let (s, ns) = (bind(Box::new(s)), bind(Box::new(i64::from(ns))));
+            conditions.push(format!("(occurred_s, occurred_ns) >= ({s}, {ns})"));
+        }
+        if let Some(until) = query.until {
+            let (s, ns) = split_timestamp(until);
+            let (s, ns) = (bind(Box::new(s)), bind(Box::new(i64::from(ns))));
+            conditions.push(format!("(occurred_s, occurred_ns) < ({s}, {ns})"));
+        }
+        let limit = bind(Box::new(query.limit as i64));
+        let sql = format!(
+            "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY seq LIMIT {limit}",
+            conditions.join(" AND ")
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        let rows = self.with_client(|c| c.query(&sql, &params))?;
+        rows.iter()
+            .map(|row| read_row(row).map(|(entry, _)| entry))
+            .collect()
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows =
+            self.with_client(|c| c.query("SELECT size, note FROM checkpoints ORDER BY size", &[]))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect())
+    }
+
+    fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
+        let row = self.with_client(|c| {
+            c.query_opt(
+                "SELECT digest, first_seq, count FROM idempotency_keys \
+                 WHERE scope = $1 AND key = $2",
+                &[&scope, &key],
+            )
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let bad = |what: &str| {
+            StoreError::Invalid(format!("idempotency key `{key}` (scope `{scope}`): {what}"))
+        };
+        let (first_seq, count): (i64, i64) = (row.get(1), row.get(2));
+        Ok(Some(StoredKey {
+            scope: scope.to_string(),
+            key: key.to_string(),
+            digest: to_hash(row.get(0), || format!("idempotency key `{key}`: digest"))?,
+            first_seq: u64::try_from(first_seq).map_err(|_| bad("negative sequence number"))?,
+            count: u64::try_from(count).map_err(|_| bad("negative count"))?,
+        }))
+    }
+}
+
+impl StoreWriter for PgStore {
+    fn begin_append(&mut self) -> Result<(), StoreError> {
+        self.abort_append();
+        let mut conn = self.client()?;
+        conn.batch_execute("BEGIN; SELECT size FROM head WHERE id = 1 FOR UPDATE;")
+            .map_err(|e| self.db(e))?;
+        *self.append.get_mut() = Some(conn);
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        entries: &[(Entry, Hash)],
+        hashes: &[(u64, Hash)],
+        keys: &[StoredKey],
+    ) -> Result<(), StoreError> {
+        let shown = self.shown.clone();
+        let db = |e| db(&shown, e);
+        let Some(conn) = self.append.get_mut().as_mut() else {
+            return Err(StoreError::Io("append without begin_append".into()));
+        };
+        let mut new_sets: HashMap<Vec<Attestation>, i64> = HashMap::new();
+        let mut columns = Columns::default();
+        for (entry, leaf) in entries {
+            let set = match self.attestation_sets.get(&entry.attestations) {
+                Some(&id) => id,
+                None => match new_sets.get(&entry.attestations) {
+                    Some(&id) => id,
+                    None => {
+                        let id = Self::attestation_set_id(conn, &entry.attestations).map_err(db)?;
+                        new_sets.insert(entry.attestations.clone(), id);
+                        id
+                    }
+                },
+            };
+            columns.push(entry, leaf, set)?;
+        }
+        let idx: Vec<i64> = hashes.iter().map(|(i, _)| *i as i64).collect();
+        let hash: Vec<Vec<u8>> = hashes.iter().map(|(_, h)| h.0.to_vec()).collect();
+        let size = entries.last().map_or(0, |(e, _)| e.seq as i64 + 1);
+        let result = columns
+            .insert(conn)
+            .and_then(|_| {
+                conn.execute(
+                    "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
+                    &[&idx, &hash],
+                )
+            })
+            .and_then(|_| insert_keys(conn, keys))
+            .and_then(|_| conn.execute("UPDATE head SET size = $1 WHERE id = 1", &[&size]))
+            .and_then(|_| conn.batch_execute("COMMIT"));
+        result.map_err(db)?;
+        // Committed: the connection goes back to the pool, the new sets' ids are durable.
+        self.append.get_mut().take();
+        self.attestation_sets.extend(new_sets);
+        Ok(())
+    }
+
+    fn abort_append(&mut self) {
+        if let Some(mut conn) = self.append.get_mut().take()
+            && let Err(e) = conn.batch_execute("ROLLBACK")
+        {
+            tracing::warn!("{}: rolling back a failed append: {e}", self.shown);
+        }
+    }
+
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.with_client(|c| {
+            c.execute(
+                "INSERT INTO checkpoints (size, note) VALUES ($1, $2) \
+                 ON CONFLICT (size) DO NOTHING",
+                &[&(size as i64), &note],
+            )
+        })
+        .map(drop)
+    }
+}
+
+/// The new entries as one array per column, inserted with one `UNNEST` statement.
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    leaf: Vec<Vec<u8>>,
+    recorded_s: Vec<i64>,
+    recorded_ns: Vec<i64>,
+    occurred_s: Vec<i64>,
+    occurred_ns: Vec<i64>,
+    event_id: Vec<String>,
+    tenant: Vec<Option<String>>,
+    correlation_id: Vec<Option<String>>,
+    chain_id: Vec<Option<String>>,
+    actor: Vec<Option<String>>,
+    kind: Vec<String>,
+    subject: Vec<Option<String>>,
+    payload: Vec<String>,
+    labels: Vec<String>,
+    disposition: Vec<i64>,
+    dropped_plugin: Vec<Option<String>>,
+    dropped_reason: Vec<Option<String>>,
+    attestation_set: Vec<i64>,
+}
+
+impl Columns {
+    fn push(&mut self, entry: &Entry, leaf: &Hash, set: i64) -> Result<(), StoreError> {
+        let row = WriteRow::new(entry)?;
+        let e = &entry.event;
+        self.seq.push(row.seq);
+        self.leaf.push(leaf.0.to_vec());
+        self.recorded_s.push(row.recorded.0);
+        self.recorded_ns.push(row.recorded.1);
+        self.occurred_s.push(row.occurred.0);
+        self.occurred_ns.push(row.occurred.1);
+        self.event_id.push(e.id.clone());
+        self.tenant.push(e.tenant.clone());
+        self.correlation_id.push(e.correlation_id.clone());
+        self.chain_id.push(e.chain_id.clone());
+        self.actor.push(e.actor.clone());
+        self.kind.push(e.kind.clone());
+        self.subject.push(e.subject.clone());
+        self.payload.push(e.payload.as_str().to_string());
+        self.labels.push(row.labels);
+        self.disposition.push(row.disposition);
+        self.dropped_plugin.push(row.dropped_plugin);
+        self.dropped_reason.push(row.dropped_reason);
+        self.attestation_set.push(set);
+        Ok(())
+    }
+
+    fn insert(&self, client: &mut Client) -> Result<u64, postgres::Error> {
+        client.execute(
+            &format!(
+                "INSERT INTO entries ({WRITE_COLUMNS}) SELECT * FROM UNNEST(\
+                 $1::BIGINT[], $2::BYTEA[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], \
+                 $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], \
+                 $12::TEXT[], $13::TEXT[], $14::TEXT[], $15::TEXT[], $16::BIGINT[], \
+                 $17::TEXT[], $18::TEXT[], $19::BIGINT[])"
+            ),
+            &[
+                &self.seq,
+                &self.leaf,
+                &self.recorded_s,
+                &self.recorded_ns,
+                &self.occurred_s,
+                &self.occurred_ns,
+                &self.event_id,
+                &self.tenant,
+                &self.correlation_id,
+                &self.chain_id,
+                &self.actor,
+                &self.kind,
+                &self.subject,
+                &self.payload,
+                &self.labels,
+                &self.disposition,
+                &self.dropped_plugin,
+                &self.dropped_reason,
+                &self.attestation_set,
+            ],
+        )
+    }
+}
+
+fn insert_keys(client: &mut Client, keys: &[StoredKey]) -> Result<u64, postgres::Error> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let scope: Vec<&str> = keys.iter().map(|k| k.scope.as_str()).collect();
+    let key: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+    let digest: Vec<Vec<u8>> = keys.iter().map(|k| k.digest.0.to_vec()).collect();
+    let first: Vec<i64> = keys.iter().map(|k| k.first_seq as i64).collect();
+    let count: Vec<i64> = keys.iter().map(|k| k.count as i64).collect();
+    client.execute(
+        "INSERT INTO idempotency_keys (scope, key, digest, first_seq, count) \
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::BIGINT[], $5::BIGINT[])",
+        &[&scope, &key, &digest, &first, &count],
+    )
+}
