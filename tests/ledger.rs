@@ -303,7 +303,9 @@ fn signing_key_is_private() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let secret = vellum::ledger::store::Location::from(&path).signing_key().unwrap();
+        let secret = vellum::ledger::store::Location::from(&path)
+            .signing_key()
+            .unwrap();
         let mode = std::fs::metadata(secret).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }

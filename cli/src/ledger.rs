@@ -2,7 +2,7 @@
 //! `verify` and `key`.
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,19 +10,39 @@ use jiff::Timestamp;
 use serde::Serialize;
 use vellum::ledger::bundle::ProofBundle;
 use vellum::ledger::query::Query;
-use vellum::ledger::store::StoreReader;
 use vellum::ledger::store::sqlite::SqliteStore;
+use vellum::ledger::store::{Backend, Location, StoreError, StoreReader};
 use vellum::ledger::verify::verify;
 use vellum::ledger::{Ledger, LedgerOptions, read_vkey};
 
 use super::exit;
 
-/// `--ledger PATH`, shared by the ledger commands.
+/// `--ledger PATH|URL` and its keys, shared by the ledger commands.
 #[derive(Args)]
 pub struct LedgerArg {
-    /// The ledger file.
+    /// The ledger: a SQLite file, or a `postgres://user@host:port/database` URL.
     #[arg(long)]
-    pub ledger: PathBuf,
+    pub ledger: String,
+    /// The signing key file (default: `<ledger>.key` beside a SQLite file; a PostgreSQL
+    /// ledger must name it to be written to).
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// The verifier key file (default: the signing key's path with `.pub` for `.key`).
+    #[arg(long)]
+    pub verifier_key: Option<PathBuf>,
+    /// Serve reads from this read-only replica (`postgres://` URL) of the ledger's database.
+    #[arg(long)]
+    pub read_replica: Option<String>,
+}
+
+impl LedgerArg {
+    /// Where the ledger and its keys are.
+    pub fn location(&self) -> Location {
+        Location::parse(&self.ledger)
+            .with_signing_key(self.signing_key.clone())
+            .with_verifier_key(self.verifier_key.clone())
+            .with_read_replica(self.read_replica.clone())
+    }
 }
 
 /// Arguments of `vellum init`.
@@ -31,25 +51,28 @@ pub struct InitArgs {
     #[command(flatten)]
     ledger: LedgerArg,
     /// The log's identity in checkpoints and the key name (no spaces or `+`); default
-    /// `vellum/<file name>`.
+    /// `vellum/<file name>` (`vellum/<database>` for PostgreSQL).
     #[arg(long)]
     origin: Option<String>,
 }
 
 /// `vellum init`: creates the ledger and its key pair, prints the verifier key.
 pub fn init(args: InitArgs) -> Result<u8> {
-    let path = &args.ledger.ledger;
+    let location = args.ledger.location();
     let origin = args.origin.unwrap_or_else(|| {
-        let stem = path
-            .file_stem()
-            .map_or("ledger".into(), |s| s.to_string_lossy());
+        let stem = match location.backend() {
+            Backend::Sqlite(path) => path
+                .file_stem()
+                .map_or("ledger".into(), |s| s.to_string_lossy().into_owned()),
+            Backend::Postgres(url) => database_name(url),
+        };
         format!("vellum/{}", stem.replace([' ', '+'], "-"))
     });
-    let vkey = Ledger::init(path, &origin)?;
+    let vkey = Ledger::init(&location, &origin)?;
     eprintln!(
-        "created {} (signing key {}.key, mode 0600)",
-        path.display(),
-        path.display()
+        "created {location} (signing key {}, mode 0600; verifier key {})",
+        location.signing_key()?.display(),
+        location.verifier_key()?.display()
     );
     say!("{vkey}");
     Ok(exit::OK)
@@ -91,7 +114,7 @@ pub struct QueryArgs {
 
 /// `vellum query`: matching entries as JSON lines; the next page's cursor on stderr.
 pub fn query(args: QueryArgs) -> Result<u8> {
-    let ledger = Ledger::open_read_only(&args.ledger.ledger)?;
+    let ledger = Ledger::open_read_only(args.ledger.location())?;
     let mut query = Query {
         tenant: args.tenant,
         since: args.since,
@@ -134,7 +157,7 @@ pub struct ExportArgs {
 
 /// `vellum export`: every entry (with its leaf hash) as JSON lines.
 pub fn export(args: ExportArgs) -> Result<u8> {
-    let store = SqliteStore::open(&args.ledger.ledger)?;
+    let store = args.ledger.location().open_reader()?;
     let to = args.to.unwrap_or(u64::MAX).min(store.size()?);
     let mut out = BufWriter::new(io::stdout().lock());
     #[derive(Serialize)]
@@ -164,7 +187,7 @@ pub fn export(args: ExportArgs) -> Result<u8> {
 
 /// `vellum checkpoint`: signs a checkpoint of the current tree now and prints it.
 pub fn checkpoint(args: LedgerArg) -> Result<u8> {
-    let ledger = Ledger::open(&args.ledger, LedgerOptions::default())?;
+    let ledger = Ledger::open(args.location(), LedgerOptions::default())?;
     say_raw!("{}", ledger.checkpoint()?);
     Ok(exit::OK)
 }
@@ -187,7 +210,7 @@ pub struct ProveArgs {
 
 /// `vellum prove`: prints a proof bundle (JSON).
 pub fn prove(args: ProveArgs) -> Result<u8> {
-    let ledger = Ledger::open_read_only(&args.ledger.ledger)?;
+    let ledger = Ledger::open_read_only(args.ledger.location())?;
     let bundle = match (args.seq, args.consistency_from) {
         (Some(seq), None) => ledger.inclusion_bundle(seq, args.tree_size)?,
         (None, Some(old)) => {
@@ -261,12 +284,20 @@ pub struct VerifyArgs {
 
 /// `vellum verify`: exit 0 when intact, 7 with the first bad sequence number otherwise.
 pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
-    let path = &args.ledger.ledger;
-    let vkey = read_vkey(path)?;
-    let store = match SqliteStore::open(path).and_then(|s| s.integrity_check().map(|()| s)) {
+    let location = args.ledger.location();
+    let vkey = read_vkey(&location)?;
+    let opened = match location.file() {
+        Some(path) => SqliteStore::open(path).and_then(|s| {
+            s.integrity_check()
+                .map(|()| Box::new(s) as Box<dyn StoreReader>)
+        }),
+        None => location.open_reader(),
+    };
+    let store = match opened {
         Ok(store) => store,
+        Err(StoreError::Io(e)) => return Err(anyhow::anyhow!("{location}: {e}")),
         Err(e) => {
-            eprintln!("vellum: {}: corrupted: {e}", path.display());
+            eprintln!("vellum: {location}: corrupted: {e}");
             return Ok(exit::TAMPERED);
         }
     };
@@ -275,7 +306,7 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
         (from, to) => Some((from.unwrap_or(0), to.unwrap_or(u64::MAX))),
     };
     let bar = crate::progress::entries(store.size()?);
-    let report = verify(&store, &vkey, range, &mut |done, total| {
+    let report = verify(store.as_ref(), &vkey, range, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
@@ -287,18 +318,15 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
     match report.first() {
         None => {
             eprintln!(
-                "ok: {} entries and {} checkpoint(s) verified in {}",
-                report.entries_checked,
-                report.checkpoints_checked,
-                path.display()
+                "ok: {} entries and {} checkpoint(s) verified in {location}",
+                report.entries_checked, report.checkpoints_checked,
             );
             Ok(exit::OK)
         }
         Some(first) => {
             let at = first.seq.map_or("unknown".to_string(), |s| s.to_string());
             eprintln!(
-                "vellum: {} FAILED verification: first bad sequence number {at}: {} ({})",
-                path.display(),
+                "vellum: {location} FAILED verification: first bad sequence number {at}: {} ({})",
                 serde_json::to_value(first.class)?.as_str().unwrap_or("?"),
                 first.detail
             );
@@ -309,6 +337,17 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
 
 /// `vellum key`: prints the verifier key.
 pub fn key(args: LedgerArg) -> Result<u8> {
-    say!("{}", read_vkey(Path::new(&args.ledger))?);
+    say!("{}", read_vkey(args.location())?);
     Ok(exit::OK)
+}
+
+/// The database name of a PostgreSQL URL (`postgres://host/audit?x=y` → `audit`).
+fn database_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.split_once('/').map_or("", |(_, path)| path);
+    let name = path.split(['?', '#']).next().unwrap_or_default();
+    match name.is_empty() {
+        true => "ledger".to_string(),
+        false => name.to_string(),
+    }
 }

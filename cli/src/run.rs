@@ -23,9 +23,13 @@ pub struct RunArgs {
     /// events as they are.
     #[arg(long, conflicts_with = "sink")]
     chain: Option<PathBuf>,
-    /// Commit through the sink to this ledger (created by `vellum init`).
+    /// Commit through the sink to this ledger (created by `vellum init`): a SQLite file or
+    /// a `postgres://` URL.
     #[arg(long, conflicts_with = "sink")]
     ledger: Option<PathBuf>,
+    /// The ledger's signing key file (default: `<ledger>.key` beside a SQLite file).
+    #[arg(long, conflicts_with = "sink", requires = "ledger")]
+    signing_key: Option<PathBuf>,
     /// A sink file (`[sink]`, `[ledger]` and `[chain]` tables) instead of --chain and --ledger.
     #[arg(long)]
     sink: Option<PathBuf>,
@@ -157,7 +161,10 @@ fn sink_config(args: &RunArgs) -> anyhow::Result<SinkConfig> {
         (None, Some(ledger)) => SinkConfig {
             server: None,
             sink: SinkOptions::default(),
-            ledger: LedgerConfig::at(ledger),
+            ledger: LedgerConfig {
+                signing_key: args.signing_key.clone(),
+                ..LedgerConfig::at(ledger)
+            },
             chain: match &args.chain {
                 Some(path) => ChainConfig::from_file(path)?,
                 None => ChainConfig::default(),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::chain::{ChainConfig, ConfigError, DEFAULT_TENANT_CAPACITY};
 use crate::ledger::LedgerOptions;
+use crate::ledger::store::Location;
 
 /// Largest accepted `max-emit-events`: one emit is one ledger transaction.
 pub const MAX_EMIT_EVENTS: usize = 100_000;
@@ -34,8 +35,20 @@ pub struct SinkConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LedgerConfig {
-    /// The ledger file, created beforehand by `vellum init`.
+    /// The ledger, created beforehand by `vellum init`: a SQLite file, or a `postgres://`
+    /// URL.
     pub path: PathBuf,
+    /// The signing key file (default: `<path>.key` beside a SQLite file; a PostgreSQL
+    /// ledger must name it).
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+    /// The verifier key file (default: the signing key's path with `.pub` for `.key`).
+    #[serde(default)]
+    pub verifier_key: Option<PathBuf>,
+    /// A read-only replica's `postgres://` URL to serve reads (queries, proofs, verify)
+    /// from.
+    #[serde(default)]
+    pub read_replica: Option<String>,
     /// How long the ledger writer waits for more entries before committing, in
     /// milliseconds (default 0: commit what is queued; groups grow with load).
     #[serde(default)]
@@ -54,10 +67,21 @@ impl LedgerConfig {
     pub fn at(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            signing_key: None,
+            verifier_key: None,
+            read_replica: None,
             group_wait_ms: 0,
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_secs: default_checkpoint_interval(),
         }
+    }
+
+    /// Where the ledger and its keys are.
+    pub fn location(&self) -> Location {
+        Location::parse(&self.path.to_string_lossy())
+            .with_signing_key(self.signing_key.clone())
+            .with_verifier_key(self.verifier_key.clone())
+            .with_read_replica(self.read_replica.clone())
     }
 
     /// The ledger's options.
@@ -178,8 +202,17 @@ impl SinkConfig {
         config.sink.validate()?;
         config.chain.validate().map_err(|e| e.context("[chain]"))?;
         config.chain.resolve_paths(base);
-        if config.ledger.path.is_relative() {
-            config.ledger.path = base.join(&config.ledger.path);
+        let ledger = &mut config.ledger;
+        if let Some(file) = ledger.location().relative_to(base).file() {
+            ledger.path = file.to_path_buf();
+        }
+        for key in [&mut ledger.signing_key, &mut ledger.verifier_key]
+            .into_iter()
+            .flatten()
+        {
+            if key.is_relative() {
+                *key = base.join(&*key);
+            }
         }
         Ok(config)
     }

@@ -88,7 +88,7 @@ impl Sink {
     pub fn open(config: &SinkConfig, load: &LoadOptions) -> Result<Self, OpenError> {
         config.sink.validate()?;
         let chain = ChainTemplate::load(&config.chain, load)?;
-        let ledger = Ledger::open(&config.ledger.path, config.ledger.options())?;
+        let ledger = Ledger::open(config.ledger.location(), config.ledger.options())?;
         Self::start(chain, ledger, &config.sink)
     }
 

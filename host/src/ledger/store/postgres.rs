@@ -314,9 +314,7 @@ impl PgStore {
 /// Maps a PostgreSQL error on the database `shown`.
 fn db(shown: &str, error: postgres::Error) -> StoreError {
     match error.code() {
-        Some(c) if *c == SqlState::DISK_FULL => {
-            StoreError::Full(format!("{shown}: {error}"))
-        }
+        Some(c) if *c == SqlState::DISK_FULL => StoreError::Full(format!("{shown}: {error}")),
         Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
             StoreError::Invalid(format!("{shown}: the ledger's data is corrupted: {error}"))
         }
