@@ -1,28 +1,38 @@
-//! The ledger: receipts, queries and cursors, drop markers, checkpoints and proofs, file
-//! validation on open, and concurrent appends.
+//! The ledger suite, run on every storage backend (`sqlite::…` and `postgres::…`):
+//! receipts, queries and cursors, drop markers, checkpoints and proofs, the append-only
+//! store, concurrent appends from threads and from several writers, and what is not a
+//! ledger.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
-use common::{assert_verifies, event, new_ledger, records};
+use common::backend::{Backend, TestLedger};
+use common::{event, records};
 use serde_json::json;
-use vellum::ledger::entry::{Disposition, Record};
+use vellum::ledger::entry::{Disposition, Receipt, Record};
 use vellum::ledger::query::Query;
-use vellum::ledger::store::StoreReader;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::{Ledger, LedgerError, LedgerOptions};
 
-fn open(path: &std::path::Path) -> Ledger {
-    Ledger::open(path, LedgerOptions::default()).unwrap()
-}
+per_backend!(
+    receipts_are_gapless_and_match_their_entries,
+    queries_filter_and_page_with_a_cursor,
+    drop_markers_are_entries_without_content,
+    checkpoints_and_proofs_verify_without_the_database,
+    automatic_checkpoints_follow_the_entry_count,
+    opening_what_is_not_a_ledger_is_a_clear_error,
+    the_store_refuses_updates_and_deletes,
+    signing_key_is_private,
+    eight_threads_appending_are_gapless,
+    two_writers_on_one_ledger_interleave_without_gaps,
+);
 
-#[test]
-fn receipts_are_gapless_and_match_their_entries() {
-    let (_dir, path) = new_ledger();
-    let ledger = open(&path);
+fn receipts_are_gapless_and_match_their_entries(backend: Backend) {
+    let ledger = TestLedger::new(&backend).open();
     let first = ledger.append(records("a", 3)).unwrap();
     let second = ledger.append(records("b", 2)).unwrap();
     let seqs: Vec<u64> = first.iter().chain(&second).map(|r| r.seq).collect();
@@ -41,10 +51,8 @@ fn receipts_are_gapless_and_match_their_entries() {
     assert_eq!(ledger.append(Vec::new()).unwrap(), Vec::new());
 }
 
-#[test]
-fn queries_filter_and_page_with_a_cursor() {
-    let (_dir, path) = new_ledger();
-    let ledger = open(&path);
+fn queries_filter_and_page_with_a_cursor(backend: Backend) {
+    let ledger = TestLedger::new(&backend).open();
     let mut batch = Vec::new();
     for i in 0..30u32 {
         let mut e = event(
@@ -155,10 +163,9 @@ fn queries_filter_and_page_with_a_cursor() {
     assert!(matches!(bad, LedgerError::BadRequest(_)));
 }
 
-#[test]
-fn drop_markers_are_entries_without_content() {
-    let (_dir, path) = new_ledger();
-    let ledger = open(&path);
+fn drop_markers_are_entries_without_content(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let ledger = test.open();
     let marker = Record::dropped(
         event("d1", "memory.read", json!({"secret": "s3cr3t"})),
         "policy".into(),
@@ -179,13 +186,11 @@ fn drop_markers_are_entries_without_content() {
     assert_eq!(entry.dropped_by, Some(("policy".into(), "noisy".into())));
     assert_eq!(entry.event.tenant.as_deref(), Some("acme"));
     drop(ledger);
-    assert_verifies(&path);
+    assert!(test.report().ok());
 }
 
-#[test]
-fn checkpoints_and_proofs_verify_without_the_database() {
-    let (_dir, path) = new_ledger();
-    let ledger = open(&path);
+fn checkpoints_and_proofs_verify_without_the_database(backend: Backend) {
+    let ledger = TestLedger::new(&backend).open();
     ledger.append(records("a", 5)).unwrap();
     let note5 = ledger.checkpoint().unwrap();
     ledger.append(records("b", 8)).unwrap();
@@ -216,24 +221,21 @@ fn checkpoints_and_proofs_verify_without_the_database() {
     assert!(consistency.verify(&cp13, &cp5).is_err());
 
     // A checkpoint under another key does not verify.
-    let (other_dir, other) = new_ledger();
-    let other_key = vellum::ledger::read_vkey(&other).unwrap();
+    let other = TestLedger::new(&backend);
+    let other_key = vellum::ledger::read_vkey(&other.location).unwrap();
     assert!(vellum::ledger::checkpoint::verify_checkpoint(&note13, &other_key).is_err());
-    drop(other_dir);
     assert!(
         ledger.prove_inclusion(13, None).is_err(),
         "no checkpoint covers 13 yet"
     );
 }
 
-#[test]
-fn automatic_checkpoints_follow_the_entry_count() {
-    let (_dir, path) = new_ledger();
+fn automatic_checkpoints_follow_the_entry_count(backend: Backend) {
     let options = LedgerOptions {
         checkpoint_every_entries: 4,
         ..LedgerOptions::default()
     };
-    let ledger = Ledger::open(&path, options).unwrap();
+    let ledger = TestLedger::new(&backend).open_with(options);
     for _ in 0..5 {
         ledger.append(records("x", 2)).unwrap();
     }
@@ -246,80 +248,163 @@ fn automatic_checkpoints_follow_the_entry_count() {
     assert_eq!(sizes, vec![4, 8]);
 }
 
-#[test]
-fn opening_what_is_not_a_ledger_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let junk = dir.path().join("junk.db");
-    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
-    let error = SqliteStore::open(&junk).err().unwrap().to_string();
+fn opening_what_is_not_a_ledger_is_a_clear_error(backend: Backend) {
+    let test = TestLedger::new(&backend);
     assert!(
-        error.contains("junk.db") && error.contains("not a Vellum ledger"),
-        "{error}"
-    );
-
-    let other = dir.path().join("other.db");
-    rusqlite::Connection::open(&other)
-        .unwrap()
-        .execute_batch("CREATE TABLE t (x);")
-        .unwrap();
-    let error = SqliteStore::open(&other).err().unwrap().to_string();
-    assert!(error.contains("not a Vellum ledger"), "{error}");
-
-    let (_dir, path) = new_ledger();
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch("PRAGMA user_version = 99;")
-        .unwrap();
-    let error = SqliteStore::open(&path).err().unwrap().to_string();
-    assert!(error.contains("schema version 99"), "{error}");
-
-    let missing = dir.path().join("missing.db");
-    let error = SqliteStore::open(&missing).err().unwrap().to_string();
-    assert!(error.contains("does not exist"), "{error}");
-    assert!(
-        Ledger::init(&path, "vellum/again").is_err(),
+        Ledger::init(&test.location, "vellum/again").is_err(),
         "init never overwrites"
     );
-}
-
-#[test]
-fn the_store_refuses_updates_and_deletes() {
-    let (_dir, path) = new_ledger();
-    open(&path).append(records("a", 2)).unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    for sql in [
-        "UPDATE entries SET payload = '{}' WHERE seq = 0",
-        "DELETE FROM entries WHERE seq = 1",
-        "DELETE FROM tree_hashes",
-    ] {
-        let error = conn.execute(sql, []).unwrap_err().to_string();
-        assert!(error.contains("append-only"), "{sql}: {error}");
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let junk = dir.path().join("junk.db");
+            std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+            let error = SqliteStore::open(&junk).err().unwrap().to_string();
+            assert!(
+                error.contains("junk.db") && error.contains("not a Vellum ledger"),
+                "{error}"
+            );
+            let other = dir.path().join("other.db");
+            rusqlite::Connection::open(&other)
+                .unwrap()
+                .execute_batch("CREATE TABLE t (x);")
+                .unwrap();
+            let error = SqliteStore::open(&other).err().unwrap().to_string();
+            assert!(error.contains("not a Vellum ledger"), "{error}");
+            test.insider("PRAGMA user_version = 99;");
+            let error = test.location.open_reader().err().unwrap().to_string();
+            assert!(error.contains("schema version 99"), "{error}");
+            let missing = dir.path().join("missing.db");
+            let error = SqliteStore::open(&missing).err().unwrap().to_string();
+            assert!(error.contains("does not exist"), "{error}");
+        }
+        Backend::Postgres(ref server) => {
+            let error = vellum::ledger::store::Location::parse(&format!("{server}/postgres"))
+                .open_reader()
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("holds no Vellum ledger"), "{error}");
+            test.insider("INSERT INTO vellum_meta VALUES ('schema_version_99', '99');");
+            let error = test.location.open_reader().err().unwrap().to_string();
+            assert!(
+                error.contains("version 99, newer than this build"),
+                "{error}"
+            );
+            let error = vellum::ledger::store::Location::parse("postgres://127.0.0.1:1/none")
+                .open_reader()
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("cannot connect"), "{error}");
+            let error = vellum::ledger::store::Location::parse("postgres://127.0.0.1/x")
+                .open_writer()
+                .err();
+            assert!(error.is_some());
+            let unkeyed = Ledger::init(
+                vellum::ledger::store::Location::parse(&format!("{server}/unkeyed")),
+                "vellum/x",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(unkeyed.contains("--signing-key"), "{unkeyed}");
+        }
     }
 }
 
-#[test]
-fn signing_key_is_private() {
-    let (_dir, path) = new_ledger();
+fn the_store_refuses_updates_and_deletes(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let ledger = test.open();
+    ledger.append(records("a", 2)).unwrap();
+    ledger.checkpoint().unwrap();
+    drop(ledger);
+    let mut refused = vec![
+        "UPDATE entries SET payload = '{}' WHERE seq = 0",
+        "DELETE FROM entries WHERE seq = 1",
+        "DELETE FROM tree_hashes",
+        "DELETE FROM checkpoints",
+    ];
+    if let Backend::Postgres(_) = backend {
+        refused.extend([
+            "TRUNCATE entries",
+            "UPDATE head SET size = 1",
+            "DELETE FROM head",
+        ]);
+    }
+    for sql in refused {
+        let error = test.try_sql(sql).unwrap_err();
+        assert!(
+            error.contains("append-only") || error.contains("only grows"),
+            "{sql}: {error}"
+        );
+    }
+}
+
+fn signing_key_is_private(backend: Backend) {
+    let test = TestLedger::new(&backend);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let secret = vellum::ledger::store::Location::from(&path)
-            .signing_key()
-            .unwrap();
+        let secret = test.location.signing_key().unwrap();
         let mode = std::fs::metadata(secret).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
 }
 
-#[test]
-fn eight_threads_by_ten_thousand_appends_are_gapless() {
-    let (_dir, path) = new_ledger();
-    let ledger = Arc::new(open(&path));
+/// Asserts that `receipts` number `0..n` without gaps or duplicates and match the stored
+/// entries.
+fn assert_gapless(test: &TestLedger, mut receipts: Vec<Receipt>, n: usize) {
+    receipts.sort_by_key(|r| r.seq);
+    assert_eq!(receipts.len(), n);
+    let store = test.reader();
+    assert_eq!(store.size().unwrap(), n as u64);
+    let entries = store.entries(0, n as u64).unwrap();
+    for (i, (receipt, (entry, _))) in receipts.iter().zip(&entries).enumerate() {
+        assert_eq!(receipt.seq, i as u64, "gap or duplicate at {i}");
+        assert_eq!(entry.seq, receipt.seq);
+        assert_eq!(entry.event.id, receipt.event_id);
+    }
+    drop(store);
+    let report = test.report();
+    assert!(report.ok(), "{:?}", report.findings);
+}
+
+fn two_writers_on_one_ledger_interleave_without_gaps(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let writers = [Arc::new(test.open()), Arc::new(test.open())];
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let ledger = writers[t % 2].clone();
+            std::thread::spawn(move || {
+                (0..250)
+                    .flat_map(|i| ledger.append(records(&format!("w{t}-{i}"), 3)).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let receipts = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    // Both sign checkpoints of the shared tree.
+    writers[0].checkpoint().unwrap();
+    writers[1].checkpoint().unwrap();
+    drop(writers);
+    assert_gapless(&test, receipts, 3_000);
+}
+
+fn eight_threads_appending_are_gapless(backend: Backend) {
+    let per_thread = match backend {
+        Backend::Sqlite => 10_000,
+        Backend::Postgres(_) => 2_500,
+    };
+    let test = TestLedger::new(&backend);
+    let ledger = Arc::new(test.open());
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let ledger = ledger.clone();
             std::thread::spawn(move || {
-                (0..10_000)
+                (0..per_thread)
                     .map(|i| {
                         let mut receipts = ledger.append(records(&format!("t{t}-{i}"), 1)).unwrap();
                         receipts.remove(0)
@@ -328,20 +413,10 @@ fn eight_threads_by_ten_thousand_appends_are_gapless() {
             })
         })
         .collect();
-    let mut receipts: Vec<_> = threads
+    let receipts = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
-    receipts.sort_by_key(|r| r.seq);
-    assert_eq!(receipts.len(), 80_000);
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.size().unwrap(), 80_000);
-    let entries = store.entries(0, 80_000).unwrap();
-    for (i, (receipt, (entry, _))) in receipts.iter().zip(&entries).enumerate() {
-        assert_eq!(receipt.seq, i as u64, "gap or duplicate at {i}");
-        assert_eq!(entry.seq, receipt.seq);
-        assert_eq!(entry.event.id, receipt.event_id);
-    }
     drop(ledger);
-    assert_verifies(&path);
+    assert_gapless(&test, receipts, 8 * per_thread);
 }

@@ -1,58 +1,57 @@
-//! Tampering with a real ledger file — edit, delete, insert, swap, truncate, flip bits — is
-//! detected by `verify` and classified, with the first bad sequence number.
+//! Tampering with a real ledger — edit, delete, insert, swap, truncate, forge — by an
+//! insider with a SQL shell is detected by `verify` and classified, with the first bad
+//! sequence number, on every storage backend (`sqlite::…`, `postgres::…`); and flipped bits
+//! in a SQLite file.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+#[macro_use]
 mod common;
 
-use std::path::Path;
-
-use common::{new_ledger, records, verify_report as report};
-use rusqlite::Connection;
+use common::backend::{Backend, TestLedger};
+use common::records;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::verify::{TamperClass, verify};
 use vellum::{Ledger, LedgerOptions};
 
+per_backend!(
+    intact_ledger_verifies,
+    edited_payload_is_modified,
+    edit_with_recomputed_hashes_is_still_caught_by_the_checkpoints,
+    deleted_row_is_deleted,
+    deleted_and_renumbered_row_is_deleted,
+    inserted_row_is_inserted,
+    row_inserted_in_the_middle_is_inserted,
+    swapped_rows_are_reordered,
+    truncated_tail_is_truncated_after_checkpoint,
+    forged_checkpoint_is_a_bad_checkpoint,
+    a_range_check_finds_a_modified_entry_by_inclusion_proofs,
+    a_forged_attestation_set_is_found_at_the_first_entry_that_uses_it,
+);
+
 /// A closed ledger of 20 entries with checkpoints at 10 and 20.
-fn ledger() -> (tempfile::TempDir, std::path::PathBuf) {
-    let (dir, path) = new_ledger();
-    let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
+fn ledger(backend: &Backend) -> TestLedger {
+    let test = TestLedger::new(backend);
+    let ledger = test.open();
     ledger.append(records("a", 10)).unwrap();
     ledger.checkpoint().unwrap();
     ledger.append(records("b", 10)).unwrap();
     ledger.checkpoint().unwrap();
     drop(ledger);
-    (dir, path)
+    test
 }
 
-/// Runs SQL as an attacker with a SQL shell would: first dropping the append-only triggers.
-fn tamper(path: &Path, sql: &str) {
-    let conn = Connection::open(path).unwrap();
-    let triggers: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for t in triggers {
-        conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
-    }
-    conn.execute_batch(sql).unwrap();
-}
-
-fn first(path: &Path) -> (TamperClass, Option<u64>) {
-    let report = report(path);
+fn first(test: &TestLedger) -> (TamperClass, Option<u64>) {
+    let report = test.report();
     let first = report
         .first()
         .unwrap_or_else(|| panic!("tampering not detected"));
     (first.class, first.seq)
 }
 
-#[test]
-fn intact_ledger_verifies() {
-    let (_dir, path) = ledger();
-    let report = report(&path);
+fn intact_ledger_verifies(backend: Backend) {
+    let test = ledger(&backend);
+    let report = test.report();
     assert!(report.ok(), "{:?}", report.findings);
     assert_eq!(
         (report.entries_checked, report.checkpoints_checked),
@@ -60,36 +59,24 @@ fn intact_ledger_verifies() {
     );
 }
 
-#[test]
-fn edited_payload_is_modified() {
-    let (_dir, path) = ledger();
-    tamper(
-        &path,
-        "UPDATE entries SET payload = '{\"i\":99}' WHERE seq = 7",
-    );
-    assert_eq!(first(&path), (TamperClass::Modified, Some(7)));
+fn edited_payload_is_modified(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider("UPDATE entries SET payload = '{\"i\":99}' WHERE seq = 7");
+    assert_eq!(first(&test), (TamperClass::Modified, Some(7)));
 }
 
-#[test]
-fn edit_with_recomputed_hashes_is_still_caught_by_the_checkpoints() {
-    let (_dir, path) = ledger();
+fn edit_with_recomputed_hashes_is_still_caught_by_the_checkpoints(backend: Backend) {
+    let test = ledger(&backend);
     // The attacker edits the row and rewrites both its leaf hash and the tree's leaf.
-    let store = SqliteStore::open(&path).unwrap();
-    let (mut entry, _) = vellum::ledger::store::StoreReader::entries(&store, 4, 5)
-        .unwrap()
-        .remove(0);
-    drop(store);
+    let (mut entry, _) = test.reader().entries(4, 5).unwrap().remove(0);
     entry.event.actor = Some("agent:innocent".into());
-    let leaf = hex_literal(&entry.leaf_hash().0);
+    let leaf = test.bytes(&entry.leaf_hash().0);
     let idx = tlog_tiles::tlog::stored_hash_index(0, 4);
-    tamper(
-        &path,
-        &format!(
-            "UPDATE entries SET actor = 'agent:innocent', leaf_hash = {leaf} WHERE seq = 4;
+    test.insider(&format!(
+        "UPDATE entries SET actor = 'agent:innocent', leaf_hash = {leaf} WHERE seq = 4;
          UPDATE tree_hashes SET hash = {leaf} WHERE idx = {idx};"
-        ),
-    );
-    let report = report(&path);
+    ));
+    let report = test.report();
     assert!(!report.ok());
     assert!(
         report
@@ -101,64 +88,60 @@ fn edit_with_recomputed_hashes_is_still_caught_by_the_checkpoints() {
     );
 }
 
-#[test]
-fn deleted_row_is_deleted() {
-    let (_dir, path) = ledger();
-    tamper(&path, "DELETE FROM entries WHERE seq = 12");
-    assert_eq!(first(&path), (TamperClass::Deleted, Some(12)));
+fn deleted_row_is_deleted(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider("DELETE FROM entries WHERE seq = 12");
+    assert_eq!(first(&test), (TamperClass::Deleted, Some(12)));
 }
 
-#[test]
-fn deleted_and_renumbered_row_is_deleted() {
-    let (_dir, path) = ledger();
-    tamper(
-        &path,
+fn deleted_and_renumbered_row_is_deleted(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider(
         "DELETE FROM entries WHERE seq = 5; UPDATE entries SET seq = seq - 1 WHERE seq > 5;",
     );
-    assert_eq!(first(&path), (TamperClass::Deleted, Some(5)));
+    assert_eq!(first(&test), (TamperClass::Deleted, Some(5)));
 }
 
-#[test]
-fn inserted_row_is_inserted() {
-    let (_dir, path) = ledger();
-    tamper(
-        &path,
-        "INSERT INTO entries SELECT 20, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestation_set FROM entries WHERE seq = 3",
-    );
-    assert_eq!(first(&path), (TamperClass::Inserted, Some(20)));
+fn inserted_row_is_inserted(backend: Backend) {
+    let test = ledger(&backend);
+    // On PostgreSQL the insider also moves the head, as an appended row would.
+    test.insider(&format!(
+        "INSERT INTO entries SELECT 20, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestation_set FROM entries WHERE seq = 3; {}",
+        head(&backend, 21)
+    ));
+    assert_eq!(first(&test), (TamperClass::Inserted, Some(20)));
 }
 
-#[test]
-fn row_inserted_in_the_middle_is_inserted() {
-    let (_dir, path) = ledger();
-    tamper(&path, "UPDATE entries SET seq = seq + 1000 WHERE seq >= 8;
+fn row_inserted_in_the_middle_is_inserted(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider(&format!("UPDATE entries SET seq = seq + 1000 WHERE seq >= 8;
                    UPDATE entries SET seq = seq - 999 WHERE seq >= 1000;
-                   INSERT INTO entries SELECT 8, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestation_set FROM entries WHERE seq = 2");
-    assert_eq!(first(&path), (TamperClass::Inserted, Some(8)));
+                   INSERT INTO entries SELECT 8, leaf_hash, recorded_s, recorded_ns, occurred_s, occurred_ns, 'forged', tenant, correlation_id, chain_id, actor, kind, subject, payload, labels, disposition, dropped_plugin, dropped_reason, attestation_set FROM entries WHERE seq = 2; {}", head(&backend, 21)));
+    assert_eq!(first(&test), (TamperClass::Inserted, Some(8)));
 }
 
-#[test]
-fn swapped_rows_are_reordered() {
-    let (_dir, path) = ledger();
-    tamper(
-        &path,
+fn swapped_rows_are_reordered(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider(
         "UPDATE entries SET seq = -1 WHERE seq = 5;
                    UPDATE entries SET seq = 5 WHERE seq = 6;
                    UPDATE entries SET seq = 6 WHERE seq = -1;",
     );
-    assert_eq!(first(&path), (TamperClass::Reordered, Some(5)));
+    assert_eq!(first(&test), (TamperClass::Reordered, Some(5)));
 }
 
-#[test]
-fn truncated_tail_is_truncated_after_checkpoint() {
-    let (_dir, path) = ledger();
-    tamper(&path, "DELETE FROM entries WHERE seq >= 15");
+fn truncated_tail_is_truncated_after_checkpoint(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider(&format!(
+        "DELETE FROM entries WHERE seq >= 15; {}",
+        head(&backend, 15)
+    ));
     assert_eq!(
-        first(&path),
+        first(&test),
         (TamperClass::TruncatedAfterCheckpoint, Some(15))
     );
     // Reopening for appends refuses a truncated ledger too.
-    let error = Ledger::open(&path, LedgerOptions::default())
+    let error = Ledger::open(&test.location, LedgerOptions::default())
         .err()
         .unwrap()
         .to_string();
@@ -168,20 +151,17 @@ fn truncated_tail_is_truncated_after_checkpoint() {
     );
 }
 
-#[test]
-fn forged_checkpoint_is_a_bad_checkpoint() {
-    let (_dir, path) = ledger();
-    tamper(
-        &path,
-        "UPDATE checkpoints SET note = replace(note, '\n20\n', '\n21\n') WHERE size = 20",
-    );
-    assert_eq!(first(&path).0, TamperClass::BadCheckpoint);
+fn forged_checkpoint_is_a_bad_checkpoint(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider("UPDATE checkpoints SET note = replace(note, '\n20\n', '\n21\n') WHERE size = 20");
+    assert_eq!(first(&test).0, TamperClass::BadCheckpoint);
 }
 
 #[test]
 fn flipped_bit_in_a_payload_is_detected() {
-    let (_dir, path) = ledger();
-    let mut bytes = std::fs::read(&path).unwrap();
+    let test = ledger(&Backend::Sqlite);
+    let path = test.location.file().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
     // Event ids are stored once (no index holds them): "b-3" is entry 13's row.
     let needle = b"b-3";
     let positions: Vec<usize> = (0..bytes.len() - 2)
@@ -189,48 +169,51 @@ fn flipped_bit_in_a_payload_is_detected() {
         .collect();
     assert_eq!(positions.len(), 1, "the id is stored exactly once");
     bytes[positions[0] + 2] ^= 0x01; // "b-3" -> "b-2"
-    std::fs::write(&path, &bytes).unwrap();
-    assert_eq!(first(&path), (TamperClass::Modified, Some(13)));
+    std::fs::write(path, &bytes).unwrap();
+    assert_eq!(first(&test), (TamperClass::Modified, Some(13)));
 }
 
 #[test]
 fn flipped_bits_in_the_header_make_the_file_unreadable_not_a_panic() {
-    let (_dir, path) = ledger();
-    let mut bytes = std::fs::read(&path).unwrap();
+    let test = ledger(&Backend::Sqlite);
+    let path = test.location.file().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
     for b in &mut bytes[0..16] {
         *b ^= 0xFF;
     }
-    std::fs::write(&path, &bytes).unwrap();
-    let error = SqliteStore::open(&path).err().unwrap().to_string();
+    std::fs::write(path, &bytes).unwrap();
+    let error = SqliteStore::open(path).err().unwrap().to_string();
     assert!(
         error.contains("not a Vellum ledger") || error.contains("corrupt"),
         "{error}"
     );
 }
 
-#[test]
-fn a_range_check_finds_a_modified_entry_by_inclusion_proofs() {
-    let (_dir, path) = ledger();
-    tamper(&path, "UPDATE entries SET payload = '{}' WHERE seq = 3");
-    let store = SqliteStore::open(&path).unwrap();
-    let vkey = vellum::ledger::read_vkey(&path).unwrap();
-    let ranged = verify(&store, &vkey, Some((2, 6)), &mut |_, _| {}).unwrap();
+fn a_range_check_finds_a_modified_entry_by_inclusion_proofs(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider("UPDATE entries SET payload = '{}' WHERE seq = 3");
+    let store = test.reader();
+    let vkey = vellum::ledger::read_vkey(&test.location).unwrap();
+    let ranged = verify(store.as_ref(), &vkey, Some((2, 6)), &mut |_, _| {}).unwrap();
     assert_eq!(ranged.first().map(|f| f.seq), Some(Some(3)));
-    let clean = verify(&store, &vkey, Some((10, 20)), &mut |_, _| {}).unwrap();
+    let clean = verify(store.as_ref(), &vkey, Some((10, 20)), &mut |_, _| {}).unwrap();
     assert!(clean.ok(), "{:?}", clean.findings);
 }
 
-fn hex_literal(bytes: &[u8]) -> String {
-    format!("X'{}'", hex::encode(bytes))
+/// The insider's SQL that sets the stored size: PostgreSQL keeps it in `head`; SQLite
+/// derives it from the entries.
+fn head(backend: &Backend, size: u64) -> String {
+    match backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres(_) => format!("UPDATE head SET size = {size};"),
+    }
 }
 
-#[test]
-fn a_forged_attestation_set_is_found_at_the_first_entry_that_uses_it() {
-    let (_dir, path) = ledger();
-    tamper(
-        &path,
+fn a_forged_attestation_set_is_found_at_the_first_entry_that_uses_it(backend: Backend) {
+    let test = ledger(&backend);
+    test.insider(
         r#"UPDATE attestation_sets SET attestations =
            '[{"plugin":"redact","component_digest":"sha256:0","config_digest":"sha256:0","verdict":"keep"}]'"#,
     );
-    assert_eq!(first(&path), (TamperClass::Modified, Some(0)));
+    assert_eq!(first(&test), (TamperClass::Modified, Some(0)));
 }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[macro_use]
+pub mod backend;
+
 use vellum::AuditEvent;
 use vellum::plugin::{
     EngineOptions, Limits, Plugin, PluginEngine, PluginError, PluginSpec, PseudonymKey,
