@@ -12,6 +12,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use vellum::ledger::store::Location;
 use vellum::chain::LoadOptions;
 use vellum::sink::Receipt;
 use vellum::{AuditEvent, EmitError, Ledger, SinkConfig, StatusChange};
@@ -252,12 +253,18 @@ impl Sink {
     }
 }
 
-/// Creates a ledger file and its key pair; returns the verifier key.
+/// Creates a ledger (a SQLite file, or a `postgres://` URL with `signing_key`) and its key
+/// pair; returns the verifier key.
 #[pyfunction]
-#[pyo3(signature = (path, origin = None))]
-fn init_ledger(path: PathBuf, origin: Option<String>) -> PyResult<String> {
+#[pyo3(signature = (path, origin = None, signing_key = None))]
+fn init_ledger(
+    path: PathBuf,
+    origin: Option<String>,
+    signing_key: Option<PathBuf>,
+) -> PyResult<String> {
     let origin = origin.unwrap_or_else(|| "vellum/python".to_string());
-    Ledger::init(&path, &origin).map_err(|e| OpenError::new_err(e.to_string()))
+    let location = Location::parse(&path.to_string_lossy()).with_signing_key(signing_key);
+    Ledger::init(location, &origin).map_err(|e| OpenError::new_err(e.to_string()))
 }
 
 /// The `vellum._native` module.
