@@ -29,7 +29,83 @@ per_backend!(
     signing_key_is_private,
     eight_threads_appending_are_gapless,
     two_writers_on_one_ledger_interleave_without_gaps,
+    a_signing_key_command_replaces_the_key_file,
 );
+
+fn a_signing_key_command_replaces_the_key_file(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let key_file = test.location.signing_key().unwrap();
+    let public = test.location.verifier_key().unwrap();
+    let moved = test.dir.path().join("vault-secret");
+    std::fs::rename(&key_file, &moved).unwrap();
+    let by_command = |command: String| {
+        test.location
+            .clone()
+            .with_signing_key_command(Some(command))
+            .with_verifier_key(Some(public.clone()))
+    };
+    let ledger = Ledger::open(
+        by_command(format!("cat '{}'", moved.display())),
+        LedgerOptions::default(),
+    )
+    .unwrap();
+    ledger.append(records("c", 3)).unwrap();
+    let note = ledger.checkpoint().unwrap();
+    let vkey = vellum::ledger::read_vkey(&test.location).unwrap();
+    assert_eq!(
+        vellum::ledger::checkpoint::verify_checkpoint(&note, &vkey)
+            .unwrap()
+            .size,
+        3
+    );
+    drop(ledger);
+    let error = Ledger::open(by_command("exit 3".into()), LedgerOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("signing-key command `exit 3` failed"),
+        "{error}"
+    );
+    let error = Ledger::open(
+        by_command("echo not-a-key".into()),
+        LedgerOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("is not a signing key"), "{error}");
+    assert!(test.report().ok());
+}
+
+/// Reads go to the read replica's URL (here: another ledger's database, so where each read
+/// went is visible), appends to the primary.
+#[test]
+fn postgres_reads_come_from_the_read_replica() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let primary = TestLedger::new(&backend);
+    let replica = TestLedger::new(&backend);
+    replica.open().append(records("replica", 2)).unwrap();
+    let location = primary
+        .location
+        .clone()
+        .with_read_replica(Some(replica.location.to_string()));
+    let ledger = Ledger::open(&location, LedgerOptions::default()).unwrap();
+    let receipts = ledger.append(records("primary", 5)).unwrap();
+    assert_eq!(receipts.last().unwrap().seq, 4);
+    let page = ledger
+        .query(&Query {
+            limit: 10,
+            ..Query::default()
+        })
+        .unwrap();
+    let ids: Vec<_> = page.entries.iter().map(|e| e.event.id.as_str()).collect();
+    assert_eq!(ids, ["replica-0", "replica-1"]);
+    drop(ledger);
+    assert_eq!(primary.reader().size().unwrap(), 5);
+}
 
 fn receipts_are_gapless_and_match_their_entries(backend: Backend) {
     let ledger = TestLedger::new(&backend).open();

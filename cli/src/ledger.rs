@@ -27,6 +27,10 @@ pub struct LedgerArg {
     /// ledger must name it to be written to).
     #[arg(long)]
     pub signing_key: Option<PathBuf>,
+    /// A shell command that prints the signing key (for a secret manager) instead of a
+    /// key file; --verifier-key must then be given.
+    #[arg(long, conflicts_with = "signing_key")]
+    pub signing_key_command: Option<String>,
     /// The verifier key file (default: the signing key's path with `.pub` for `.key`).
     #[arg(long)]
     pub verifier_key: Option<PathBuf>,
@@ -40,6 +44,7 @@ impl LedgerArg {
     pub fn location(&self) -> Location {
         Location::parse(&self.ledger)
             .with_signing_key(self.signing_key.clone())
+            .with_signing_key_command(self.signing_key_command.clone())
             .with_verifier_key(self.verifier_key.clone())
             .with_read_replica(self.read_replica.clone())
     }

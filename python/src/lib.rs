@@ -12,8 +12,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use vellum::ledger::store::Location;
 use vellum::chain::LoadOptions;
+use vellum::ledger::store::Location;
 use vellum::sink::Receipt;
 use vellum::{AuditEvent, EmitError, Ledger, SinkConfig, StatusChange};
 

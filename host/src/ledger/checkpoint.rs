@@ -108,9 +108,32 @@ impl CheckpointSigner {
         let text = std::fs::read_to_string(secret).map_err(|e| {
             LedgerError::Invalid(format!("cannot read signing key {}: {e}", secret.display()))
         })?;
-        let signer = StandardSigner::new(text.trim()).map_err(|e| {
-            LedgerError::Invalid(format!("{} is not a signing key: {e}", secret.display()))
-        })?;
+        Self::parse(&text, &secret.display().to_string())
+    }
+
+    /// Runs `command` with `sh -c` and reads the signing key from its standard output.
+    pub fn from_command(command: &str) -> Result<Self, LedgerError> {
+        let what = format!("the signing-key command `{command}`");
+        let output = std::process::Command::new("sh")
+            .args(["-c", command])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| LedgerError::Invalid(format!("cannot run {what}: {e}")))?;
+        if !output.status.success() {
+            return Err(LedgerError::Invalid(format!(
+                "{what} failed ({})",
+                output.status
+            )));
+        }
+        let text = String::from_utf8(output.stdout)
+            .map_err(|_| LedgerError::Invalid(format!("{what} printed no text")))?;
+        Self::parse(&text, &what)
+    }
+
+    fn parse(text: &str, source: &str) -> Result<Self, LedgerError> {
+        let signer = StandardSigner::new(text.trim())
+            .map_err(|e| LedgerError::Invalid(format!("{source} is not a signing key: {e}")))?;
         let origin = signed_note::Signer::name(&signer).to_string();
         Ok(Self { signer, origin })
     }

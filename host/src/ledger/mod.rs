@@ -43,7 +43,9 @@ pub enum LedgerError {
     /// intact. Appends may succeed again once space is freed.
     #[error("ledger full: {0}")]
     Full(String),
-    /// The ledger cannot record anything (an I/O error happened; it must be reopened).
+    /// The ledger could not record this (an I/O error, a lost database connection, another
+    /// process holding the write lock too long); nothing of it was acknowledged. Later
+    /// appends re-check the stored tree and may succeed.
     #[error("ledger unavailable: {0}")]
     Unavailable(String),
     /// The file is not a usable ledger, or a check failed while opening it.
@@ -110,6 +112,13 @@ impl Ledger {
     /// On PostgreSQL, a ledger of an older schema is migrated instead (its keys must exist).
     pub fn init(location: impl Into<Location>, origin: &str) -> Result<String, LedgerError> {
         let location = location.into();
+        if location.signing_key_command().is_some() {
+            return Err(LedgerError::BadRequest(
+                "`init` writes a new key pair to files: give a signing key file, then keep the \
+                 key where the signing-key command reads it"
+                    .into(),
+            ));
+        }
         let secret = location.signing_key()?;
         let public = location.verifier_key()?;
         let exists = match location.file() {
@@ -175,7 +184,10 @@ impl Ledger {
         reader: Box<dyn StoreReader>,
         options: LedgerOptions,
     ) -> Result<Self, LedgerError> {
-        let signer = CheckpointSigner::load(&location.signing_key()?)?;
+        let signer = match location.signing_key_command() {
+            Some(command) => CheckpointSigner::from_command(command)?,
+            None => CheckpointSigner::load(&location.signing_key()?)?,
+        };
         let vkey = read_vkey(location)?;
         let size = writer.size()?;
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;

@@ -42,6 +42,10 @@ pub struct LedgerConfig {
     /// ledger must name it).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// A shell command that prints the signing key (for a secret manager) instead of a
+    /// file; `verifier-key` must then be given.
+    #[serde(default)]
+    pub signing_key_command: Option<String>,
     /// The verifier key file (default: the signing key's path with `.pub` for `.key`).
     #[serde(default)]
     pub verifier_key: Option<PathBuf>,
@@ -68,6 +72,7 @@ impl LedgerConfig {
         Self {
             path: path.into(),
             signing_key: None,
+            signing_key_command: None,
             verifier_key: None,
             read_replica: None,
             group_wait_ms: 0,
@@ -80,6 +85,7 @@ impl LedgerConfig {
     pub fn location(&self) -> Location {
         Location::parse(&self.path.to_string_lossy())
             .with_signing_key(self.signing_key.clone())
+            .with_signing_key_command(self.signing_key_command.clone())
             .with_verifier_key(self.verifier_key.clone())
             .with_read_replica(self.read_replica.clone())
     }

@@ -23,6 +23,7 @@ pub enum Backend {
 pub struct Location {
     backend: Backend,
     signing_key: Option<PathBuf>,
+    signing_key_command: Option<String>,
     verifier_key: Option<PathBuf>,
     read_replica: Option<String>,
 }
@@ -37,6 +38,7 @@ impl Location {
         Self {
             backend,
             signing_key: None,
+            signing_key_command: None,
             verifier_key: None,
             read_replica: None,
         }
@@ -62,6 +64,20 @@ impl Location {
             self.signing_key = path;
         }
         self
+    }
+
+    /// Reads the signing key from this shell command's standard output (a secret manager,
+    /// for example) instead of a file; the verifier key must then be named.
+    pub fn with_signing_key_command(mut self, command: Option<String>) -> Self {
+        if command.is_some() {
+            self.signing_key_command = command;
+        }
+        self
+    }
+
+    /// The command that prints the signing key, when one is configured.
+    pub fn signing_key_command(&self) -> Option<&str> {
+        self.signing_key_command.as_deref()
     }
 
     /// Uses this verifier key instead of the default (the signing key's path with `.pub`
@@ -114,7 +130,11 @@ impl Location {
         if let Some(path) = &self.verifier_key {
             return Ok(path.clone());
         }
-        let signing = self.signing_key().map_err(|_| {
+        let derived = match self.signing_key_command {
+            Some(_) => Err(()),
+            None => self.signing_key().map_err(drop),
+        };
+        let signing = derived.map_err(|()| {
             StoreError::Invalid(format!(
                 "{self}: name its verifier key (`--verifier-key FILE`, or `verifier-key` in \
                  the `[ledger]` table) or its signing key"
@@ -237,6 +257,13 @@ mod tests {
             "{err}"
         );
         assert!(pg.verifier_key().is_err());
+        let by_command = pg
+            .clone()
+            .with_signing_key_command(Some("vault read".into()));
+        assert!(
+            by_command.verifier_key().is_err(),
+            "a command gives no file to derive from"
+        );
         let pg = pg.with_signing_key(Some("/keys/audit.key".into()));
         assert_eq!(pg.verifier_key().unwrap(), Path::new("/keys/audit.pub"));
         assert_eq!(pg.to_string(), "postgresql://vellum:***@db:5432/audit");

@@ -147,6 +147,10 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database at `url` (nothing is checked yet).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, false)
+    }
+
+    fn connect_with(url: &str, read_only: bool) -> Result<Self, StoreError> {
         let shown = without_password(url);
         let mut config: Config = url
             .parse()
@@ -155,6 +159,10 @@ impl PgStore {
             config.application_name("vellum");
         }
         config.connect_timeout(CONNECT_TIMEOUT);
+        if read_only {
+            let options = config.get_options().unwrap_or_default().to_string();
+            config.options(format!("{options} -c default_transaction_read_only=on").trim());
+        }
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(0))
@@ -171,7 +179,11 @@ impl PgStore {
 
     /// Opens an existing ledger, checking that the database holds one of this version.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let store = Self::connect(url)?;
+        Self::open_with(url, false)
+    }
+
+    fn open_with(url: &str, read_only: bool) -> Result<Self, StoreError> {
+        let store = Self::connect_with(url, read_only)?;
         let version = store.schema_version()?;
         match version {
             None => Err(StoreError::Invalid(format!(
@@ -194,9 +206,10 @@ impl PgStore {
         }
     }
 
-    /// Opens a read-only replica of a ledger's database (reads only; appends fail there).
+    /// Opens a read-only replica of a ledger's database: its sessions are read-only
+    /// (`default_transaction_read_only`), so a misrouted write fails instead of landing there.
     pub fn open_replica(url: &str) -> Result<Self, StoreError> {
-        Self::open(url)
+        Self::open_with(url, true)
     }
 
     /// Whether the database holds a Vellum ledger (of any version).
