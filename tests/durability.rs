@@ -1,18 +1,26 @@
 //! The failure policy: nothing acknowledged is ever lost. An injected write or fsync error
 //! fails its append only (the next one re-checks the stored tree; a damaged one stops
-//! appends); a full disk is a clean error; SIGKILL at random moments loses no acknowledged
-//! entry.
+//! appends), and a full store is a clean error — on every storage backend; a full disk and
+//! SIGKILL at random moments on SQLite files.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+#[macro_use]
 mod common;
 
+per_backend!(
+    write_error_fails_only_its_append,
+    fsync_error_is_never_acknowledged,
+    a_torn_write_found_by_the_recheck_stops_appends,
+    full_device_is_a_clean_error_that_does_not_poison,
+);
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::backend::{Backend, TestLedger};
 use common::{AppendHook, assert_verifies, ledger_with_append_hook, new_ledger, records};
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader};
@@ -31,7 +39,7 @@ enum Fault {
 }
 
 /// A ledger whose next append meets the armed fault, if any.
-fn faulty(path: &Path) -> (Ledger, Arc<Mutex<Option<Fault>>>) {
+fn faulty(test: &TestLedger) -> (Ledger, Arc<Mutex<Option<Fault>>>) {
     let armed = Arc::new(Mutex::new(None));
     let fault = armed.clone();
     let hook: AppendHook =
@@ -46,11 +54,10 @@ fn faulty(path: &Path) -> (Ledger, Arc<Mutex<Option<Fault>>>) {
                 Some(Fault::Full) => Err(StoreError::Full("injected ENOSPC".into())),
             },
         );
-    (ledger_with_append_hook(path, hook), armed)
+    (ledger_with_append_hook(&test.location, hook), armed)
 }
 
-fn assert_present(path: &Path, acked: &[(u64, String)]) {
-    let store = SqliteStore::open(path).unwrap();
+fn assert_present(store: &dyn StoreReader, acked: &[(u64, String)]) {
     let size = store.size().unwrap();
     let entries = store.entries(0, size).unwrap();
     for (seq, id) in acked {
@@ -65,10 +72,9 @@ fn assert_present(path: &Path, acked: &[(u64, String)]) {
     }
 }
 
-#[test]
-fn write_error_fails_only_its_append() {
-    let (_dir, path) = new_ledger();
-    let (ledger, armed) = faulty(&path);
+fn write_error_fails_only_its_append(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let (ledger, armed) = faulty(&test);
     let acked = ledger.append(records("ok", 3)).unwrap();
     *armed.lock().unwrap() = Some(Fault::Write);
     let error = ledger.append(records("lost", 2)).unwrap_err();
@@ -82,20 +88,19 @@ fn write_error_fails_only_its_append() {
     ledger.checkpoint().unwrap();
     drop(ledger);
     assert_present(
-        &path,
+        test.reader().as_ref(),
         &acked
             .iter()
             .chain(&next)
             .map(|r| (r.seq, r.event_id.clone()))
             .collect::<Vec<_>>(),
     );
-    assert_verifies(&path);
+    assert!(test.report().ok());
 }
 
-#[test]
-fn fsync_error_is_never_acknowledged() {
-    let (_dir, path) = new_ledger();
-    let (ledger, armed) = faulty(&path);
+fn fsync_error_is_never_acknowledged(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let (ledger, armed) = faulty(&test);
     ledger.append(records("ok", 2)).unwrap();
     *armed.lock().unwrap() = Some(Fault::Fsync);
     assert!(matches!(
@@ -107,15 +112,14 @@ fn fsync_error_is_never_acknowledged() {
     let next = ledger.append(records("after", 1)).unwrap();
     assert_eq!(next[0].seq, 4);
     drop(ledger);
-    let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
+    let ledger = test.open();
     ledger.append(records("again", 1)).unwrap();
     drop(ledger);
-    assert_verifies(&path);
+    assert!(test.report().ok());
 }
 
-#[test]
-fn a_torn_write_found_by_the_recheck_stops_appends() {
-    let (_dir, path) = new_ledger();
+fn a_torn_write_found_by_the_recheck_stops_appends(backend: Backend) {
+    let test = TestLedger::new(&backend);
     let torn = Arc::new(Mutex::new(false));
     let armed = torn.clone();
     let hook: AppendHook = Box::new(move |store, entries, hashes, keys| {
@@ -128,7 +132,7 @@ fn a_torn_write_found_by_the_recheck_stops_appends() {
             }
         }
     });
-    let ledger = ledger_with_append_hook(&path, hook);
+    let ledger = ledger_with_append_hook(&test.location, hook);
     ledger.append(records("ok", 2)).unwrap();
     *torn.lock().unwrap() = true;
     assert!(ledger.append(records("torn", 2)).is_err());
@@ -145,10 +149,9 @@ fn a_torn_write_found_by_the_recheck_stops_appends() {
     ));
 }
 
-#[test]
-fn full_device_is_a_clean_error_that_does_not_poison() {
-    let (_dir, path) = new_ledger();
-    let (ledger, armed) = faulty(&path);
+fn full_device_is_a_clean_error_that_does_not_poison(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let (ledger, armed) = faulty(&test);
     ledger.append(records("ok", 2)).unwrap();
     *armed.lock().unwrap() = Some(Fault::Full);
     assert!(matches!(
@@ -158,7 +161,7 @@ fn full_device_is_a_clean_error_that_does_not_poison() {
     let next = ledger.append(records("later", 1)).unwrap();
     assert_eq!(next[0].seq, 2);
     drop(ledger);
-    assert_verifies(&path);
+    assert!(test.report().ok());
 }
 
 /// Appends 8 KiB events until the ledger reports `Full`; returns what was acknowledged.
@@ -193,7 +196,7 @@ fn size_limited_database_fills_up_cleanly() {
     let acked = fill(&ledger);
     assert!(!acked.is_empty());
     drop(ledger);
-    assert_present(&path, &acked);
+    assert_present(&SqliteStore::open(&path).unwrap(), &acked);
     assert_verifies(&path);
 }
 
@@ -219,7 +222,7 @@ fn full_tmpfs_fills_up_cleanly() {
         let acked = fill(&ledger);
         assert!(!acked.is_empty());
         drop(ledger);
-        assert_present(&path, &acked);
+        assert_present(&SqliteStore::open(&path).unwrap(), &acked);
         assert_verifies(&path);
     });
     let _ = Command::new("umount").arg(dir.path()).status();
@@ -307,7 +310,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_entry() {
         acked.extend(seen);
         assert!(started.elapsed() < Duration::from_secs(30));
         // Every acknowledged entry so far survives, and the ledger reopens cleanly.
-        assert_present(&path, &acked);
+        assert_present(&SqliteStore::open(&path).unwrap(), &acked);
     }
     assert!(
         acked.len() > 50,
