@@ -66,6 +66,9 @@ start() {
       exit 1
     }
   fi
+  # The server (as the data directory's owner) writes its own log.
+  touch "$dir/server.log"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir" "$dir/server.log"; fi
   local port
   if [ -f "$dir/port" ]; then
     port=$(cat "$dir/port")
@@ -74,7 +77,8 @@ start() {
   fi
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on" \
-    start </dev/null >/dev/null 2>>"$dir/server.log" 9>&- || {
+    start </dev/null >/dev/null 2>"$dir/pg_ctl.log" 9>&- || {
+    cat "$dir/pg_ctl.log" >&2
     tail -n 20 "$dir/server.log" >&2
     exit 1
   }

@@ -262,6 +262,22 @@ component = "redact.wasm"
     }
 
     #[test]
+    fn a_postgres_url_stays_a_url_and_its_keys_resolve() {
+        let config = SinkConfig::parse(
+            "[ledger]\npath = \"postgres://vellum@db/audit\"\nsigning-key = \"keys/audit.key\"\n",
+            Path::new("/srv/vellum"),
+        )
+        .unwrap();
+        let location = config.ledger.location();
+        assert_eq!(location.to_string(), "postgres://vellum@db/audit");
+        assert_eq!(location.file(), None);
+        assert_eq!(
+            location.verifier_key().unwrap(),
+            Path::new("/srv/vellum/keys/audit.pub")
+        );
+    }
+
+    #[test]
     fn errors_name_the_table_and_key() {
         let err = SinkConfig::parse(
             "[sink]\nworkers = 2\nqueue = 3\n[ledger]\npath='a'\n",

@@ -138,8 +138,9 @@ pub struct PgStore {
     pool: Pool<Manager>,
     /// The URL without its password, for messages.
     shown: String,
-    /// The connection of the open append, which holds the `head` row's lock.
-    append: RefCell<Option<PooledConnection<Manager>>>,
+    /// The connection of the open append, which holds the `head` row's lock, and the size
+    /// read under that lock.
+    append: RefCell<Option<(PooledConnection<Manager>, u64)>>,
     /// Ids of the attestation sets known to be committed, by content.
     attestation_sets: HashMap<Vec<Attestation>, i64>,
 }
@@ -291,7 +292,7 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        if let Some(conn) = self.append.borrow_mut().as_mut() {
+        if let Some((conn, _)) = self.append.borrow_mut().as_mut() {
             return f(conn).map_err(|e| self.db(e));
         }
         let mut conn = self.client()?;
@@ -420,6 +421,9 @@ fn to_hash(bytes: Vec<u8>, what: impl FnOnce() -> String) -> Result<Hash, StoreE
 
 impl StoreReader for PgStore {
     fn size(&self) -> Result<u64, StoreError> {
+        if let Some((_, size)) = self.append.borrow().as_ref() {
+            return Ok(*size);
+        }
         let size: i64 = self.with_client(|c| {
             c.query_one("SELECT size FROM head WHERE id = 1", &[])
                 .map(|r| r.get(0))
@@ -558,9 +562,22 @@ impl StoreWriter for PgStore {
     fn begin_append(&mut self) -> Result<(), StoreError> {
         self.abort_append();
         let mut conn = self.client()?;
-        conn.batch_execute("BEGIN; SELECT size FROM head WHERE id = 1 FOR UPDATE;")
+        // One round trip: open the transaction and lock the coordinator row.
+        let messages = conn
+            .simple_query("BEGIN; SELECT size FROM head WHERE id = 1 FOR UPDATE")
             .map_err(|e| self.db(e))?;
-        *self.append.get_mut() = Some(conn);
+        let size = messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        });
+        let Some(size) = size else {
+            let _ = conn.batch_execute("ROLLBACK");
+            return Err(StoreError::Invalid(format!(
+                "{}: the ledger's head row is missing or unreadable",
+                self.shown
+            )));
+        };
+        *self.append.get_mut() = Some((conn, size));
         Ok(())
     }
 
@@ -572,7 +589,7 @@ impl StoreWriter for PgStore {
     ) -> Result<(), StoreError> {
         let shown = self.shown.clone();
         let db = |e| db(&shown, e);
-        let Some(conn) = self.append.get_mut().as_mut() else {
+        let Some((conn, _)) = self.append.get_mut().as_mut() else {
             return Err(StoreError::Io("append without begin_append".into()));
         };
         let mut new_sets: HashMap<Vec<Attestation>, i64> = HashMap::new();
@@ -603,8 +620,10 @@ impl StoreWriter for PgStore {
                 )
             })
             .and_then(|_| insert_keys(conn, keys))
-            .and_then(|_| conn.execute("UPDATE head SET size = $1 WHERE id = 1", &[&size]))
-            .and_then(|_| conn.batch_execute("COMMIT"));
+            // One round trip: move the head and commit (an error skips the COMMIT).
+            .and_then(|_| {
+                conn.batch_execute(&format!("UPDATE head SET size = {size} WHERE id = 1; COMMIT"))
+            });
         result.map_err(db)?;
         // Committed: the connection goes back to the pool, the new sets' ids are durable.
         self.append.get_mut().take();
@@ -613,7 +632,7 @@ impl StoreWriter for PgStore {
     }
 
     fn abort_append(&mut self) {
-        if let Some(mut conn) = self.append.get_mut().take()
+        if let Some((mut conn, _)) = self.append.get_mut().take()
             && let Err(e) = conn.batch_execute("ROLLBACK")
         {
             tracing::warn!("{}: rolling back a failed append: {e}", self.shown);
