@@ -134,6 +134,19 @@ fn rewriting_the_tenant_is_refused() {
 }
 
 #[test]
+fn a_nul_in_a_drop_reason_is_malformed_output() {
+    // No store keeps U+0000 in text (PostgreSQL refuses it): one plugin's output must not be
+    // able to fail the commit of every other event in its group.
+    let engine = engine(false);
+    let mut plugin = load(&engine, HOSTILE, tight());
+    let failure = contained(&mut plugin, "hostile.drop", json!({"reason": "a\u{0}b"}));
+    assert!(
+        matches!(failure, PluginFailure::MalformedOutput(ref m) if m.contains("NUL")),
+        "{failure:?}"
+    );
+}
+
+#[test]
 fn huge_output_is_refused() {
     let engine = engine(false);
     let mut plugin = load(&engine, HOSTILE, tight());

@@ -113,7 +113,29 @@ impl AuditEvent {
         if self.kind.trim().is_empty() {
             return Err(invalid("kind", "must not be empty"));
         }
+        if let Some(field) = self.field_with_nul() {
+            return Err(invalid(field, "must not contain U+0000 (NUL)"));
+        }
         Ok(())
+    }
+
+    /// The first envelope text field holding U+0000, which no store keeps as text
+    /// (PostgreSQL's `TEXT` refuses it); labels and payload are stored as JSON, where it is
+    /// escaped.
+    pub(crate) fn field_with_nul(&self) -> Option<&'static str> {
+        let fields = [
+            ("id", Some(&self.id)),
+            ("kind", Some(&self.kind)),
+            ("tenant", self.tenant.as_ref()),
+            ("correlation_id", self.correlation_id.as_ref()),
+            ("chain_id", self.chain_id.as_ref()),
+            ("actor", self.actor.as_ref()),
+            ("subject", self.subject.as_ref()),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, value)| value.is_some_and(|v| v.contains('\0')))
+            .map(|(name, _)| name)
     }
 
     /// The event's protected envelope with its content (payload, labels, actor, subject)
@@ -180,6 +202,13 @@ mod tests {
     fn empty_id_is_invalid() {
         let e = parse(r#"{"id":" ","occurred_at":"2026-11-22T10:00:00Z","kind":"k"}"#).unwrap();
         assert_eq!(e.validate().unwrap_err().field, "id");
+        let nul = parse(
+            r#"{"id":"e1","occurred_at":"2026-11-22T10:00:00Z","kind":"k","actor":"a\u0000b"}"#,
+        )
+        .unwrap();
+        let err = nul.validate().unwrap_err();
+        assert_eq!(err.field, "actor");
+        assert!(err.problem.contains("NUL"), "{err}");
     }
 
     #[test]

@@ -64,9 +64,17 @@ fn check_one(input: &AuditEvent, output: WitVerdict) -> Result<Verdict, PluginFa
             if let Some(field) = input.protected_fields_differ(&event) {
                 return Err(PluginFailure::ProtectedFieldChanged { field });
             }
+            if let Some(field) = event.field_with_nul() {
+                return Err(PluginFailure::MalformedOutput(format!(
+                    "field `{field}` contains U+0000 (NUL)"
+                )));
+            }
             Ok(Verdict::Keep(event))
         }
         WitVerdict::Pass => Ok(Verdict::Pass),
+        WitVerdict::Drop(reason) | WitVerdict::Reject(reason) if reason.contains('\0') => Err(
+            PluginFailure::MalformedOutput("the reason contains U+0000 (NUL)".to_string()),
+        ),
         WitVerdict::Drop(reason) => Ok(Verdict::Drop(reason)),
         WitVerdict::Reject(reason) => Ok(Verdict::Reject(reason)),
     }
