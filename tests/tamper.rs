@@ -10,9 +10,14 @@ mod common;
 
 use common::backend::{Backend, TestLedger};
 use common::records;
+use vellum::ledger::Hash;
+use vellum::ledger::entry::Entry;
+use vellum::ledger::idempotency::StoredKey;
+use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
+use vellum::ledger::store::{StoreError, StoreReader};
 use vellum::ledger::verify::{TamperClass, verify};
-use vellum::{Ledger, LedgerOptions};
+use vellum::{Ledger, LedgerError, LedgerOptions};
 
 per_backend!(
     intact_ledger_verifies,
@@ -27,7 +32,58 @@ per_backend!(
     forged_checkpoint_is_a_bad_checkpoint,
     a_range_check_finds_a_modified_entry_by_inclusion_proofs,
     a_forged_attestation_set_is_found_at_the_first_entry_that_uses_it,
+    a_storage_error_during_verify_is_an_error_not_a_finding,
 );
+
+/// A store whose tree-hash reads fail with an I/O error after `ok_reads` of them.
+struct FlakyHashes {
+    inner: Box<dyn StoreReader>,
+    ok_reads: std::cell::Cell<u32>,
+}
+
+impl StoreReader for FlakyHashes {
+    fn size(&self) -> Result<u64, StoreError> {
+        self.inner.size()
+    }
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        match self.ok_reads.get() {
+            0 => Err(StoreError::Io("injected read error (EIO)".into())),
+            n => {
+                self.ok_reads.set(n - 1);
+                self.inner.read_hashes(indexes)
+            }
+        }
+    }
+    fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
+        self.inner.entries(from, to)
+    }
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+        self.inner.query(query)
+    }
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.checkpoints()
+    }
+    fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
+        self.inner.idempotency_key(scope, key)
+    }
+}
+
+fn a_storage_error_during_verify_is_an_error_not_a_finding(backend: Backend) {
+    let test = ledger(&backend);
+    let vkey = vellum::ledger::read_vkey(&test.location).unwrap();
+    // Fail each tree-hash read in turn: every outcome is the error, never a tamper class.
+    for ok_reads in 0..6 {
+        let store = FlakyHashes {
+            inner: test.reader(),
+            ok_reads: std::cell::Cell::new(ok_reads),
+        };
+        match verify(&store, &vkey, None, &mut |_, _| {}) {
+            Err(LedgerError::Unavailable(m)) => assert!(m.contains("EIO"), "{m}"),
+            Ok(report) => panic!("after {ok_reads} reads: {:?}", report.findings),
+            Err(other) => panic!("after {ok_reads} reads: {other}"),
+        }
+    }
+}
 
 /// A closed ledger of 20 entries with checkpoints at 10 and 20.
 fn ledger(backend: &Backend) -> TestLedger {

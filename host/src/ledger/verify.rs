@@ -17,7 +17,7 @@ use super::LedgerError;
 use super::checkpoint::{VerifiedCheckpoint, verify_checkpoint};
 use super::hash::Hash;
 use super::merkle::StoreHashes;
-use super::store::StoreReader;
+use super::store::{StoreError, StoreReader};
 
 /// Entries read per batch while verifying.
 const CHUNK: u64 = 4_096;
@@ -164,7 +164,8 @@ pub fn verify(
         let end = (start + CHUNK).min(to);
         let rows = store.entries(start, end)?;
         // Tree leaves for this chunk plus one look-ahead, where the tree has them.
-        let tree: Vec<Option<Hash>> = (start..=end).map(|i| tree_leaf(store, i)).collect();
+        let mut tree = tree_leaves(store, start, end)?;
+        tree.extend(tree_leaves(store, end, end + 1)?);
         let leaf_column: Vec<(u64, Hash)> = rows.iter().map(|(e, l)| (e.seq, *l)).collect();
         for (k, (entry, stored_leaf)) in rows.iter().enumerate() {
             if entry.seq > expected {
@@ -177,17 +178,16 @@ pub fn verify(
             expected = entry.seq + 1;
             let i = entry.seq;
             let recomputed = entry.leaf_hash();
-            let t = |j: u64| {
-                tree.get(j.wrapping_sub(start) as usize)
-                    .copied()
-                    .flatten()
-                    .or_else(|| tree_leaf(store, j))
+            let t = |j: u64| match tree.get(j.wrapping_sub(start) as usize).copied().flatten() {
+                Some(leaf) => Ok(Some(leaf)),
+                None => tree_leaf(store, j),
             };
             let next_leaf = leaf_column
                 .get(k + 1)
                 .filter(|(s, _)| *s == i + 1)
                 .map(|(_, l)| *l);
-            match t(i) {
+            let (tree_i, tree_next) = (t(i)?, t(i + 1)?);
+            match tree_i {
                 None => report.find(
                     TamperClass::Inserted,
                     Some(i),
@@ -195,9 +195,9 @@ pub fn verify(
                 ),
                 Some(tree_hash) if recomputed == tree_hash && *stored_leaf == tree_hash => {}
                 Some(tree_hash) => {
-                    let class = if Some(*stored_leaf) == t(i + 1) && next_leaf == Some(tree_hash) {
+                    let class = if Some(*stored_leaf) == tree_next && next_leaf == Some(tree_hash) {
                         TamperClass::Reordered
-                    } else if Some(*stored_leaf) == t(i + 1) {
+                    } else if Some(*stored_leaf) == tree_next {
                         TamperClass::Deleted
                     } else if next_leaf == Some(tree_hash) {
                         TamperClass::Inserted
@@ -233,7 +233,7 @@ pub fn verify(
     }
     if range.is_none() {
         // A tree that goes on past the last row means rows were cut off the end.
-        if tree_leaf(store, size).is_some() {
+        if tree_leaf(store, size)?.is_some() {
             let covered = checkpoints.iter().any(|cp| cp.size > size);
             if !covered {
                 report.find(
@@ -277,9 +277,32 @@ fn checked_checkpoints(
     Ok(good)
 }
 
-/// The tree's stored leaf `i`, if it exists.
-fn tree_leaf(store: &dyn StoreReader, i: u64) -> Option<Hash> {
-    store.read_hashes(&[stored_hash_index(0, i)]).ok()?.pop()
+/// The tree's stored leaf `i`, if it exists and is readable.
+fn tree_leaf(store: &dyn StoreReader, i: u64) -> Result<Option<Hash>, StoreError> {
+    Ok(tree_leaves(store, i, i + 1)?.pop().flatten())
+}
+
+/// The tree's stored leaves `from..to`, each `None` where it is missing or unreadable (a
+/// finding); a storage error is an error, never a finding. One read for the range, one per
+/// leaf only when some leaf is missing.
+fn tree_leaves(
+    store: &dyn StoreReader,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Option<Hash>>, StoreError> {
+    let indexes: Vec<u64> = (from..to).map(|i| stored_hash_index(0, i)).collect();
+    match store.read_hashes(&indexes) {
+        Ok(hashes) if hashes.len() == indexes.len() => Ok(hashes.into_iter().map(Some).collect()),
+        Ok(_) | Err(StoreError::Invalid(_)) => indexes
+            .iter()
+            .map(|&index| match store.read_hashes(&[index]) {
+                Ok(mut one) => Ok(one.pop()),
+                Err(StoreError::Invalid(_)) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect(),
+        Err(e) => Err(e),
+    }
 }
 
 fn check_root(report: &mut VerifyReport, cp: &VerifiedCheckpoint, root: Hash) {
