@@ -30,7 +30,28 @@ per_backend!(
     eight_threads_appending_are_gapless,
     two_writers_on_one_ledger_interleave_without_gaps,
     a_signing_key_command_replaces_the_key_file,
+    closing_a_ledger_leaves_no_unsigned_tail,
 );
+
+fn closing_a_ledger_leaves_no_unsigned_tail(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let ledger = test.open();
+    ledger.append(records("a", 3)).unwrap();
+    drop(ledger);
+    let sizes = |ledger: &Ledger| -> Vec<u64> {
+        ledger
+            .checkpoints()
+            .unwrap()
+            .iter()
+            .map(|(cp, _)| cp.size)
+            .collect()
+    };
+    let reader = Ledger::open_read_only(&test.location).unwrap();
+    assert_eq!(sizes(&reader), [3]);
+    // Nothing new appended: closing again signs nothing more.
+    drop(test.open());
+    assert_eq!(sizes(&reader), [3]);
+}
 
 fn a_signing_key_command_replaces_the_key_file(backend: Backend) {
     let test = TestLedger::new(&backend);

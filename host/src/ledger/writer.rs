@@ -72,7 +72,8 @@ enum Answer {
 }
 
 impl Writer {
-    /// Serves messages until every sender is gone.
+    /// Serves messages until every sender is gone, then signs a checkpoint of what it
+    /// appended since the last one.
     pub(crate) fn run(mut self, rx: Receiver<Message>) {
         while let Ok(message) = rx.recv() {
             let mut deferred = Vec::new();
@@ -87,6 +88,13 @@ impl Writer {
                 let _ = reply.send(self.checkpoint());
             }
             self.maybe_checkpoint();
+        }
+        // Closed cleanly: no unsigned tail is left behind.
+        if self.size > self.checkpointed_size
+            && self.recheck.is_none()
+            && let Err(e) = self.checkpoint()
+        {
+            tracing::error!("the closing checkpoint failed: {e}");
         }
     }
 
