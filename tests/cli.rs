@@ -424,6 +424,33 @@ fn ingest_goes_through_the_sink_and_answers_every_line_in_order() {
 }
 
 #[test]
+fn a_payload_nested_100000_deep_is_refused_and_nothing_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("audit.db");
+    let ledger = ledger.to_str().unwrap();
+    assert_eq!(
+        vellum(&["init", "--ledger", ledger], None).status.code(),
+        Some(0)
+    );
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let input = format!(
+        "{{\"id\":\"deep\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\",\"payload\":{deep}}}\n"
+    );
+    let output = vellum(
+        &["ingest", "--ledger", ledger, "--on-malformed", "skip"],
+        Some(&input),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("<stdin>:1") && stderr.contains("payload") && stderr.contains("128"),
+        "{stderr}"
+    );
+    let export = vellum(&["export", "--ledger", ledger], None);
+    assert!(export.stdout.is_empty(), "nothing is recorded");
+}
+
+#[test]
 fn demo_shows_redaction_drop_reject_verify_and_proof() {
     let dir = tempfile::tempdir().unwrap();
     let out = vellum(

@@ -99,6 +99,32 @@ fn a_signing_key_command_replaces_the_key_file(backend: Backend) {
     assert!(test.report().ok());
 }
 
+/// A failed `init` leaves nothing behind that blocks the retry: the store is created before
+/// the key files, and a new ledger file is removed again when the keys cannot be written.
+#[test]
+fn a_failed_init_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("keys").join("audit.key");
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let ledger = dir.path().join("missing-dir").join("audit.db");
+    let location =
+        vellum::ledger::store::Location::from(&ledger).with_signing_key(Some(key.clone()));
+    assert!(Ledger::init(&location, "vellum/retry").is_err());
+    assert!(
+        !key.exists(),
+        "no key is written for a ledger that was not created"
+    );
+    std::fs::create_dir(dir.path().join("missing-dir")).unwrap();
+    Ledger::init(&location, "vellum/retry").expect("the retry succeeds");
+
+    // The other way round: the ledger file can be created but the key cannot.
+    let ledger = dir.path().join("second.db");
+    let key = dir.path().join("no-such-dir").join("second.key");
+    let location = vellum::ledger::store::Location::from(&ledger).with_signing_key(Some(key));
+    assert!(Ledger::init(&location, "vellum/retry").is_err());
+    assert!(!ledger.exists(), "the new ledger file is removed again");
+}
+
 /// Reads go to the read replica's URL (here: another ledger's database, so where each read
 /// went is visible), appends to the primary.
 #[test]

@@ -116,7 +116,7 @@ impl AuditEvent {
         if let Some(field) = self.field_with_nul() {
             return Err(invalid(field, "must not contain U+0000 (NUL)"));
         }
-        Ok(())
+        self.payload.check_limits()
     }
 
     /// The first envelope text field holding U+0000, which no store keeps as text
