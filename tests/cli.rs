@@ -450,6 +450,155 @@ fn a_payload_nested_100000_deep_is_refused_and_nothing_recorded() {
     assert!(export.stdout.is_empty(), "nothing is recorded");
 }
 
+/// A ledger replaced by a forged one passes `verify` with the key beside it, but not with a
+/// trusted key and checkpoint kept elsewhere: wrong key, rolled back, forked.
+#[test]
+fn verify_against_a_trusted_key_and_checkpoint_finds_a_forged_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let events = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"id\":\"e{i}\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\"}}\n"
+                )
+            })
+            .collect()
+    };
+    let ledger = path("audit.db");
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let output = vellum(args, stdin);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    ok(&["init", "--ledger", &ledger], None);
+    ok(&["ingest", "--ledger", &ledger], Some(&events(300)));
+    ok(
+        &[
+            "checkpoint",
+            "--ledger",
+            &ledger,
+            "--out",
+            &path("saved.note"),
+        ],
+        None,
+    );
+    // The auditor keeps the public key and the checkpoint elsewhere.
+    std::fs::copy(path("audit.db.pub"), path("trusted.pub")).unwrap();
+    std::fs::copy(path("audit.db.key"), path("stolen.key")).unwrap();
+    let trusted = [
+        "--trusted-key",
+        &path("trusted.pub"),
+        "--trusted-checkpoint",
+        &path("saved.note"),
+    ];
+    let verify_trusted = |json: bool| {
+        let mut args = vec!["verify", "--ledger", ledger.as_str()];
+        args.extend(trusted);
+        if json {
+            args.push("--json");
+        }
+        vellum(&args, None)
+    };
+    assert_eq!(verify_trusted(false).status.code(), Some(0));
+    ok(
+        &["ingest", "--ledger", &ledger],
+        Some(&events(350)[events(300).len()..]),
+    );
+    assert_eq!(
+        verify_trusted(false).status.code(),
+        Some(0),
+        "honest growth extends the checkpoint"
+    );
+    // A consistency proof from the saved checkpoint checks with only the trusted inputs.
+    let bundle = ok(
+        &[
+            "prove",
+            "--ledger",
+            &ledger,
+            "--consistency-from",
+            "300",
+            "--tree-size",
+            "350",
+        ],
+        None,
+    );
+    let (consistency, inclusion) = (path("consistency.json"), path("inclusion.json"));
+    std::fs::write(&consistency, &bundle.stdout).unwrap();
+    let mut check = vec!["check-proof", consistency.as_str()];
+    check.extend(trusted);
+    let checked = ok(&check, None);
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("trusted checkpoint"));
+    let bundle = ok(&["prove", "--ledger", &ledger, "3"], None);
+    std::fs::write(&inclusion, &bundle.stdout).unwrap();
+    check[1] = &inclusion;
+    let output = vellum(&check, None);
+    assert_eq!(
+        output.status.code(),
+        Some(7),
+        "not anchored at the saved checkpoint"
+    );
+
+    let classes = |output: &Output| -> Vec<String> {
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["class"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let replace = |key: Option<&str>| {
+        for suffix in ["", ".key", ".pub", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{ledger}{suffix}"));
+        }
+        match key {
+            None => {
+                ok(&["init", "--ledger", &ledger], None);
+            }
+            Some(stolen) => {
+                std::fs::copy(stolen, format!("{ledger}.key")).unwrap();
+                std::fs::copy(path("trusted.pub"), format!("{ledger}.pub")).unwrap();
+                let origin = vellum(&["key", "--ledger", &ledger], None);
+                let origin = String::from_utf8_lossy(&origin.stdout);
+                let origin = origin.split('+').next().unwrap().to_string();
+                std::fs::remove_file(format!("{ledger}.key")).unwrap();
+                std::fs::remove_file(format!("{ledger}.pub")).unwrap();
+                ok(&["init", "--ledger", &ledger, "--origin", &origin], None);
+                std::fs::copy(stolen, format!("{ledger}.key")).unwrap();
+                std::fs::copy(path("trusted.pub"), format!("{ledger}.pub")).unwrap();
+            }
+        }
+    };
+
+    // Forged with a new key: the first 200 events re-ingested into a fresh ledger.
+    replace(None);
+    ok(&["ingest", "--ledger", &ledger], Some(&events(200)));
+    ok(&["verify", "--ledger", &ledger], None); // the key beside it is no anchor
+    let output = verify_trusted(true);
+    assert_eq!(output.status.code(), Some(7));
+    let found = classes(&output);
+    assert!(
+        found.contains(&"wrong-key".to_string()) && found.contains(&"rolled-back".to_string()),
+        "{found:?}"
+    );
+
+    // Forged with the stolen signing key: all 300 again, recorded at other times.
+    replace(Some(&path("stolen.key")));
+    ok(&["ingest", "--ledger", &ledger], Some(&events(300)));
+    ok(&["verify", "--ledger", &ledger], None);
+    let output = verify_trusted(true);
+    assert_eq!(output.status.code(), Some(7));
+    assert_eq!(classes(&output), ["forked"]);
+    let stderr = String::from_utf8_lossy(&verify_trusted(false).stderr).to_string();
+    assert!(stderr.contains("forked"), "{stderr}");
+}
+
 #[test]
 fn demo_shows_redaction_drop_reject_verify_and_proof() {
     let dir = tempfile::tempdir().unwrap();

@@ -66,7 +66,7 @@ enum Command {
     /// Export a ledger's entries as JSON lines.
     Export(ledger::ExportArgs),
     /// Sign a checkpoint of the ledger's current tree now.
-    Checkpoint(ledger::LedgerArg),
+    Checkpoint(ledger::CheckpointArgs),
     /// Print an inclusion or consistency proof bundle.
     Prove(ledger::ProveArgs),
     /// Verify a proof bundle with only the verifier key (no database).

@@ -9,10 +9,11 @@ use clap::Args;
 use jiff::Timestamp;
 use serde::Serialize;
 use vellum::ledger::bundle::ProofBundle;
+use vellum::ledger::checkpoint::verify_checkpoint;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{Backend, Location, StoreError, StoreReader};
-use vellum::ledger::verify::verify;
+use vellum::ledger::verify::{Anchor, verify_anchored};
 use vellum::ledger::{Ledger, LedgerOptions, read_vkey};
 
 use super::exit;
@@ -190,10 +191,26 @@ pub fn export(args: ExportArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// Arguments of `vellum checkpoint`.
+#[derive(Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// Also write the signed note to this file, to keep outside the ledger (for `verify
+    /// --trusted-checkpoint`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 /// `vellum checkpoint`: signs a checkpoint of the current tree now and prints it.
-pub fn checkpoint(args: LedgerArg) -> Result<u8> {
-    let ledger = Ledger::open(args.location(), LedgerOptions::default())?;
-    say_raw!("{}", ledger.checkpoint()?);
+pub fn checkpoint(args: CheckpointArgs) -> Result<u8> {
+    let ledger = Ledger::open(args.ledger.location(), LedgerOptions::default())?;
+    let note = ledger.checkpoint()?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, &note)
+            .with_context(|| format!("cannot write the checkpoint to {}", out.display()))?;
+    }
+    say_raw!("{note}");
     Ok(exit::OK)
 }
 
@@ -240,9 +257,13 @@ pub struct CheckProofArgs {
     /// The verifier key (the contents of `<ledger>.pub`).
     #[arg(long, conflicts_with = "key_file")]
     key: Option<String>,
-    /// A file holding the verifier key.
-    #[arg(long)]
+    /// A file holding the verifier key (kept apart from the ledger).
+    #[arg(long, alias = "trusted-key")]
     key_file: Option<PathBuf>,
+    /// A checkpoint saved earlier (a signed note file): the proof must start from it (a
+    /// consistency proof's old checkpoint, an inclusion proof's checkpoint).
+    #[arg(long)]
+    trusted_checkpoint: Option<PathBuf>,
 }
 
 /// `vellum check-proof`: verifies a bundle with only the key — no database.
@@ -258,7 +279,18 @@ pub fn check_proof(args: CheckProofArgs) -> Result<u8> {
         .with_context(|| format!("reading {}", args.proof.display()))?;
     let bundle: ProofBundle = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a proof bundle", args.proof.display()))?;
-    let result = bundle.check(&vkey);
+    let result = match &args.trusted_checkpoint {
+        None => bundle.check(&vkey),
+        Some(file) => {
+            let note = std::fs::read_to_string(file).with_context(|| {
+                format!("cannot read the trusted checkpoint {}", file.display())
+            })?;
+            let trusted = verify_checkpoint(&note, &vkey).with_context(|| {
+                format!("the trusted checkpoint {} does not verify", file.display())
+            })?;
+            bundle.check_anchored(&vkey, &trusted)
+        }
+    };
     match result {
         Ok(message) => {
             say!("ok: {message}");
@@ -285,12 +317,57 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Check the checkpoints with this verifier key file, kept apart from the ledger,
+    /// instead of the key beside it; a checkpoint it did not sign is `wrong-key`.
+    #[arg(long)]
+    trusted_key: Option<PathBuf>,
+    /// A checkpoint saved earlier (a signed note file, e.g. from `vellum checkpoint
+    /// --out`): the ledger must extend it, or it is `rolled-back` (smaller) or `forked`
+    /// (other entries). Needs --trusted-key.
+    #[arg(long, requires = "trusted_key")]
+    trusted_checkpoint: Option<PathBuf>,
+}
+
+/// The verification anchor of `verify`'s arguments: the trusted key and checkpoint, or the
+/// ledger's own verifier key.
+fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
+    let Some(key_file) = &args.trusted_key else {
+        return Ok(Anchor {
+            key: read_vkey(location)?,
+            trusted_key: false,
+            checkpoint: None,
+        });
+    };
+    let key = std::fs::read_to_string(key_file)
+        .with_context(|| format!("cannot read the trusted key {}", key_file.display()))?
+        .trim()
+        .to_string();
+    let checkpoint = match &args.trusted_checkpoint {
+        None => None,
+        Some(file) => {
+            let note = std::fs::read_to_string(file).with_context(|| {
+                format!("cannot read the trusted checkpoint {}", file.display())
+            })?;
+            Some(verify_checkpoint(&note, &key).with_context(|| {
+                format!(
+                    "the trusted checkpoint {} does not verify with the trusted key {}",
+                    file.display(),
+                    key_file.display()
+                )
+            })?)
+        }
+    };
+    Ok(Anchor {
+        key,
+        trusted_key: true,
+        checkpoint,
+    })
 }
 
 /// `vellum verify`: exit 0 when intact, 7 with the first bad sequence number otherwise.
 pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
     let location = args.ledger.location();
-    let vkey = read_vkey(&location)?;
+    let anchor = anchor(&args, &location)?;
     let opened = match location.file() {
         Some(path) => SqliteStore::open(path).and_then(|s| {
             s.integrity_check()
@@ -311,7 +388,7 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
         (from, to) => Some((from.unwrap_or(0), to.unwrap_or(u64::MAX))),
     };
     let bar = crate::progress::entries(store.size()?);
-    let report = verify(store.as_ref(), &vkey, range, &mut |done, total| {
+    let report = verify_anchored(store.as_ref(), &anchor, range, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
@@ -322,8 +399,17 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
     }
     match report.first() {
         None => {
+            let against = match (&args.trusted_key, &anchor.checkpoint) {
+                (None, _) => String::new(),
+                (Some(key), None) => format!(" with the trusted key {}", key.display()),
+                (Some(key), Some(cp)) => format!(
+                    " with the trusted key {}, extending the trusted checkpoint of size {}",
+                    key.display(),
+                    cp.size
+                ),
+            };
             eprintln!(
-                "ok: {} entries and {} checkpoint(s) verified in {location}",
+                "ok: {} entries and {} checkpoint(s) verified in {location}{against}",
                 report.entries_checked, report.checkpoints_checked,
             );
             Ok(exit::OK)

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::verify_checkpoint;
+use super::checkpoint::{VerifiedCheckpoint, verify_checkpoint};
 use super::merkle::{ConsistencyProof, InclusionProof};
 use super::{Ledger, LedgerError};
 
@@ -44,6 +44,36 @@ impl ProofBundle {
             _ => return Err("the bundle needs one proof and its checkpoint(s)".to_string()),
         }
         .map_err(|e| e.to_string())
+    }
+
+    /// Like [`ProofBundle::check`], and the proof must start from `trusted`, a checkpoint
+    /// kept outside the ledger: a consistency proof's old checkpoint, or an inclusion
+    /// proof's checkpoint, must have its size and root.
+    pub fn check_anchored(
+        &self,
+        vkey: &str,
+        trusted: &VerifiedCheckpoint,
+    ) -> Result<String, String> {
+        let proved = self.check(vkey)?;
+        let anchor = self
+            .checkpoints
+            .first()
+            .map(|note| verify_checkpoint(note, vkey))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        match anchor {
+            Some(cp) if cp.size == trusted.size && cp.root == trusted.root => {
+                Ok(format!("{proved}, starting from the trusted checkpoint"))
+            }
+            Some(cp) if cp.size == trusted.size => Err(format!(
+                "forked: the proof's checkpoint of size {} has another root than the trusted one",
+                cp.size
+            )),
+            _ => Err(format!(
+                "the proof does not start from the trusted checkpoint of size {}",
+                trusted.size
+            )),
+        }
     }
 }
 

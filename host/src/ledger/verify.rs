@@ -14,7 +14,7 @@ use serde::Serialize;
 use tlog_tiles::tlog::{self, stored_hash_index};
 
 use super::LedgerError;
-use super::checkpoint::{VerifiedCheckpoint, verify_checkpoint};
+use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use super::hash::Hash;
 use super::merkle::StoreHashes;
 use super::store::{StoreError, StoreReader};
@@ -42,6 +42,28 @@ pub enum TamperClass {
     BadCheckpoint,
     /// The storage itself is damaged or unreadable.
     Corrupted,
+    /// The ledger's checkpoints are not signed by the trusted key (`--trusted-key`): another
+    /// key, or a ledger replaced by one signed with its own new key.
+    WrongKey,
+    /// The ledger is smaller than a trusted checkpoint saved earlier: entries it covered are
+    /// gone.
+    RolledBack,
+    /// The ledger's first entries differ from those a trusted checkpoint saved earlier
+    /// covers: its history was rewritten.
+    Forked,
+}
+
+/// What a verification trusts.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    /// The verifier key the ledger's checkpoints must be signed with.
+    pub key: String,
+    /// Whether `key` came from outside the ledger (not the `.pub` file beside it): a
+    /// checkpoint whose signature does not verify under it is then [`TamperClass::WrongKey`].
+    pub trusted_key: bool,
+    /// A checkpoint saved earlier, outside the ledger, already verified with `key`: the
+    /// ledger must be at least as large and its first entries must have its root.
+    pub checkpoint: Option<VerifiedCheckpoint>,
 }
 
 /// One problem found.
@@ -139,12 +161,50 @@ pub fn verify(
     range: Option<(u64, u64)>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, LedgerError> {
+    let anchor = Anchor {
+        key: vkey.to_string(),
+        trusted_key: false,
+        checkpoint: None,
+    };
+    verify_anchored(store, &anchor, range, progress)
+}
+
+/// Like [`verify`], against an [`Anchor`] kept outside the ledger: a trusted key (so a
+/// ledger re-signed with another key is `wrong-key`) and a checkpoint saved earlier (so a
+/// smaller ledger is `rolled-back` and one whose first entries differ is `forked`).
+pub fn verify_anchored(
+    store: &dyn StoreReader,
+    anchor: &Anchor,
+    range: Option<(u64, u64)>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, LedgerError> {
     let mut report = VerifyReport {
         size: store.size()?,
         ..VerifyReport::default()
     };
-    let checkpoints = checked_checkpoints(store, vkey, &mut report)?;
+    let checkpoints = checked_checkpoints(store, anchor, &mut report)?;
     let size = report.size;
+    let trusted = anchor.checkpoint.as_ref();
+    if let Some(t) = trusted {
+        if t.size > size {
+            report.find(
+                TamperClass::RolledBack,
+                Some(size),
+                format!(
+                    "the ledger has {size} entries but the trusted checkpoint covers {}",
+                    t.size
+                ),
+            );
+        } else if range.is_some() || t.size == 0 {
+            // No recomputed frontier in a range check: compare the stored tree.
+            let root = match crate::ledger::merkle::root(store, t.size) {
+                Ok(root) => Some(root),
+                Err(StoreError::Invalid(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            check_trusted_root(&mut report, t, root);
+        }
+    }
     if let Some(cp) = checkpoints.iter().rev().find(|cp| cp.size > size) {
         report.find(
             TamperClass::TruncatedAfterCheckpoint,
@@ -216,6 +276,9 @@ pub fn verify(
                 while let Some(cp) = next_checkpoint.next_if(|cp| cp.size == frontier.leaves) {
                     check_root(&mut report, cp, frontier.root());
                 }
+                if let Some(t) = trusted.filter(|t| t.size == frontier.leaves) {
+                    check_trusted_root(&mut report, t, Some(frontier.root()));
+                }
             } else if let Some(cp) = checkpoints.iter().rev().find(|cp| cp.size > i) {
                 check_inclusion(store, &mut report, cp, i, recomputed);
             }
@@ -254,17 +317,22 @@ pub fn verify(
 /// Verifies every stored checkpoint's signature; bad ones become findings.
 fn checked_checkpoints(
     store: &dyn StoreReader,
-    vkey: &str,
+    anchor: &Anchor,
     report: &mut VerifyReport,
 ) -> Result<Vec<VerifiedCheckpoint>, LedgerError> {
     let mut good = Vec::new();
     for (size, note) in store.checkpoints()? {
-        match verify_checkpoint(&note, vkey) {
+        match verify_checkpoint(&note, &anchor.key) {
             Ok(cp) if cp.size == size => good.push(cp),
             Ok(cp) => report.find(
                 TamperClass::BadCheckpoint,
                 Some(size.min(cp.size)),
                 format!("checkpoint stored under size {size} says {}", cp.size),
+            ),
+            Err(e @ CheckpointError::BadSignature(_)) if anchor.trusted_key => report.find(
+                TamperClass::WrongKey,
+                Some(size),
+                format!("checkpoint {size} is not signed by the trusted key: {e}"),
             ),
             Err(e) => report.find(
                 TamperClass::BadCheckpoint,
@@ -302,6 +370,20 @@ fn tree_leaves(
             })
             .collect(),
         Err(e) => Err(e),
+    }
+}
+
+/// Compares the ledger's tree of the trusted checkpoint's size (`None`: unreadable) with it.
+fn check_trusted_root(report: &mut VerifyReport, trusted: &VerifiedCheckpoint, root: Option<Hash>) {
+    if root != Some(trusted.root) {
+        report.find(
+            TamperClass::Forked,
+            None,
+            format!(
+                "the ledger's first {} entries do not have the trusted checkpoint's root",
+                trusted.size
+            ),
+        );
     }
 }
 
