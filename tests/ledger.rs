@@ -31,7 +31,38 @@ per_backend!(
     two_writers_on_one_ledger_interleave_without_gaps,
     a_signing_key_command_replaces_the_key_file,
     closing_a_ledger_leaves_no_unsigned_tail,
+    signed_checkpoints_are_published_outside_the_ledger,
 );
+
+fn signed_checkpoints_are_published_outside_the_ledger(backend: Backend) {
+    use vellum::ledger::publish::Publisher;
+    let test = TestLedger::new(&backend);
+    let outside = tempfile::tempdir().unwrap();
+    let log = outside.path().join("sizes.log");
+    let options = LedgerOptions {
+        publishers: vec![
+            Publisher::Directory(outside.path().to_path_buf()),
+            Publisher::Command(format!(
+                "cat > /dev/null; echo $VELLUM_CHECKPOINT_SIZE >> '{}'",
+                log.display()
+            )),
+            Publisher::Command("exit 1".into()), // a failing publisher harms nothing
+        ],
+        ..LedgerOptions::default()
+    };
+    let ledger = test.open_with(options);
+    ledger.append(records("a", 4)).unwrap();
+    let first = ledger.checkpoint().unwrap();
+    ledger.append(records("b", 3)).unwrap();
+    drop(ledger); // the closing checkpoint, of size 7
+    let vkey = vellum::ledger::read_vkey(&test.location).unwrap();
+    let published = std::fs::read_to_string(outside.path().join("checkpoint.4")).unwrap();
+    assert_eq!(published, first);
+    let last = std::fs::read_to_string(outside.path().join("checkpoint.7")).unwrap();
+    let last = vellum::ledger::checkpoint::verify_checkpoint(&last, &vkey).unwrap();
+    assert_eq!(last.size, 7);
+    assert_eq!(std::fs::read_to_string(log).unwrap(), "4\n7\n");
+}
 
 fn closing_a_ledger_leaves_no_unsigned_tail(backend: Backend) {
     let test = TestLedger::new(&backend);

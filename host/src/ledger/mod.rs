@@ -15,6 +15,7 @@ pub mod entry;
 mod hash;
 pub mod idempotency;
 pub mod merkle;
+pub mod publish;
 pub mod query;
 pub mod store;
 pub mod verify;
@@ -69,8 +70,8 @@ impl From<StoreError> for LedgerError {
     }
 }
 
-/// Tuning of group commit and automatic checkpoints.
-#[derive(Debug, Clone, Copy)]
+/// Tuning of group commit and automatic checkpoints, and where checkpoints are published.
+#[derive(Debug, Clone)]
 pub struct LedgerOptions {
     /// Most events committed in one transaction.
     pub max_group_events: usize,
@@ -82,6 +83,8 @@ pub struct LedgerOptions {
     pub checkpoint_every_entries: u64,
     /// Sign a checkpoint when there are new entries and this much time has passed.
     pub checkpoint_interval: Duration,
+    /// Where each signed checkpoint also goes (see [`publish`]).
+    pub publishers: Vec<publish::Publisher>,
 }
 
 impl Default for LedgerOptions {
@@ -91,6 +94,7 @@ impl Default for LedgerOptions {
             group_wait: Duration::ZERO,
             checkpoint_every_entries: 10_000,
             checkpoint_interval: Duration::from_secs(60),
+            publishers: Vec::new(),
         }
     }
 }

@@ -332,6 +332,11 @@ impl Writer {
                 self.size = self.size.max(size);
                 self.checkpointed_size = size;
                 self.checkpointed_at = Instant::now();
+                for publisher in &self.options.publishers {
+                    if let Err(e) = publisher.publish(size, &note) {
+                        tracing::error!("checkpoint {size} stored but not published: {e}");
+                    }
+                }
                 Ok(note)
             }
             Err(e) => Err(self.fail(e)),

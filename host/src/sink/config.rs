@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::chain::{ChainConfig, ConfigError, DEFAULT_TENANT_CAPACITY};
 use crate::ledger::LedgerOptions;
+use crate::ledger::publish::Publisher;
 use crate::ledger::store::Location;
 
 /// Largest accepted `max-emit-events`: one emit is one ledger transaction.
@@ -49,6 +50,14 @@ pub struct LedgerConfig {
     /// The verifier key file (default: the signing key's path with `.pub` for `.key`).
     #[serde(default)]
     pub verifier_key: Option<PathBuf>,
+    /// A directory that receives every signed checkpoint as `checkpoint.<size>` (never
+    /// replaced), to keep outside the ledger.
+    #[serde(default)]
+    pub publish_dir: Option<PathBuf>,
+    /// A shell command run with every signed checkpoint on standard input
+    /// (`VELLUM_CHECKPOINT_SIZE` in its environment).
+    #[serde(default)]
+    pub publish_command: Option<String>,
     /// A read-only replica's `postgres://` URL to serve reads (queries, proofs, verify)
     /// from.
     #[serde(default)]
@@ -75,6 +84,8 @@ impl LedgerConfig {
             signing_key_command: None,
             verifier_key: None,
             read_replica: None,
+            publish_dir: None,
+            publish_command: None,
             group_wait_ms: 0,
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_secs: default_checkpoint_interval(),
@@ -96,6 +107,16 @@ impl LedgerConfig {
             group_wait: Duration::from_millis(self.group_wait_ms),
             checkpoint_every_entries: self.checkpoint_every,
             checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs),
+            publishers: self
+                .publish_dir
+                .iter()
+                .map(|dir| Publisher::Directory(dir.clone()))
+                .chain(
+                    self.publish_command
+                        .iter()
+                        .map(|c| Publisher::Command(c.clone())),
+                )
+                .collect(),
             ..LedgerOptions::default()
         }
     }
@@ -212,9 +233,13 @@ impl SinkConfig {
         if let Some(file) = ledger.location().relative_to(base).file() {
             ledger.path = file.to_path_buf();
         }
-        for key in [&mut ledger.signing_key, &mut ledger.verifier_key]
-            .into_iter()
-            .flatten()
+        for key in [
+            &mut ledger.signing_key,
+            &mut ledger.verifier_key,
+            &mut ledger.publish_dir,
+        ]
+        .into_iter()
+        .flatten()
         {
             if key.is_relative() {
                 *key = base.join(&*key);
