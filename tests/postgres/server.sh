@@ -85,6 +85,11 @@ start() {
   echo "$port" >"$dir/port"
 }
 
+stop() {
+  if running; then as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+  rm -f "$dir/port"
+}
+
 case "${1:-}" in
 ensure)
   exec 9>"$dir/.lock"
@@ -92,18 +97,23 @@ ensure)
   running || start
   if [ -n "${2:-}" ] && [ ! -f "$dir/watch.$2" ]; then
     touch "$dir/watch.$2"
-    # Stops the server once the watched process (the test run) is gone.
+    # Stops the server once the watched process (the test run) is gone and no other run
+    # watches it; under the lock, so a concurrent `ensure` either sees it stopped (and
+    # starts it) or registers first (and keeps it running).
     (
       while kill -0 "$2" 2>/dev/null; do sleep 1; done
+      exec 9>"$dir/.lock"
+      flock 9
       rm -f "$dir/watch.$2"
-      if [ -z "$(ls "$dir" | grep '^watch\.' || true)" ]; then "$0" stop; fi
+      if [ -z "$(ls "$dir" | grep '^watch\.' || true)" ]; then stop; fi
     ) </dev/null >/dev/null 2>&1 9>&- &
   fi
   echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")"
   ;;
 stop)
-  if running; then as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
-  rm -f "$dir/port"
+  exec 9>"$dir/.lock"
+  flock 9
+  stop
   ;;
 crash)
   as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
