@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::{Client, Config, NoTls};
 use r2d2_postgres::r2d2::{Pool, PooledConnection};
@@ -437,9 +437,9 @@ impl StoreReader for PgStore {
         }
         let wanted: Vec<i64> = indexes.iter().map(|&i| i as i64).collect();
         let rows = self.with_client(|c| {
-            c.query(
+            c.query_typed(
                 "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)",
-                &[&wanted],
+                &[(&wanted, Type::INT8_ARRAY)],
             )
         })?;
         let mut found = HashMap::with_capacity(rows.len());
@@ -535,10 +535,10 @@ impl StoreReader for PgStore {
 
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
         let row = self.with_client(|c| {
-            c.query_opt(
+            c.query_typed_opt(
                 "SELECT digest, first_seq, count FROM idempotency_keys \
                  WHERE scope = $1 AND key = $2",
-                &[&scope, &key],
+                &[(&scope, Type::TEXT), (&key, Type::TEXT)],
             )
         })?;
         let Some(row) = row else {
@@ -614,9 +614,9 @@ impl StoreWriter for PgStore {
         let result = columns
             .insert(conn)
             .and_then(|_| {
-                conn.execute(
+                conn.execute_typed(
                     "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
-                    &[&idx, &hash],
+                    &[(&idx, Type::INT8_ARRAY), (&hash, Type::BYTEA_ARRAY)],
                 )
             })
             .and_then(|_| insert_keys(conn, keys))
@@ -701,8 +701,10 @@ impl Columns {
         Ok(())
     }
 
+    /// One statement, one round trip (typed parameters need no prepare).
     fn insert(&self, client: &mut Client) -> Result<u64, postgres::Error> {
-        client.execute(
+        let (int8, bytea, text) = (Type::INT8_ARRAY, Type::BYTEA_ARRAY, Type::TEXT_ARRAY);
+        client.execute_typed(
             &format!(
                 "INSERT INTO entries ({WRITE_COLUMNS}) SELECT * FROM UNNEST(\
                  $1::BIGINT[], $2::BYTEA[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], \
@@ -711,25 +713,25 @@ impl Columns {
                  $17::TEXT[], $18::TEXT[], $19::BIGINT[])"
             ),
             &[
-                &self.seq,
-                &self.leaf,
-                &self.recorded_s,
-                &self.recorded_ns,
-                &self.occurred_s,
-                &self.occurred_ns,
-                &self.event_id,
-                &self.tenant,
-                &self.correlation_id,
-                &self.chain_id,
-                &self.actor,
-                &self.kind,
-                &self.subject,
-                &self.payload,
-                &self.labels,
-                &self.disposition,
-                &self.dropped_plugin,
-                &self.dropped_reason,
-                &self.attestation_set,
+                (&self.seq, int8.clone()),
+                (&self.leaf, bytea),
+                (&self.recorded_s, int8.clone()),
+                (&self.recorded_ns, int8.clone()),
+                (&self.occurred_s, int8.clone()),
+                (&self.occurred_ns, int8.clone()),
+                (&self.event_id, text.clone()),
+                (&self.tenant, text.clone()),
+                (&self.correlation_id, text.clone()),
+                (&self.chain_id, text.clone()),
+                (&self.actor, text.clone()),
+                (&self.kind, text.clone()),
+                (&self.subject, text.clone()),
+                (&self.payload, text.clone()),
+                (&self.labels, text.clone()),
+                (&self.disposition, int8.clone()),
+                (&self.dropped_plugin, text.clone()),
+                (&self.dropped_reason, text),
+                (&self.attestation_set, int8),
             ],
         )
     }
@@ -744,9 +746,15 @@ fn insert_keys(client: &mut Client, keys: &[StoredKey]) -> Result<u64, postgres:
     let digest: Vec<Vec<u8>> = keys.iter().map(|k| k.digest.0.to_vec()).collect();
     let first: Vec<i64> = keys.iter().map(|k| k.first_seq as i64).collect();
     let count: Vec<i64> = keys.iter().map(|k| k.count as i64).collect();
-    client.execute(
+    client.execute_typed(
         "INSERT INTO idempotency_keys (scope, key, digest, first_seq, count) \
          SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::BIGINT[], $5::BIGINT[])",
-        &[&scope, &key, &digest, &first, &count],
+        &[
+            (&scope, Type::TEXT_ARRAY),
+            (&key, Type::TEXT_ARRAY),
+            (&digest, Type::BYTEA_ARRAY),
+            (&first, Type::INT8_ARRAY),
+            (&count, Type::INT8_ARRAY),
+        ],
     )
 }
