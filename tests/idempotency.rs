@@ -5,21 +5,28 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
 
-use common::{assert_verifies, chain_template, event, new_ledger};
+use common::backend::{Backend, TestLedger};
+use common::{chain_template, event};
 use rusqlite::Connection;
 use serde_json::json;
 use vellum::sink::{EmitError, SinkOptions};
-use vellum::{AuditEvent, Ledger, LedgerOptions, Sink};
+use vellum::{AuditEvent, Sink};
 
-fn sink(path: &Path) -> Sink {
+per_backend!(
+    a_retry_gets_the_first_receipts_even_after_a_restart,
+    concurrent_retries_of_one_key_record_it_once,
+    an_edited_key_row_fails_the_retry_instead_of_inventing_receipts,
+    a_retry_in_the_same_commit_fails_with_it,
+);
+
+fn sink(test: &TestLedger) -> Sink {
     let chain = chain_template("");
-    let ledger = Ledger::open(path, LedgerOptions::default()).unwrap();
-    Sink::start(chain, ledger, &SinkOptions::default()).unwrap()
+    Sink::start(chain, test.open(), &SinkOptions::default()).unwrap()
 }
 
 fn batch(prefix: &str, n: usize) -> Vec<AuditEvent> {
@@ -28,10 +35,9 @@ fn batch(prefix: &str, n: usize) -> Vec<AuditEvent> {
         .collect()
 }
 
-#[test]
-fn a_retry_gets_the_first_receipts_even_after_a_restart() {
-    let (_dir, path) = new_ledger();
-    let sink = sink(&path);
+fn a_retry_gets_the_first_receipts_even_after_a_restart(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let sink = sink(&test);
     let first = sink
         .emit_batch_idempotent("acme", "k1", batch("a", 3))
         .unwrap();
@@ -55,7 +61,7 @@ fn a_retry_gets_the_first_receipts_even_after_a_restart() {
     sink.close().unwrap();
     drop(sink);
 
-    let sink = self::sink(&path);
+    let sink = self::sink(&test);
     let after_restart = sink
         .emit_batch_idempotent("acme", "k1", batch("a", 3))
         .unwrap();
@@ -63,13 +69,12 @@ fn a_retry_gets_the_first_receipts_even_after_a_restart() {
     assert_eq!(sink.ledger().size().unwrap(), 6);
     sink.close().unwrap();
     drop(sink);
-    assert_verifies(&path);
+    assert!(test.report().ok());
 }
 
-#[test]
-fn concurrent_retries_of_one_key_record_it_once() {
-    let (_dir, path) = new_ledger();
-    let sink = sink(&path);
+fn concurrent_retries_of_one_key_record_it_once(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let sink = sink(&test);
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let sink = sink.clone();
@@ -98,29 +103,21 @@ fn concurrent_retries_of_one_key_record_it_once() {
     sink.close().unwrap();
 }
 
-/// An insider edits the key table (after dropping its append-only trigger).
-fn edit_key(path: &Path, sql: &str) {
-    let conn = Connection::open(path).unwrap();
-    conn.execute_batch(&format!("DROP TRIGGER idempotency_keys_no_UPDATE; {sql}"))
-        .unwrap();
-}
-
-#[test]
-fn an_edited_key_row_fails_the_retry_instead_of_inventing_receipts() {
-    let (_dir, path) = new_ledger();
-    let sink = sink(&path);
+fn an_edited_key_row_fails_the_retry_instead_of_inventing_receipts(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let sink = sink(&test);
     sink.emit_batch_idempotent("acme", "past-end", batch("p", 2))
         .unwrap();
     sink.emit_batch_idempotent("acme", "elsewhere", batch("q", 2))
         .unwrap();
     sink.close().unwrap();
     drop(sink);
-    edit_key(
-        &path,
+    // An insider edits the key table (with its append-only trigger out of the way).
+    test.insider(
         "UPDATE idempotency_keys SET first_seq = 1000000 WHERE key = 'past-end'; \
          UPDATE idempotency_keys SET first_seq = 0 WHERE key = 'elsewhere';",
     );
-    let sink = self::sink(&path);
+    let sink = self::sink(&test);
     for (key, prefix, says) in [
         ("past-end", "p", "points past the end"),
         ("elsewhere", "q", "entries of other events"),
@@ -139,16 +136,17 @@ fn an_edited_key_row_fails_the_retry_instead_of_inventing_receipts() {
 
 #[test]
 fn a_schema_2_ledger_is_upgraded_on_open() {
-    let (_dir, path) = new_ledger();
+    let test = TestLedger::new(&Backend::Sqlite);
+    let path = test.location.file().unwrap();
     {
-        let conn = Connection::open(&path).unwrap();
+        let conn = Connection::open(path).unwrap();
         conn.execute_batch(
             "DROP TRIGGER idempotency_keys_no_UPDATE; DROP TRIGGER idempotency_keys_no_DELETE; \
              DROP TABLE idempotency_keys; PRAGMA user_version = 2;",
         )
         .unwrap();
     }
-    let sink = sink(&path);
+    let sink = sink(&test);
     let first = sink
         .emit_batch_idempotent("acme", "k", batch("u", 1))
         .unwrap();
@@ -159,20 +157,19 @@ fn a_schema_2_ledger_is_upgraded_on_open() {
     );
     sink.close().unwrap();
     drop(sink);
-    let version: i32 = Connection::open(&path)
+    let version: i32 = Connection::open(path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, 3);
 }
 
-#[test]
-fn a_retry_in_the_same_commit_fails_with_it() {
+fn a_retry_in_the_same_commit_fails_with_it(backend: Backend) {
     use vellum::ledger::idempotency::IdempotencyKey;
     use vellum::ledger::store::StoreError;
-    let (_dir, path) = new_ledger();
+    let test = TestLedger::new(&backend);
     let hook: common::AppendHook = Box::new(|_, _, _, _| Err(StoreError::Io("disk error".into())));
-    let ledger = common::ledger_with_append_hook(&path, hook);
+    let ledger = common::ledger_with_append_hook(&test.location, hook);
     let key = IdempotencyKey {
         scope: "acme".into(),
         key: "k".into(),
