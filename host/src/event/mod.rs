@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use attestation::{Attestation, AttestedVerdict};
 pub use jsonl::{JsonLinesReader, MalformedLine};
-pub use payload::Payload;
+pub use payload::{MAX_NESTING, MAX_PAYLOAD_BYTES, Payload};
 
 /// One audit event: a typed envelope around a JSON payload (see `wit/audit.wit`).
 ///
