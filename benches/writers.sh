@@ -2,7 +2,8 @@
 # Events/s into one ledger from 1 and from 4 `vellum ingest` processes at once, on SQLite
 # and on PostgreSQL (the throwaway server of tests/postgres/server.sh, fsync on). Each
 # process sends EVENTS events (default 20,000) in batches of BATCH (default 64), durable
-# receipts for all; no plugins, so the figure is the sink and the ledger.
+# receipts for all; no plugins, so the figure is the sink and the ledger. PostgreSQL over
+# plain TCP on loopback (sslmode=disable).
 #
 #   bash benches/writers.sh            # release build, then both backends
 set -euo pipefail
@@ -34,7 +35,7 @@ run() { # backend processes
   postgres)
     local db="bench_${procs}_$$"
     PGOPTIONS="-c client_min_messages=warning" psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-    ledger="$server/$db"
+    ledger="$server/$db?sslmode=disable"
     args=(--signing-key "$work/$db.key")
     ;;
   esac

@@ -433,11 +433,13 @@ fn opening_what_is_not_a_ledger_is_a_clear_error(backend: Backend) {
             assert!(error.contains("does not exist"), "{error}");
         }
         Backend::Postgres(ref server) => {
-            let error = vellum::ledger::store::Location::parse(&format!("{server}/postgres"))
-                .open_reader()
-                .err()
-                .unwrap()
-                .to_string();
+            let error = vellum::ledger::store::Location::parse(&format!(
+                "{server}/postgres?sslmode=disable"
+            ))
+            .open_reader()
+            .err()
+            .unwrap()
+            .to_string();
             assert!(error.contains("holds no Vellum ledger"), "{error}");
             test.insider("INSERT INTO vellum_meta VALUES ('schema_version_99', '99');");
             let error = test.location.open_reader().err().unwrap().to_string();
@@ -456,7 +458,9 @@ fn opening_what_is_not_a_ledger_is_a_clear_error(backend: Backend) {
                 .err();
             assert!(error.is_some());
             let unkeyed = Ledger::init(
-                vellum::ledger::store::Location::parse(&format!("{server}/unkeyed")),
+                vellum::ledger::store::Location::parse(&format!(
+                    "{server}/unkeyed?sslmode=disable"
+                )),
                 "vellum/x",
             )
             .unwrap_err()

@@ -252,3 +252,56 @@ fn a_postgres_crash_while_writers_append_loses_no_acknowledged_event() {
     );
     assert_all_present(&test, &acked);
 }
+
+/// Over TLS (`sslmode=require`) the server's certificate is verified: trusted through
+/// `PGSSLROOTCERT` it connects, with only the system's roots it is refused.
+#[test]
+fn postgres_over_tls_verifies_the_server_certificate() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let cert = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/postgres/ca.crt");
+    if std::env::var("VELLUM_TEST_POSTGRES_URL").is_ok() || !std::path::Path::new(cert).exists() {
+        eprintln!("skipped: not the tests' own server, or it offers no TLS (no openssl)");
+        return;
+    }
+    let _server = SERVER.read().unwrap();
+    let test = TestLedger::new(&backend);
+    let url = test
+        .location
+        .to_string()
+        .replace("sslmode=disable", "sslmode=require");
+    let key = test.location.signing_key().unwrap();
+    let ingest = |root: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vellum"));
+        command
+            .args(["ingest", "--ledger", &url, "--signing-key"])
+            .arg(&key)
+            .env_remove("PGSSLROOTCERT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(root) = root {
+            command.env("PGSSLROOTCERT", root);
+        }
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(line(0, 1).as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let trusted = ingest(Some(cert));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert_eq!(receipts(&trusted.stdout[..]).len(), 1);
+    let untrusted = ingest(None);
+    assert_eq!(untrusted.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+}

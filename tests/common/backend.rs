@@ -91,10 +91,13 @@ impl TestLedger {
         let dir = tempfile::tempdir().expect("tempdir");
         let location = match backend {
             Backend::Sqlite => Location::from(dir.path().join("audit.db")),
-            Backend::Postgres(server) => {
-                Location::parse(&format!("{server}/{}", new_database(server)))
-                    .with_signing_key(Some(dir.path().join("audit.key")))
-            }
+            // Plain TCP: the test server's self-signed certificate is trusted only where a
+            // test says so (see `tests/writers.rs`).
+            Backend::Postgres(server) => Location::parse(&format!(
+                "{server}/{}?sslmode=disable",
+                new_database(server)
+            ))
+            .with_signing_key(Some(dir.path().join("audit.key"))),
         };
         Ledger::init(&location, "vellum/test").expect("init");
         Self {

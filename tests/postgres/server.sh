@@ -8,7 +8,8 @@
 #                                 the next `ensure` restarts it on the same port.
 #
 # It lives in target/postgres/ (data, socket, log, port), listens on a free loopback port
-# and trusts local connections. Debian's `postgresql` package is installed when missing
+# and trusts local connections. With openssl at hand it also offers TLS: a throwaway CA
+# (`ca.crt`, the root a client must trust) signs a certificate for 127.0.0.1. Debian's `postgresql` package is installed when missing
 # (needs root); initdb refuses root, so as root the server runs as the `postgres` user.
 set -euo pipefail
 
@@ -66,6 +67,25 @@ start() {
       exit 1
     }
   fi
+  # TLS, when openssl is there: a throwaway CA (`ca.crt`, what clients trust) signs the
+  # server's certificate for 127.0.0.1.
+  local ssl="-c ssl=off"
+  if command -v openssl >/dev/null 2>&1; then
+    if [ ! -f "$dir/data/server.crt" ]; then
+      (
+        cd "$dir"
+        openssl req -x509 -new -nodes -days 3650 -subj "/CN=vellum test CA" \
+          -keyout ca.key -out ca.crt
+        openssl req -new -nodes -subj /CN=127.0.0.1 -keyout data/server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+          -days 3650 -extfile server.ext -out data/server.crt
+      ) >/dev/null 2>&1 9>&-
+      chmod 600 "$dir/data/server.key"
+      if [ "$(id -u)" = 0 ]; then chown postgres: "$dir/data/server.key" "$dir/data/server.crt"; fi
+    fi
+    ssl="-c ssl=on"
+  fi
   # The server (as the data directory's owner) writes its own log.
   touch "$dir/server.log"
   if [ "$(id -u)" = 0 ]; then chown postgres: "$dir" "$dir/server.log"; fi
@@ -76,7 +96,7 @@ start() {
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   fi
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on $ssl" \
     start </dev/null >/dev/null 2>"$dir/pg_ctl.log" 9>&- || {
     cat "$dir/pg_ctl.log" >&2
     tail -n 20 "$dir/server.log" >&2

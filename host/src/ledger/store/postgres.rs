@@ -9,7 +9,10 @@
 //! size sign the same root.
 //!
 //! Connections come from a pool: a connection lost to a server restart fails the append in
-//! progress (never acknowledged) and is replaced on the next one. Triggers refuse UPDATE,
+//! progress (never acknowledged) and is replaced on the next one. TLS (rustls) is used
+//! whenever the server offers it (`sslmode=prefer`, the default; `sslmode=require` insists,
+//! `sslmode=disable` never asks), and the server's certificate is always verified: against
+//! the system's roots, or the PEM file named by `PGSSLROOTCERT` (as with libpq). Triggers refuse UPDATE,
 //! DELETE and TRUNCATE on the ledger's tables; `head` may only grow.
 
 use std::cell::RefCell;
@@ -19,9 +22,10 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::postgres::{Client, Config, NoTls};
+use r2d2_postgres::postgres::{Client, Config};
 use r2d2_postgres::r2d2::{Pool, PooledConnection};
 use sha2::{Digest, Sha256};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::location::without_password;
 use super::row::{ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
@@ -117,7 +121,7 @@ const POOL_SIZE: u32 = 4;
 /// How long getting a connection may take before the operation fails as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Manager = PostgresConnectionManager<NoTls>;
+type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 
 /// What [`PgStore::migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,12 +168,13 @@ impl PgStore {
             let options = config.get_options().unwrap_or_default().to_string();
             config.options(format!("{options} -c default_transaction_read_only=on").trim());
         }
+        let tls = tls_connector().map_err(|e| StoreError::Invalid(format!("{shown}: {e}")))?;
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(0))
             .connection_timeout(CONNECT_TIMEOUT)
             .test_on_check_out(false)
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(PostgresConnectionManager::new(config, tls));
         Ok(Self {
             pool,
             shown,
@@ -323,6 +328,37 @@ impl PgStore {
             )
             .map(|r| r.get(0))
     }
+}
+
+/// The TLS connector: rustls with ring, trusting the system's roots, or only the
+/// certificates in the PEM file `PGSSLROOTCERT` names.
+fn tls_connector() -> Result<MakeRustlsConnect, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match std::env::var_os("PGSSLROOTCERT") {
+        Some(file) => {
+            let shown = std::path::Path::new(&file).display().to_string();
+            let certs = CertificateDer::pem_file_iter(&file)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("PGSSLROOTCERT {shown}: {e}"))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("PGSSLROOTCERT {shown} holds no usable certificate"));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Maps a PostgreSQL error on the database `shown`.
