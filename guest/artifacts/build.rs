@@ -54,6 +54,11 @@ fn main() -> Result<()> {
         .join("wasm-guests");
 
     println!("cargo::rerun-if-changed={}", root.join("wit").display());
+    // The `guest` profile lives in the workspace manifest.
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
     println!("cargo::rerun-if-env-changed=COMPONENTIZE_PY");
     println!("cargo::rerun-if-env-changed={NO_AUTO_INSTALL}");
     for dir in GUESTS

@@ -1,0 +1,114 @@
+//! Redaction speed, native against the sandboxed plugin, in one run:
+//! `cargo bench -p vellum --bench redact`.
+//!
+//! The same generated corpus (`corpus.rs`, `VELLUM_BENCH_EVENTS` events, default 100,000,
+//! ~450 bytes of JSON each) and the same configuration (`guest/redact/cases/config.toml`)
+//! go through `vellum-redact-core` compiled natively and through the shipped `redact`
+//! component (`Plugin::apply`, batches of 64). Both do the guest's work per event: parse
+//! the payload, redact every string in it, serialise it, and redact the configured envelope
+//! fields (actor, subject, labels). The plugin's figure also holds the WIT boundary (lowering
+//! the batch, lifting and checking the verdicts). Prints MB/s of event JSON for each, and
+//! their ratio; asserts nothing.
+
+mod corpus;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use vellum::AuditEvent;
+use vellum::plugin::{EngineOptions, Limits, Plugin, PluginEngine, PluginSpec, PseudonymKey};
+use vellum_redact_core::{Config, Outcome, Redactor};
+
+const BATCH: usize = 64;
+
+fn main() {
+    let n: usize = std::env::var("VELLUM_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let (events, bytes) = corpus::corpus(n, 50);
+    let config_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest/redact/cases/config.toml"
+    );
+    let config = std::fs::read_to_string(config_path).expect("redact config");
+    let mb = bytes as f64 / 1e6;
+    println!("{n} events, {mb:.1} MB of JSON, config {config_path}");
+
+    let redactor = Redactor::new(&Config::parse(&config).expect("config")).expect("redactor");
+    let key = PseudonymKey::new(&[7; 32]).expect("key");
+    // Warm up, then measure.
+    native(&redactor, &key, &events[..n.min(1_000)]);
+    let start = Instant::now();
+    let changed = native(&redactor, &key, &events);
+    let native_s = start.elapsed().as_secs_f64();
+    println!(
+        "native  {:>8.1} MB/s  {:>6.2} µs/event  ({changed} events changed)",
+        mb / native_s,
+        native_s * 1e6 / n as f64
+    );
+
+    let engine = PluginEngine::new(EngineOptions::default()).expect("engine");
+    let spec = PluginSpec {
+        name: "redact".to_string(),
+        component: std::fs::read(vellum_guest_artifacts::REDACT).expect("guest built"),
+        config,
+        limits: Limits::default(),
+    };
+    let mut plugin = Plugin::load(&engine, spec, Some(key)).expect("plugin loads");
+    for batch in events[..n.min(1_000)].chunks(BATCH) {
+        black_box(plugin.apply(batch));
+    }
+    let start = Instant::now();
+    for batch in events.chunks(BATCH) {
+        for verdict in plugin.apply(black_box(batch)) {
+            verdict.expect("the plugin redacts");
+        }
+    }
+    let plugin_s = start.elapsed().as_secs_f64();
+    println!(
+        "plugin  {:>8.1} MB/s  {:>6.2} µs/event  (batches of {BATCH})",
+        mb / plugin_s,
+        plugin_s * 1e6 / n as f64
+    );
+    println!("plugin / native: {:.2}×", native_s / plugin_s);
+}
+
+/// The guest's per-event work, natively; returns how many events changed.
+fn native(redactor: &Redactor, key: &PseudonymKey, events: &[AuditEvent]) -> usize {
+    let mut hash = |domain: &str, value: &str| key.pseudonym(domain, value);
+    let keep = |outcome: Outcome| match outcome {
+        Outcome::Keep(text) => Some(text),
+        Outcome::Remove => None,
+    };
+    let mut changed = 0;
+    for event in events {
+        let mut payload: serde_json::Value =
+            serde_json::from_str(event.payload.as_str()).expect("JSON payload");
+        if !redactor.redact_json(&mut payload, &mut hash) {
+            payload = serde_json::Value::Object(Default::default());
+        }
+        let payload = payload.to_string();
+        let actor = event
+            .actor
+            .as_deref()
+            .and_then(|a| keep(redactor.redact_str(a, &mut hash)));
+        let subject = event
+            .subject
+            .as_deref()
+            .and_then(|s| keep(redactor.redact_str(s, &mut hash)));
+        let labels: Vec<Option<String>> = event
+            .labels
+            .iter()
+            .map(|(k, v)| match redactor.is_sensitive_key(k) {
+                true => Some("[SECRET]".to_string()),
+                false => keep(redactor.redact_str(v, &mut hash)),
+            })
+            .collect();
+        if payload != event.payload.as_str() || actor != event.actor || subject != event.subject {
+            changed += 1;
+        }
+        black_box((payload, actor, subject, labels));
+    }
+    changed
+}
