@@ -303,5 +303,8 @@ fn postgres_over_tls_verifies_the_server_certificate() {
     let untrusted = ingest(None);
     assert_eq!(untrusted.status.code(), Some(6));
     let stderr = String::from_utf8_lossy(&untrusted.stderr);
-    assert!(stderr.contains("TLS handshake"), "{stderr}");
+    assert!(
+        stderr.contains("TLS handshake") && stderr.contains("PGSSLROOTCERT"),
+        "{stderr}"
+    );
 }

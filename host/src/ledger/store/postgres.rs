@@ -287,7 +287,17 @@ impl PgStore {
     /// A connection from the pool.
     fn client(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool.get().map_err(|e| {
-            StoreError::Io(format!("{}: cannot connect to PostgreSQL: {e}", self.shown))
+            let hint = match e.to_string().contains("TLS handshake") {
+                true => {
+                    " (is the server's certificate trusted? set PGSSLROOTCERT to its CA's PEM \
+                     file, or add ?sslmode=disable on a network you trust)"
+                }
+                false => "",
+            };
+            StoreError::Io(format!(
+                "{}: cannot connect to PostgreSQL: {e}{hint}",
+                self.shown
+            ))
         })
     }
 
