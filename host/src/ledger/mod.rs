@@ -21,6 +21,7 @@ pub mod store;
 pub mod verify;
 mod writer;
 
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
@@ -125,11 +126,7 @@ impl Ledger {
         }
         let secret = location.signing_key()?;
         let public = location.verifier_key()?;
-        let exists = match location.file() {
-            Some(file) => file.exists(),
-            None => false,
-        };
-        if exists || secret.exists() {
+        if location.file().is_some_and(Path::exists) || secret.exists() {
             return Err(LedgerError::BadRequest(format!(
                 "{location} or its signing key {} already exists; refusing to overwrite",
                 secret.display()

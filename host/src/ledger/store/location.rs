@@ -147,14 +147,6 @@ impl Location {
         })
     }
 
-    /// Whether the store already holds a ledger (or, for a file, anything at all).
-    pub fn exists(&self) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(path) => Ok(path.exists()),
-            Backend::Postgres(url) => PgStore::connect(url)?.is_ledger(),
-        }
-    }
-
     /// Creates the store of a new, empty ledger named `origin`. A PostgreSQL database
     /// gets the versioned migrations it lacks: an older ledger is upgraded instead, an up to
     /// date one refused.

@@ -218,11 +218,6 @@ impl PgStore {
         Self::open_with(url, true)
     }
 
-    /// Whether the database holds a Vellum ledger (of any version).
-    pub fn is_ledger(&self) -> Result<bool, StoreError> {
-        Ok(self.schema_version()?.is_some())
-    }
-
     /// Applies the migrations the database lacks, under an advisory lock so two `vellum
     /// init` runs do not race: creates a ledger named `origin` in a database without one,
     /// upgrades an older one, and refuses one that is up to date.
