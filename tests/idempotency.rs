@@ -135,14 +135,16 @@ fn an_edited_key_row_fails_the_retry_instead_of_inventing_receipts(backend: Back
 }
 
 #[test]
-fn a_schema_2_ledger_is_upgraded_on_open() {
+fn a_schema_2_ledger_is_upgraded_on_open_to_the_current_version() {
     let test = TestLedger::new(&Backend::Sqlite);
     let path = test.location.file().unwrap();
     {
         let conn = Connection::open(path).unwrap();
         conn.execute_batch(
             "DROP TRIGGER idempotency_keys_no_UPDATE; DROP TRIGGER idempotency_keys_no_DELETE; \
-             DROP TABLE idempotency_keys; PRAGMA user_version = 2;",
+             DROP TABLE idempotency_keys; DROP TRIGGER cosignatures_no_UPDATE; \
+             DROP TRIGGER cosignatures_no_DELETE; DROP TABLE cosignatures; \
+             PRAGMA user_version = 2;",
         )
         .unwrap();
     }
@@ -161,7 +163,7 @@ fn a_schema_2_ledger_is_upgraded_on_open() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, vellum::ledger::store::sqlite::SCHEMA_VERSION);
 }
 
 fn a_retry_in_the_same_commit_fails_with_it(backend: Backend) {

@@ -63,6 +63,12 @@ impl StoreReader for FlakyHashes {
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
         self.inner.checkpoints()
     }
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        self.inner.checkpoint(size)
+    }
+    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.cosignatures()
+    }
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
         self.inner.idempotency_key(scope, key)
     }

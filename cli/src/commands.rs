@@ -1,6 +1,6 @@
 //! The subcommands, their exit codes, and the shared output helpers.
 
-use crate::{builtins, demo, inspect, ledger, run, serve, test};
+use crate::{builtins, demo, inspect, ledger, run, serve, test, witness};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +84,11 @@ enum Command {
         #[command(subcommand)]
         command: serve::TokenCommand,
     },
+    /// Run a witness that cosigns other ledgers' checkpoints (C2SP tlog-witness).
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::test(args),
         Command::Serve(args) => outcome(serve::serve(args)),
         Command::Token { command } => outcome(serve::token(command)),
+        Command::Witness { command } => outcome(witness::witness(command)),
     };
     ExitCode::from(code)
 }

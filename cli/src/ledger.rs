@@ -10,11 +10,13 @@ use jiff::Timestamp;
 use serde::Serialize;
 use vellum::ledger::bundle::ProofBundle;
 use vellum::ledger::checkpoint::verify_checkpoint;
+use vellum::ledger::cosignature::CosignatureVerifier;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{Backend, Location, StoreError, StoreReader};
 use vellum::ledger::verify::{Anchor, verify_anchored};
 use vellum::ledger::{Ledger, LedgerOptions, read_vkey};
+use vellum::sink::WitnessConfig;
 
 use super::exit;
 
@@ -196,21 +198,62 @@ pub fn export(args: ExportArgs) -> Result<u8> {
 pub struct CheckpointArgs {
     #[command(flatten)]
     ledger: LedgerArg,
-    /// Also write the signed note to this file, to keep outside the ledger (for `verify
-    /// --trusted-checkpoint`).
+    /// Also write the signed note, with the witnesses' cosignatures, to this file, to keep
+    /// outside the ledger (for `verify --trusted-checkpoint`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Ask the witness at this URL to cosign the checkpoint (repeatable; each with a
+    /// --witness-key, in the same order).
+    #[arg(long, requires = "witness_key")]
+    witness: Vec<String>,
+    /// The verifier key file of each --witness.
+    #[arg(long, requires = "witness")]
+    witness_key: Vec<PathBuf>,
 }
 
 /// `vellum checkpoint`: signs a checkpoint of the current tree now and prints it.
 pub fn checkpoint(args: CheckpointArgs) -> Result<u8> {
-    let ledger = Ledger::open(args.ledger.location(), LedgerOptions::default())?;
-    let note = ledger.checkpoint()?;
+    anyhow::ensure!(
+        args.witness.len() == args.witness_key.len(),
+        "give one --witness-key per --witness ({} URLs, {} keys)",
+        args.witness.len(),
+        args.witness_key.len()
+    );
+    let witnesses = args
+        .witness
+        .iter()
+        .zip(&args.witness_key)
+        .map(|(url, key)| {
+            WitnessConfig {
+                url: url.clone(),
+                key: key.clone(),
+            }
+            .witness()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = LedgerOptions {
+        witnesses,
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(args.ledger.location(), options)?;
+    let (note, failed) = ledger.checkpoint_witnessed()?;
+    let size = note
+        .lines()
+        .nth(1)
+        .and_then(|line| line.parse::<u64>().ok())
+        .context("the signed checkpoint has no size line")?;
+    let cosigned = format!("{note}{}", ledger.cosignatures(size)?.concat());
     if let Some(out) = &args.out {
-        std::fs::write(out, &note)
+        std::fs::write(out, &cosigned)
             .with_context(|| format!("cannot write the checkpoint to {}", out.display()))?;
     }
-    say_raw!("{note}");
+    say_raw!("{cosigned}");
+    if !failed.is_empty() {
+        for e in &failed {
+            eprintln!("vellum: checkpoint {size} not cosigned: {e}");
+        }
+        return Ok(exit::LEDGER);
+    }
     Ok(exit::OK)
 }
 
@@ -326,16 +369,31 @@ pub struct VerifyArgs {
     /// (other entries). Needs --trusted-key.
     #[arg(long, requires = "trusted_key")]
     trusted_checkpoint: Option<PathBuf>,
+    /// Require a valid cosignature by this witness (its verifier key file; repeatable) on
+    /// some checkpoint; none is `unwitnessed`.
+    #[arg(long)]
+    witness_key: Vec<PathBuf>,
 }
 
 /// The verification anchor of `verify`'s arguments: the trusted key and checkpoint, or the
 /// ledger's own verifier key.
 fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
+    let witnesses = args
+        .witness_key
+        .iter()
+        .map(|file| {
+            let vkey = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the witness key {}", file.display()))?;
+            CosignatureVerifier::new(&vkey)
+                .with_context(|| format!("the witness key {}", file.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let Some(key_file) = &args.trusted_key else {
         return Ok(Anchor {
             key: read_vkey(location)?,
             trusted_key: false,
             checkpoint: None,
+            witnesses,
         });
     };
     let key = std::fs::read_to_string(key_file)
@@ -361,6 +419,7 @@ fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
         key,
         trusted_key: true,
         checkpoint,
+        witnesses,
     })
 }
 
@@ -412,6 +471,9 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
                 "ok: {} entries and {} checkpoint(s) verified in {location}{against}",
                 report.entries_checked, report.checkpoints_checked,
             );
+            for (witness, size) in &report.witnessed {
+                eprintln!("ok: witness {witness} cosigned the first {size} entries");
+            }
             Ok(exit::OK)
         }
         Some(first) => {

@@ -26,6 +26,7 @@ mod progress;
 mod run;
 mod serve;
 mod test;
+mod witness;
 
 use commands::{exit, report};
 

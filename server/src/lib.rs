@@ -21,6 +21,7 @@ pub mod ops;
 pub mod otlp;
 pub mod read;
 pub mod state;
+pub mod witness;
 
 use std::path::Path;
 

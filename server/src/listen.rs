@@ -136,7 +136,7 @@ async fn signalled(mut stopped: watch::Receiver<bool>) {
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,

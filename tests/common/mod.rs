@@ -154,6 +154,12 @@ mod intercepted {
         fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
             self.inner.checkpoints()
         }
+        fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+            self.inner.checkpoint(size)
+        }
+        fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+            self.inner.cosignatures()
+        }
         fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
             self.inner.idempotency_key(scope, key)
         }
@@ -176,6 +182,14 @@ mod intercepted {
         }
         fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError> {
             self.inner.put_checkpoint(size, note)
+        }
+        fn put_cosignature(
+            &mut self,
+            size: u64,
+            witness: &str,
+            line: &str,
+        ) -> Result<(), StoreError> {
+            self.inner.put_cosignature(size, witness, line)
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod entry;
 mod hash;
 pub mod idempotency;
@@ -19,6 +20,7 @@ pub mod publish;
 pub mod query;
 pub mod store;
 pub mod verify;
+pub mod witness;
 mod writer;
 
 use std::path::Path;
@@ -86,6 +88,9 @@ pub struct LedgerOptions {
     pub checkpoint_interval: Duration,
     /// Where each signed checkpoint also goes (see [`publish`]).
     pub publishers: Vec<publish::Publisher>,
+    /// Witnesses asked to cosign each checkpoint (see [`witness`]); their cosignatures are
+    /// stored beside it. A witness that fails is logged; the checkpoint stands.
+    pub witnesses: Vec<witness::Witness>,
 }
 
 impl Default for LedgerOptions {
@@ -96,6 +101,7 @@ impl Default for LedgerOptions {
             checkpoint_every_entries: 10_000,
             checkpoint_interval: Duration::from_secs(60),
             publishers: Vec::new(),
+            witnesses: Vec::new(),
         }
     }
 }
@@ -193,7 +199,9 @@ impl Ledger {
         let size = writer.size()?;
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;
         let (sender, rx) = mpsc::sync_channel(1024);
+        let witnessed = vec![0; options.witnesses.len()];
         let state = Writer {
+            witnessed,
             store: writer,
             signer,
             vkey: vkey.clone(),
@@ -266,8 +274,17 @@ impl Ledger {
             .collect()
     }
 
-    /// Signs and stores a checkpoint of the current tree; returns the signed note.
+    /// Signs and stores a checkpoint of the current tree (or finds the one of this size
+    /// signed before); returns the signed note.
     pub fn checkpoint(&self) -> Result<String, LedgerError> {
+        self.checkpoint_witnessed().map(|(note, _)| note)
+    }
+
+    /// Like [`Ledger::checkpoint`], also returning why each witness that did not cosign it
+    /// (of [`LedgerOptions::witnesses`]) refused or failed.
+    pub fn checkpoint_witnessed(
+        &self,
+    ) -> Result<(String, Vec<witness::WitnessError>), LedgerError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(Message::Checkpoint(reply))?;
         answer.recv().map_err(|_| closed())?
@@ -325,6 +342,18 @@ impl Ledger {
                 Ok((cp, note))
             })
             .collect()
+    }
+
+    /// The witnesses' cosignature lines of the checkpoint of `size` (unchecked; `verify
+    /// --witness-key` checks them). Appended to the checkpoint's note, they make the
+    /// cosigned checkpoint.
+    pub fn cosignatures(&self, size: u64) -> Result<Vec<String>, LedgerError> {
+        let all = self.with_reader(|r| r.cosignatures())?;
+        Ok(all
+            .into_iter()
+            .filter(|(s, _)| *s == size)
+            .map(|(_, line)| line)
+            .collect())
     }
 
     /// Proof that entry `seq` is in the checkpoint of `tree_size` (default: the latest

@@ -15,6 +15,7 @@ use tlog_tiles::tlog::{self, stored_hash_index};
 
 use super::LedgerError;
 use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
+use super::cosignature::CosignatureVerifier;
 use super::hash::Hash;
 use super::merkle::StoreHashes;
 use super::store::{StoreError, StoreReader};
@@ -51,6 +52,10 @@ pub enum TamperClass {
     /// The ledger's first entries differ from those a trusted checkpoint saved earlier
     /// covers: its history was rewritten.
     Forked,
+    /// No checkpoint carries a valid cosignature by a witness `verify` was told to require
+    /// (`--witness-key`): the witness never saw this ledger's history, or the cosignatures
+    /// were removed.
+    Unwitnessed,
 }
 
 /// What a verification trusts.
@@ -64,6 +69,8 @@ pub struct Anchor {
     /// A checkpoint saved earlier, outside the ledger, already verified with `key`: the
     /// ledger must be at least as large and its first entries must have its root.
     pub checkpoint: Option<VerifiedCheckpoint>,
+    /// Witnesses whose cosignature some stored checkpoint must carry.
+    pub witnesses: Vec<CosignatureVerifier>,
 }
 
 /// One problem found.
@@ -86,6 +93,9 @@ pub struct VerifyReport {
     pub entries_checked: u64,
     /// Checkpoints whose signature and root were checked.
     pub checkpoints_checked: usize,
+    /// For each required witness (`name+key id`), the largest checkpoint it cosigned; the
+    /// entries up to there are vouched for by that witness too.
+    pub witnessed: Vec<(String, u64)>,
     /// Problems, in order of discovery; empty when the ledger is intact.
     pub findings: Vec<Finding>,
 }
@@ -165,6 +175,7 @@ pub fn verify(
         key: vkey.to_string(),
         trusted_key: false,
         checkpoint: None,
+        witnesses: Vec::new(),
     };
     verify_anchored(store, &anchor, range, progress)
 }
@@ -183,6 +194,7 @@ pub fn verify_anchored(
         ..VerifyReport::default()
     };
     let checkpoints = checked_checkpoints(store, anchor, &mut report)?;
+    check_cosignatures(store, anchor, &checkpoints, &mut report)?;
     let size = report.size;
     let trusted = anchor.checkpoint.as_ref();
     if let Some(t) = trusted {
@@ -343,6 +355,62 @@ fn checked_checkpoints(
     }
     report.checkpoints_checked = good.len();
     Ok(good)
+}
+
+/// Checks the stored cosignatures of every required witness: each one of its lines must
+/// verify on the checkpoint of its size, and at least one must exist. Valid cosignatures
+/// sit on checkpoints whose roots the rest of `verify` checks against the entries.
+fn check_cosignatures(
+    store: &dyn StoreReader,
+    anchor: &Anchor,
+    checkpoints: &[VerifiedCheckpoint],
+    report: &mut VerifyReport,
+) -> Result<(), LedgerError> {
+    if anchor.witnesses.is_empty() {
+        return Ok(());
+    }
+    let cosignatures = store.cosignatures()?;
+    let notes = store.checkpoints()?;
+    for witness in &anchor.witnesses {
+        let prefix = format!("— {} ", witness.name());
+        let mut largest = None;
+        for (size, line) in cosignatures.iter().filter(|(_, l)| l.starts_with(&prefix)) {
+            let note = notes.iter().find(|(s, _)| s == size).map(|(_, n)| n);
+            let checked = checkpoints.iter().any(|cp| cp.size == *size);
+            match note.map(|note| witness.verify_line(note, line)) {
+                Some(Ok(_)) if checked => largest = largest.max(Some(*size)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => report.find(
+                    TamperClass::BadCheckpoint,
+                    Some(*size),
+                    format!(
+                        "the cosignature of checkpoint {size} by {}: {e}",
+                        witness.id()
+                    ),
+                ),
+                None => report.find(
+                    TamperClass::BadCheckpoint,
+                    Some(*size),
+                    format!(
+                        "a cosignature by {} of checkpoint {size}, which is not stored",
+                        witness.id()
+                    ),
+                ),
+            }
+        }
+        match largest {
+            Some(size) => report.witnessed.push((witness.id(), size)),
+            None => report.find(
+                TamperClass::Unwitnessed,
+                None,
+                format!(
+                    "no checkpoint carries a valid cosignature by witness {}",
+                    witness.id()
+                ),
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The tree's stored leaf `i`, if it exists and is readable.

@@ -20,16 +20,18 @@ use super::hash::Hash;
 use super::checkpoint::CheckpointSigner;
 use super::entry::{Entry, Receipt, Record};
 use super::idempotency::{IdempotencyKey, Replay, StoredKey};
-use super::merkle::{self, StoreHashes};
+use super::merkle::{self, ConsistencyProof, StoreHashes};
 use super::store::{StoreError, StoreWriter};
+use super::witness::WitnessError;
 use super::{LedgerError, LedgerOptions, check_on_open};
 
 /// A message to the writer thread.
 pub(crate) enum Message {
     /// Append records atomically; the reply carries one receipt per record.
     Append(Append, SyncSender<Result<Vec<Receipt>, LedgerError>>),
-    /// Sign a checkpoint of the current tree now.
-    Checkpoint(SyncSender<Result<String, LedgerError>>),
+    /// Sign a checkpoint of the current tree now; the reply names the witnesses that did
+    /// not cosign it.
+    Checkpoint(CheckpointReply),
 }
 
 /// State owned by the writer thread.
@@ -45,6 +47,8 @@ pub(crate) struct Writer {
     pub(crate) checkpointed_at: Instant,
     /// The last I/O error, until a re-check of the store has passed.
     pub(crate) recheck: Option<String>,
+    /// The size each of `options.witnesses` holds, as far as this writer knows (0: unknown).
+    pub(crate) witnessed: Vec<u64>,
 }
 
 /// A group's planned rows and how each request is answered.
@@ -60,6 +64,9 @@ pub(crate) struct Append {
     pub(crate) records: Vec<Record>,
     pub(crate) key: Option<IdempotencyKey>,
 }
+
+/// Where the answer to [`Message::Checkpoint`] goes.
+pub(crate) type CheckpointReply = SyncSender<Result<(String, Vec<WitnessError>), LedgerError>>;
 
 type AppendRequest = (Append, SyncSender<Result<Vec<Receipt>, LedgerError>>);
 
@@ -103,7 +110,7 @@ impl Writer {
         &self,
         first: AppendRequest,
         rx: &Receiver<Message>,
-        deferred: &mut Vec<SyncSender<Result<String, LedgerError>>>,
+        deferred: &mut Vec<CheckpointReply>,
     ) -> Vec<AppendRequest> {
         let mut events = first.0.records.len();
         let mut group = vec![first];
@@ -314,17 +321,23 @@ impl Writer {
 
     /// Signs and stores a checkpoint of the tree as stored now (which may include other
     /// writers' entries; the tree of a size never changes, so any writer may sign it).
-    fn checkpoint(&mut self) -> Result<String, LedgerError> {
+    fn checkpoint(&mut self) -> Result<(String, Vec<WitnessError>), LedgerError> {
         if self.recheck.is_some() {
             self.recheck_store()?;
         }
         let result = self.store.size().and_then(|size| {
+            // A tree of this size signed before (by this or another writer) keeps its note.
+            if let Some(note) = self.store.checkpoint(size)? {
+                return Ok((size, note));
+            }
             let root = merkle::root(self.store.as_ref(), size)?;
             let note = self
                 .signer
                 .sign(size, root, Timestamp::now())
                 .map_err(StoreError::Io)?;
             self.store.put_checkpoint(size, &note)?;
+            // Another writer may have stored its note of this size first; that one counts.
+            let note = self.store.checkpoint(size)?.unwrap_or(note);
             Ok((size, note))
         });
         match result {
@@ -337,10 +350,38 @@ impl Writer {
                         tracing::error!("checkpoint {size} stored but not published: {e}");
                     }
                 }
-                Ok(note)
+                let failed = self.cosign(size, &note);
+                Ok((note, failed))
             }
             Err(e) => Err(self.fail(e)),
         }
+    }
+
+    /// Asks each witness to cosign the checkpoint of `size` and stores the cosignatures.
+    /// A failure is logged, returned, and leaves the checkpoint as it is.
+    fn cosign(&mut self, size: u64, note: &str) -> Vec<WitnessError> {
+        let mut failed = Vec::new();
+        for (witness, seen) in self.options.witnesses.iter().zip(&mut self.witnessed) {
+            let store = self.store.as_ref();
+            let mut prove = |old| {
+                ConsistencyProof::build(store, old, size)
+                    .map(|proof| proof.path)
+                    .map_err(LedgerError::from)
+            };
+            match witness.cosign(note, size, *seen, &mut prove) {
+                Ok((line, held)) => {
+                    *seen = held;
+                    if let Err(e) = self.store.put_cosignature(size, &witness.key().id(), &line) {
+                        tracing::error!("checkpoint {size}: storing its cosignature: {e}");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("checkpoint {size} not cosigned: {e}");
+                    failed.push(e);
+                }
+            }
+        }
+        failed
     }
 
     /// Checkpoints when enough entries or time have passed since the last one.

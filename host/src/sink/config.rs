@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::chain::{ChainConfig, ConfigError, DEFAULT_TENANT_CAPACITY};
-use crate::ledger::LedgerOptions;
 use crate::ledger::publish::Publisher;
 use crate::ledger::store::Location;
+use crate::ledger::witness::Witness;
+use crate::ledger::{LedgerError, LedgerOptions};
 
 /// Largest accepted `max-emit-events`: one emit is one ledger transaction.
 pub const MAX_EMIT_EVENTS: usize = 100_000;
@@ -58,6 +59,10 @@ pub struct LedgerConfig {
     /// (`VELLUM_CHECKPOINT_SIZE` in its environment).
     #[serde(default)]
     pub publish_command: Option<String>,
+    /// Witnesses asked to cosign each checkpoint (`[[ledger.witness]]` tables); their
+    /// cosignatures are stored beside the checkpoints.
+    #[serde(default)]
+    pub witness: Vec<WitnessConfig>,
     /// A read-only replica's `postgres://` URL to serve reads (queries, proofs, verify)
     /// from.
     #[serde(default)]
@@ -75,6 +80,29 @@ pub struct LedgerConfig {
     pub checkpoint_interval_secs: u64,
 }
 
+/// A `[[ledger.witness]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WitnessConfig {
+    /// The witness's URL prefix (`add-checkpoint` is below it).
+    pub url: String,
+    /// The file holding the witness's verifier key.
+    pub key: PathBuf,
+}
+
+impl WitnessConfig {
+    /// The witness, with its key read from the file.
+    pub fn witness(&self) -> Result<Witness, LedgerError> {
+        let vkey = std::fs::read_to_string(&self.key).map_err(|e| {
+            LedgerError::BadRequest(format!(
+                "cannot read witness key {}: {e}",
+                self.key.display()
+            ))
+        })?;
+        Witness::new(&self.url, &vkey)
+    }
+}
+
 impl LedgerConfig {
     /// The ledger at `path` with the default settings.
     pub fn at(path: impl Into<PathBuf>) -> Self {
@@ -86,6 +114,7 @@ impl LedgerConfig {
             read_replica: None,
             publish_dir: None,
             publish_command: None,
+            witness: Vec::new(),
             group_wait_ms: 0,
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_secs: default_checkpoint_interval(),
@@ -101,9 +130,9 @@ impl LedgerConfig {
             .with_read_replica(self.read_replica.clone())
     }
 
-    /// The ledger's options.
-    pub fn options(&self) -> LedgerOptions {
-        LedgerOptions {
+    /// The ledger's options; fails when a witness's key cannot be read.
+    pub fn options(&self) -> Result<LedgerOptions, LedgerError> {
+        Ok(LedgerOptions {
             group_wait: Duration::from_millis(self.group_wait_ms),
             checkpoint_every_entries: self.checkpoint_every,
             checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs),
@@ -117,8 +146,13 @@ impl LedgerConfig {
                         .map(|c| Publisher::Command(c.clone())),
                 )
                 .collect(),
+            witnesses: self
+                .witness
+                .iter()
+                .map(WitnessConfig::witness)
+                .collect::<Result<_, _>>()?,
             ..LedgerOptions::default()
-        }
+        })
     }
 }
 
@@ -245,6 +279,11 @@ impl SinkConfig {
                 *key = base.join(&*key);
             }
         }
+        for witness in &mut ledger.witness {
+            if witness.key.is_relative() {
+                witness.key = base.join(&witness.key);
+            }
+        }
         Ok(config)
     }
 }
@@ -278,7 +317,10 @@ component = "redact.wasm"
         assert_eq!(config.sink.emit_timeout_ms, Some(250));
         assert_eq!(config.sink.batch_events, 1024);
         assert_eq!(config.ledger.path, Path::new("/srv/vellum/audit.db"));
-        assert_eq!(config.ledger.options().checkpoint_every_entries, 500);
+        assert_eq!(
+            config.ledger.options().unwrap().checkpoint_every_entries,
+            500
+        );
         assert_eq!(config.chain.batch_size, 16);
         assert_eq!(
             config.chain.plugins[0].component,

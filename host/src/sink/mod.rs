@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
-pub use config::{LedgerConfig, MAX_EMIT_EVENTS, SinkConfig, SinkOptions};
+pub use config::{LedgerConfig, MAX_EMIT_EVENTS, SinkConfig, SinkOptions, WitnessConfig};
 pub use error::{EmitError, OpenError};
 pub use stats::{COMMIT_BUCKETS, CommitLatency, SinkStats};
 pub use status::{STATUS_CHANGED_KIND, StatusChange};
@@ -88,7 +88,7 @@ impl Sink {
     pub fn open(config: &SinkConfig, load: &LoadOptions) -> Result<Self, OpenError> {
         config.sink.validate()?;
         let chain = ChainTemplate::load(&config.chain, load)?;
-        let ledger = Ledger::open(config.ledger.location(), config.ledger.options())?;
+        let ledger = Ledger::open(config.ledger.location(), config.ledger.options()?)?;
         Self::start(chain, ledger, &config.sink)
     }
 

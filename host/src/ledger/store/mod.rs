@@ -49,6 +49,11 @@ pub trait StoreReader: Send {
     fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
     /// Stored checkpoints `(tree size, signed note)`, by size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+    /// The stored checkpoint of tree size `size`, if any.
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
+    /// Witnesses' cosignatures `(tree size, signature line)`, by size (see
+    /// [`super::cosignature`]).
+    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError>;
     /// The idempotency key `key` of `scope`, if an append claimed it.
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError>;
 }
@@ -76,4 +81,7 @@ pub trait StoreWriter: StoreReader {
     /// Stores a signed checkpoint for tree size `size`, unless one of that size exists (two
     /// writers may sign the same tree; the first note stays).
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), StoreError>;
+    /// Stores the cosignature `line` by `witness` (its `name+key id`) of the checkpoint of
+    /// `size`, unless that witness's cosignature of that size is stored already.
+    fn put_cosignature(&mut self, size: u64, witness: &str, line: &str) -> Result<(), StoreError>;
 }

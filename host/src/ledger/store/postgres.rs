@@ -36,9 +36,12 @@ use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
 use crate::ledger::query::Query;
 
-/// The migrations, in order; `vellum init` applies those a database has not seen. The
-/// version is kept in `vellum_meta`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+/// The migrations, in order, each with the tables it adds that are append-only; `vellum
+/// init` applies those a database has not seen. The version is kept in `vellum_meta`.
+const MIGRATIONS: &[(&str, &[&str])] = &[
+    (MIGRATION_1, APPEND_ONLY_TABLES),
+    (MIGRATION_2, &["cosignatures"]),
+];
 
 const MIGRATION_1: &str = "
 CREATE TABLE vellum_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,7 +105,17 @@ CREATE TRIGGER head_no_delete BEFORE DELETE ON head FOR EACH ROW EXECUTE FUNCTIO
 CREATE TRIGGER head_no_truncate BEFORE TRUNCATE ON head EXECUTE FUNCTION vellum_append_only();
 ";
 
-/// The tables no row of which is ever changed or removed.
+/// Witnesses' cosignatures of checkpoints: one signature line per (size, witness key).
+const MIGRATION_2: &str = "
+CREATE TABLE cosignatures (
+    size    BIGINT NOT NULL,
+    witness TEXT   NOT NULL,
+    line    TEXT   NOT NULL,
+    PRIMARY KEY (size, witness)
+);
+";
+
+/// The tables of the first migration no row of which is ever changed or removed.
 const APPEND_ONLY_TABLES: &[&str] = &[
     "vellum_meta",
     "attestation_sets",
@@ -236,12 +249,10 @@ impl PgStore {
             )));
         }
         let from = version.unwrap_or(0);
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(from) {
+        for (migration, append_only) in MIGRATIONS.iter().skip(from) {
             tx.batch_execute(migration).map_err(|e| self.db(e))?;
-            if i == 0 {
-                tx.batch_execute(&append_only_triggers(APPEND_ONLY_TABLES))
-                    .map_err(|e| self.db(e))?;
-            }
+            tx.batch_execute(&append_only_triggers(append_only))
+                .map_err(|e| self.db(e))?;
         }
         if version.is_none() {
             tx.execute(
@@ -574,6 +585,29 @@ impl StoreReader for PgStore {
             .collect())
     }
 
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        let row = self.with_client(|c| {
+            c.query_typed_opt(
+                "SELECT note FROM checkpoints WHERE size = $1",
+                &[(&(size as i64), Type::INT8)],
+            )
+        })?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows = self.with_client(|c| {
+            c.query(
+                "SELECT size, line FROM cosignatures ORDER BY size, witness",
+                &[],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect())
+    }
+
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
         let row = self.with_client(|c| {
             c.query_typed_opt(
@@ -686,6 +720,17 @@ impl StoreWriter for PgStore {
                 "INSERT INTO checkpoints (size, note) VALUES ($1, $2) \
                  ON CONFLICT (size) DO NOTHING",
                 &[&(size as i64), &note],
+            )
+        })
+        .map(drop)
+    }
+
+    fn put_cosignature(&mut self, size: u64, witness: &str, line: &str) -> Result<(), StoreError> {
+        self.with_client(|c| {
+            c.execute(
+                "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3) \
+                 ON CONFLICT (size, witness) DO NOTHING",
+                &[&(size as i64), &witness, &line],
             )
         })
         .map(drop)

@@ -22,14 +22,28 @@ use crate::ledger::query::Query;
 pub const APPLICATION_ID: i32 = 0x5645_4C4C;
 /// The schema version this build reads and writes (`PRAGMA user_version`). Version 2
 /// stores each distinct set of attestations once (`attestation_sets`) instead of in every
-/// entry; version 3 adds `idempotency_keys` (a version-2 file is upgraded on open).
-pub const SCHEMA_VERSION: i32 = 3;
+/// entry; version 3 adds `idempotency_keys`, version 4 `cosignatures` (older files are
+/// upgraded on open, one version at a time).
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// How long a writer waits for another process's write lock before its append fails.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
-/// What turns a version-2 file into version 3 (run with the new table's triggers).
-const UPGRADE_2_TO_3: &str = IDEMPOTENCY_TABLE;
+/// What turns a file of version `n` into `n + 1`: `(n, SQL, the new append-only tables)`.
+const UPGRADES: &[(i32, &str, &[&str])] = &[
+    (2, IDEMPOTENCY_TABLE, &["idempotency_keys"]),
+    (3, COSIGNATURES_TABLE, &["cosignatures"]),
+];
+
+/// Witnesses' cosignatures of checkpoints: one signature line per (size, witness key).
+const COSIGNATURES_TABLE: &str = "
+CREATE TABLE cosignatures (
+    size           INTEGER NOT NULL,
+    witness        TEXT    NOT NULL,
+    line           TEXT    NOT NULL,
+    PRIMARY KEY (size, witness)
+) STRICT, WITHOUT ROWID;
+";
 
 const IDEMPOTENCY_TABLE: &str = "
 CREATE TABLE idempotency_keys (
@@ -84,6 +98,7 @@ const APPEND_ONLY_TABLES: &[&str] = &[
     "tree_hashes",
     "checkpoints",
     "idempotency_keys",
+    "cosignatures",
 ];
 
 /// The triggers that refuse UPDATE and DELETE on `tables`.
@@ -119,7 +134,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| io(path, e))?;
         let store = Self::configure(conn, path)?;
         let mut sql = format!(
-            "BEGIN; {SCHEMA} {IDEMPOTENCY_TABLE} PRAGMA application_id = {APPLICATION_ID}; \
+            "BEGIN; {SCHEMA} {IDEMPOTENCY_TABLE} {COSIGNATURES_TABLE} PRAGMA application_id = {APPLICATION_ID}; \
              PRAGMA user_version = {SCHEMA_VERSION};"
         );
         sql.push_str(&append_only_triggers(APPEND_ONLY_TABLES));
@@ -168,23 +183,49 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        if version == 2 {
-            let sql = format!(
-                "BEGIN IMMEDIATE; {UPGRADE_2_TO_3} {} PRAGMA user_version = 3; COMMIT;",
-                append_only_triggers(&["idempotency_keys"])
-            );
-            store.conn.execute_batch(&sql).map_err(|e| io(path, e))?;
-            tracing::info!(
-                "{}: upgraded the ledger schema from version 2 to 3",
-                path.display()
-            );
-        } else if version != SCHEMA_VERSION {
+        if !(2..=SCHEMA_VERSION).contains(&version) {
             return Err(StoreError::Invalid(format!(
                 "{} has ledger schema version {version}; this build reads version {SCHEMA_VERSION}",
                 path.display()
             )));
         }
+        for (from, sql, tables) in UPGRADES.iter().filter(|(from, ..)| *from >= version) {
+            store.upgrade(path, *from, sql, tables)?;
+        }
         Ok(store)
+    }
+
+    /// Upgrades the file from schema version `from` to the next, under the write lock; a
+    /// no-op when another process did it first.
+    fn upgrade(
+        &self,
+        path: &Path,
+        from: i32,
+        sql: &str,
+        tables: &[&str],
+    ) -> Result<(), StoreError> {
+        let to = from + 1;
+        let upgraded = self.conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+            let current: i32 = self
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if current == from {
+                self.conn.execute_batch(&format!(
+                    "{sql} {} PRAGMA user_version = {to};",
+                    append_only_triggers(tables)
+                ))?;
+            }
+            self.conn.execute_batch("COMMIT")
+        });
+        if let Err(e) = upgraded {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(io(path, e));
+        }
+        tracing::info!(
+            "{}: upgraded the ledger schema from version {from} to {to}",
+            path.display()
+        );
+        Ok(())
     }
 
     fn configure(conn: Connection, path: &Path) -> Result<Self, StoreError> {
@@ -407,6 +448,28 @@ impl StoreReader for SqliteStore {
             .map_err(db)?;
         rows.map(|r| r.map_err(db)).collect()
     }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT note FROM checkpoints WHERE size = ?1",
+                [size as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, line FROM cosignatures ORDER BY size, witness")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
 }
 
 impl StoreWriter for SqliteStore {
@@ -524,6 +587,16 @@ impl StoreWriter for SqliteStore {
             .execute(
                 "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?1, ?2)",
                 params![size as i64, note],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn put_cosignature(&mut self, size: u64, witness: &str, line: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)",
+                params![size as i64, witness, line],
             )
             .map(|_| ())
             .map_err(db)

@@ -1,0 +1,193 @@
+//! `vellum witness`: a transparency-log witness (<https://c2sp.org/tlog-witness>) for
+//! Vellum ledgers and any other log that signs C2SP checkpoints with Ed25519.
+//!
+//! For each log it is told to trust (an origin and its verifier keys) the witness keeps the
+//! latest checkpoint it cosigned, in its own state file. It cosigns a new checkpoint only
+//! when the log's signature verifies and a consistency proof shows the new tree extends the
+//! one it holds; the check and the update are one transaction, made durable before the
+//! answer. So it never cosigns two inconsistent trees of one log, nor a smaller tree after
+//! a larger one, also across restarts, for as long as its state file lives. Refused
+//! requests that the log signed are kept as evidence.
+//!
+//! [`request`] parses the `add-checkpoint` body, [`state`] keeps the per-log state, and
+//! [`http`] serves the protocol.
+
+pub mod http;
+pub mod request;
+pub mod state;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tlog_tiles::tlog;
+use vellum::ledger::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
+use vellum::ledger::cosignature::Cosigner;
+
+use request::AddCheckpoint;
+use state::{Held, WitnessState};
+
+/// The answer to an `add-checkpoint` request, by the protocol's status codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 200: the cosignature line.
+    Cosigned(String),
+    /// 400: the request is malformed, or its old size is larger than the checkpoint's.
+    BadRequest(String),
+    /// 403: no signature by a trusted key of the origin.
+    Forbidden(String),
+    /// 404: the origin is not one this witness serves.
+    UnknownOrigin(String),
+    /// 409: the old size is not the size the witness holds (given), or a tree of the same
+    /// size with another root.
+    Conflict(u64),
+    /// 422: the consistency proof does not verify.
+    BadProof(String),
+    /// 500: the witness's own state failed; nothing was cosigned.
+    Failed(String),
+}
+
+/// A witness: its signing key, the logs it serves and their state.
+pub struct Witness {
+    cosigner: Cosigner,
+    /// Trusted verifier keys by origin.
+    logs: HashMap<String, Vec<String>>,
+    state: Mutex<WitnessState>,
+}
+
+impl Witness {
+    /// A witness signing with `cosigner`, serving the logs whose verifier keys are
+    /// `log_keys` (each key's name is its log's origin), with its state at `state` (made by
+    /// [`WitnessState::create`]).
+    pub fn open(cosigner: Cosigner, log_keys: &[String], state: &Path) -> anyhow::Result<Self> {
+        let mut logs: HashMap<String, Vec<String>> = HashMap::new();
+        for key in log_keys {
+            let key = key.trim();
+            let origin = key
+                .split_once('+')
+                .map(|(origin, _)| origin)
+                .filter(|_| signed_note::StandardVerifier::new(key).is_ok())
+                .ok_or_else(|| anyhow::anyhow!("`{key}` is not a log verifier key"))?;
+            logs.entry(origin.to_string())
+                .or_default()
+                .push(key.to_string());
+        }
+        anyhow::ensure!(!logs.is_empty(), "a witness needs at least one log key");
+        Ok(Self {
+            cosigner,
+            logs,
+            state: Mutex::new(WitnessState::open(state)?),
+        })
+    }
+
+    /// The witness's verifier key.
+    pub fn verifier_key(&self) -> String {
+        self.cosigner.verifier_key()
+    }
+
+    /// Handles one `add-checkpoint` request body.
+    pub fn add_checkpoint(&self, body: &[u8]) -> Outcome {
+        let request = match AddCheckpoint::parse(body) {
+            Ok(request) => request,
+            Err(e) => return Outcome::BadRequest(e),
+        };
+        let checkpoint = match self.verify_signature(&request.checkpoint) {
+            Ok(checkpoint) => checkpoint,
+            Err(outcome) => return outcome,
+        };
+        if request.old_size > checkpoint.size {
+            return Outcome::BadRequest(format!(
+                "old size {} is larger than the checkpoint's {}",
+                request.old_size, checkpoint.size
+            ));
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return Outcome::Failed("the witness state lock is poisoned".into());
+        };
+        // Checking and updating under one lock and one transaction: no rollback race.
+        let held = match state.held(&checkpoint.origin) {
+            Ok(held) => held,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        if let Err(outcome) = check_extends(&request, &checkpoint, held.as_ref()) {
+            if let Outcome::BadProof(reason) = &outcome
+                && let Err(e) = state.keep_evidence(&checkpoint.origin, body, reason)
+            {
+                tracing::error!("keeping the refused request as evidence: {e}");
+            }
+            return outcome;
+        }
+        let body_text = match signed_note::Note::from_bytes(request.checkpoint.as_bytes()) {
+            Ok(note) => note.text().to_vec(),
+            Err(e) => return Outcome::BadRequest(format!("checkpoint: {e}")),
+        };
+        if let Err(e) = state.hold(&checkpoint, &request.checkpoint) {
+            return Outcome::Failed(e.to_string());
+        }
+        let now = jiff::Timestamp::now().as_second().max(0) as u64;
+        Outcome::Cosigned(self.cosigner.cosign(&body_text, now))
+    }
+
+    /// Verifies the checkpoint under its origin's trusted keys.
+    fn verify_signature(&self, note: &str) -> Result<VerifiedCheckpoint, Outcome> {
+        let origin = note.lines().next().unwrap_or_default();
+        let keys = self
+            .logs
+            .get(origin)
+            .ok_or_else(|| Outcome::UnknownOrigin(format!("unknown log origin `{origin}`")))?;
+        let mut last = None;
+        for key in keys {
+            match verify_checkpoint(note, key) {
+                Ok(checkpoint) => return Ok(checkpoint),
+                Err(CheckpointError::Malformed(e)) => {
+                    return Err(Outcome::BadRequest(format!("checkpoint: {e}")));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Outcome::Forbidden(format!(
+            "no signature by a trusted key of `{origin}`: {}",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        )))
+    }
+}
+
+/// The protocol's checks of a verified checkpoint against the tree the witness holds.
+fn check_extends(
+    request: &AddCheckpoint,
+    checkpoint: &VerifiedCheckpoint,
+    held: Option<&Held>,
+) -> Result<(), Outcome> {
+    let held_size = held.map_or(0, |h| h.size);
+    if request.old_size != held_size {
+        return Err(Outcome::Conflict(held_size));
+    }
+    let Some(held) = held.filter(|h| h.size > 0) else {
+        return match request.proof.is_empty() {
+            true => Ok(()),
+            false => Err(Outcome::BadRequest(
+                "a request from old size 0 carries no proof".into(),
+            )),
+        };
+    };
+    if held.size == checkpoint.size {
+        return match held.root == checkpoint.root {
+            true => Ok(()),
+            false => Err(Outcome::Conflict(held.size)),
+        };
+    }
+    let proof: Vec<tlog::Hash> = request.proof.iter().map(|h| (*h).into()).collect();
+    tlog::check_tree(
+        &proof,
+        checkpoint.size,
+        checkpoint.root.into(),
+        held.size,
+        held.root.into(),
+    )
+    .map_err(|e| {
+        Outcome::BadProof(format!(
+            "the consistency proof from {} to {} entries does not verify: {e}",
+            held.size, checkpoint.size
+        ))
+    })
+}
