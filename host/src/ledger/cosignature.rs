@@ -10,11 +10,11 @@
 //! ```
 //!
 //! Keys: the verifier key is a signed-note vkey of type `0x04` (`<name>+<key id>+base64(0x04
-//! ‖ public key)`), the key id being SHA-256(name ‖ "\n" ‖ 0x04 ‖ public key)[:4]. The signing
-//! key is written like a signed-note signing key with the same type byte
-//! (`PRIVATE+KEY+<name>+<key id>+base64(0x04 ‖ seed)`). Both plug into the `signed_note`
-//! crate's [`signed_note::Signer`] and [`signed_note::Verifier`] traits, so notes carrying
-//! cosignatures parse and verify with that crate.
+//! ‖ public key)`), the key id being the first 4 bytes of SHA-256(name ‖ "\n" ‖ 0x04 ‖
+//! public key). The signing key is written like a signed-note signing key with the same
+//! type byte (`PRIVATE+KEY+<name>+<key id>+base64(0x04 ‖ seed)`). [`CosignatureVerifier`]
+//! implements the `signed_note` crate's [`signed_note::Verifier`], so notes carrying
+//! cosignatures parse and verify with that crate (its 0.2 has no cosignature type itself).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
