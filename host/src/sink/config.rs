@@ -293,6 +293,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn witnesses_are_read_with_their_keys_and_a_missing_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, vkey) = crate::ledger::cosignature::Cosigner::generate("w.example/1").unwrap();
+        std::fs::write(dir.path().join("w.pub"), vkey).unwrap();
+        let text = r#"
+[ledger]
+path = "audit.db"
+[[ledger.witness]]
+url = "http://127.0.0.1:7380"
+key = "w.pub"
+"#;
+        let config = SinkConfig::parse(text, dir.path()).unwrap();
+        let witnesses = config.ledger.options().unwrap().witnesses;
+        assert_eq!(witnesses.len(), 1);
+        assert_eq!(witnesses[0].key().name(), "w.example/1");
+        let elsewhere = SinkConfig::parse(text, Path::new("/nonexistent")).unwrap();
+        let err = elsewhere.ledger.options().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/w.pub"), "{err}");
+    }
+
+    #[test]
     fn a_full_file_parses_and_paths_resolve() {
         let config = SinkConfig::parse(
             r#"
