@@ -300,6 +300,21 @@ fn an_insider_with_the_signing_key_cannot_get_another_history_cosigned() {
         before + 1,
         "the signed, refused request is kept"
     );
+    // The re-signed ledger verifies with the log's key, but not with the witness's.
+    drop(fork);
+    let verify = |witness_key: Option<&Path>| {
+        let mut command = vellum();
+        command.args(["verify", "--ledger"]).arg(&fork_path);
+        if let Some(key) = witness_key {
+            command.arg("--witness-key").arg(key);
+        }
+        command.output().unwrap()
+    };
+    assert_eq!(verify(None).status.code(), Some(0));
+    let out = verify(Some(&witness.key_file()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("unwitnessed"), "{stderr}");
 }
 
 #[test]
