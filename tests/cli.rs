@@ -205,7 +205,7 @@ fn shipped_plugin_cases_pass() {
             "--leak-config",
             &redact_config,
         ],
-        "9 passed, 0 failed",
+        "10 passed, 0 failed",
     );
     assert_cases_pass(
         &[

@@ -59,6 +59,7 @@ fn alnum(rng: &mut StdRng, n: usize, alphabet: &[u8]) -> String {
 
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+";
 
 /// A valid German IBAN for a random account.
 fn iban(rng: &mut StdRng) -> String {
@@ -160,7 +161,8 @@ fn secret(rng: &mut StdRng, kind: usize) -> (String, &'static str) {
             ),
             "jwt",
         ),
-        _ => (format!("Bearer {}", alnum(rng, 32, ALNUM)), "authorization"),
+        14 => (format!("Bearer {}", alnum(rng, 32, ALNUM)), "authorization"),
+        _ => (alnum(rng, 40, BASE64), "aws-secret-key"),
     }
 }
 
@@ -218,8 +220,8 @@ fn planted_secrets_never_survive_and_look_alikes_are_untouched() {
     let mut benigns: Vec<(usize, String)> = Vec::new();
     let mut events = Vec::new();
     for i in 0..EVENTS {
-        let (s1, k1) = secret(&mut rng, i % 15);
-        let (s2, k2) = secret(&mut rng, (i * 7 + 3) % 15);
+        let (s1, k1) = secret(&mut rng, i % 16);
+        let (s2, k2) = secret(&mut rng, (i * 7 + 3) % 16);
         let b1 = benign(&mut rng, i % 9);
         let b2 = benign(&mut rng, (i * 5 + 1) % 9);
         let payload = json!({

@@ -66,8 +66,8 @@ impl StoreReader for FlakyHashes {
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         self.inner.checkpoint(size)
     }
-    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        self.inner.cosignatures()
+    fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.cosignatures(size)
     }
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
         self.inner.idempotency_key(scope, key)

@@ -71,22 +71,26 @@ pub async fn entries(
 }
 
 /// `GET /v1/checkpoint`: the latest signed checkpoint, `{"size", "root", "origin",
-/// "time", "note"}`.
+/// "time", "note", "cosignatures"}` (the witnesses' signature lines for the note).
 pub async fn checkpoint(State(app): State<App>, _: Caller) -> Result<Json<Value>, ApiError> {
     let retry = app.retry_after;
     app.read(move |sink| {
-        let (checkpoint, note) = sink
-            .ledger()
+        let ledger = sink.ledger();
+        let (checkpoint, note) = ledger
             .checkpoints()
             .map_err(|e| ApiError::ledger(e, retry))?
             .pop()
             .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+        let cosignatures = ledger
+            .cosignatures(checkpoint.size)
+            .map_err(|e| ApiError::ledger(e, retry))?;
         Ok(Json(json!({
             "size": checkpoint.size,
             "root": checkpoint.root,
             "origin": checkpoint.origin,
             "time": checkpoint.time,
             "note": note,
+            "cosignatures": cosignatures,
         })))
     })
     .await

@@ -75,6 +75,18 @@ pub const DETECTORS: &[DetectorSpec] = &[
             r#"(?i)aws.{0,20}?(?:secret|private).{0,20}?['"=:\s]+([A-Za-z0-9/+]{40})\b"#,
         )
     },
+    // The same key with nothing around it that says "aws" or "secret": exactly 40
+    // characters of the base64 alphabet standing alone, random-looking (see
+    // `validate::aws_secret`); 40-digit hex (git commits, SHA-1) is not taken.
+    DetectorSpec {
+        group: 1,
+        validate: Some(validate::aws_secret),
+        ..spec(
+            "aws-secret-key",
+            "AWS_SECRET_KEY",
+            r"(?:^|[^A-Za-z0-9/+=_.-])([A-Za-z0-9/+]{40})(?:$|[^A-Za-z0-9/+=_-])",
+        )
+    },
     spec(
         "github-token",
         "GITHUB_TOKEN",
@@ -155,6 +167,100 @@ pub const DETECTORS: &[DetectorSpec] = &[
             "phone",
             "PHONE",
             r"\b\d{3}\.\d{3}\.\d{4}(?:\s?(?i:x|ext\.?|extension)\s?\d{1,6})?\b",
+        )
+    },
+    // Free-text PII in prompts, without a model. A passport number needs the word
+    // "passport" before it, which makes it precise enough to be on by default.
+    DetectorSpec {
+        group: 1,
+        validate: Some(validate::passport),
+        ..spec(
+            "passport",
+            "PASSPORT",
+            r"(?i:passport)(?:\s*(?i:no\.?|number|num|nr\.?|#))?(?:\s+(?i:is)\b)?\s*[:#=]?\s*([A-Z0-9]{6,9})\b",
+        )
+    },
+    // Names, off by default (see docs/plugins.md for the measured precision): after a phrase
+    // that always introduces one ("my name is", "Mr."), any one to three capitalised words;
+    // after a greeting or a weaker phrase ("Hi", "I'm", "called"), only when one of them is a
+    // census first or last name; anywhere, a census first name followed by one of the
+    // 20,000 commonest census last names.
+    DetectorSpec {
+        group: 1,
+        default_on: false,
+        ..spec(
+            "person-name",
+            "NAME",
+            concat!(
+                r"\b(?:(?i:my name is|my name's|my full name is|name is|name:|full name:)\s+|",
+                r"(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)",
+                r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})\b",
+            ),
+        )
+    },
+    DetectorSpec {
+        group: 1,
+        validate: Some(validate::introduced_name),
+        default_on: false,
+        ..spec(
+            "person-name",
+            "NAME",
+            concat!(
+                r"\b(?:(?i:i am|i'm|this is|called|named|dear|hi|hello|thanks|regards|",
+                r"contact|ask|email|call|signed by|patient|customer|applicant|passenger)[,:]?\s+)",
+                r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})\b",
+            ),
+        )
+    },
+    DetectorSpec {
+        validate: Some(validate::full_name),
+        default_on: false,
+        ..spec("person-name", "NAME", r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")
+    },
+    // Postal addresses: a house number and a street ("42 Baker Street"), a UK postcode
+    // ("NW1 6XE"), a US state and ZIP code ("CA 94103"). Off by default.
+    DetectorSpec {
+        default_on: false,
+        ..spec(
+            "postal-address",
+            "ADDRESS",
+            concat!(
+                r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|",
+                r"Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Ter|Close|",
+                r"Crescent|Square|Sq|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Trail|Trl|Row|Walk|",
+                r"Alley|Route|Rte|Plaza|Loop|Path|Pike|Mews|Gardens|Grove|Park|Hill|Heights|",
+                r"Crossing|Junction|Point|Ridge|Run|View|Village|Square)\b\.?",
+            ),
+        )
+    },
+    DetectorSpec {
+        group: 1,
+        default_on: false,
+        ..spec(
+            "postal-address",
+            "ADDRESS",
+            concat!(
+                r"(?i:\blive at|\blives at|\baddress(?: is)?:?|\bship(?:ped)? to|",
+                r"\bdeliver(?:ed)? to|\blocated at|\bresid(?:e|es|ing) at)\s+",
+                r"(\d{1,5}[A-Za-z]?(?:,?\s+[A-Z][a-z]+){1,4})",
+            ),
+        )
+    },
+    DetectorSpec {
+        default_on: false,
+        ..spec(
+            "postal-address",
+            "ADDRESS",
+            r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b",
+        )
+    },
+    DetectorSpec {
+        validate: Some(validate::us_zip),
+        default_on: false,
+        ..spec(
+            "postal-address",
+            "ADDRESS",
+            r"\b[A-Z]{2} \d{5}(?:-\d{4})?\b",
         )
     },
     DetectorSpec {

@@ -12,6 +12,7 @@
 mod config;
 mod detectors;
 mod keys;
+mod names;
 mod redact;
 mod validate;
 

@@ -86,6 +86,19 @@ const POSITIVES: &[(&str, &str, &str)] = &[
         "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     ),
+    // With nothing saying "aws" or "secret" next to it (the first corpus leaked these).
+    (
+        "aws-secret-key",
+        "exported Xk3m9Qz+Lr7Tb2Wn5Yc8Vd1Hf4Jg6Ks0Pa/Ue3Io to the runner",
+        "Xk3m9Qz+Lr7Tb2Wn5Yc8Vd1Hf4Jg6Ks0Pa/Ue3Io",
+    ),
+    (
+        "aws-secret-key",
+        "\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    ("passport", "passport no. X12345678 attached", "X12345678"),
+    ("passport", "My passport number is 533380006.", "533380006"),
     (
         "github-token",
         "ghp_1234567890abcdefghijklmnopqrstuvwxyz",
@@ -145,6 +158,13 @@ const BENIGN: &[&str] = &[
     "version 6.3.36",
     "object 4f2a9c0b7d1e",
     "twelve digits 123456789012",
+    // 40 characters that are not a bare AWS secret key: an identifier, a path, a longer
+    // base64 digest, a 40-character run inside a longer token.
+    "class TheQuickBrownFoxJumpsOverTheLazyDog12345",
+    "method getUserAccountBalanceForCustomer2024Q3v1",
+    "/usr/lib/python3/site-packages/vellum/redaction/x.py",
+    "integrity sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC",
+    "token_Xk3m9Qz+Lr7Tb2Wn5Yc8Vd1Hf4Jg6Ks0Pa/Ue3Io_suffix",
 ];
 
 #[test]
@@ -157,6 +177,52 @@ fn every_detector_finds_its_true_positives() {
             panic!("{detector} missed in {text:?}; found {found:?}")
         };
         assert_eq!(&text[hit.start..hit.end], *secret, "{detector} in {text:?}");
+    }
+}
+
+#[test]
+fn names_and_addresses_in_a_prompt_are_found_when_enabled() {
+    let text = "My name is John Smith, I live at 42 Baker Street, London NW1 6XE. \
+                Please ask Maria Garcia; ship to CA 94103.";
+    assert!(
+        redactor("")
+            .find(text)
+            .iter()
+            .all(|f| f.detector != "person-name" && f.detector != "postal-address"),
+        "off by default"
+    );
+    let r = redactor(
+        "[detectors]\nperson-name = { enabled = true }\npostal-address = { enabled = true }",
+    );
+    let found: Vec<(String, &str)> = r
+        .find(text)
+        .into_iter()
+        .map(|f| (f.detector.clone(), &text[f.start..f.end]))
+        .collect();
+    for expected in [
+        ("person-name", "John Smith"),
+        ("postal-address", "42 Baker Street"),
+        ("postal-address", "NW1 6XE"),
+        ("person-name", "Maria Garcia"),
+        ("postal-address", "CA 94103"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(d, t)| d == expected.0 && *t == expected.1),
+            "{expected:?} not in {found:?}"
+        );
+    }
+    for benign in [
+        "Deploy to the Rose Garden cluster before the Spring Sale.",
+        "Call Center hours: Monday to Friday. Contact Sales for pricing.",
+        "I am Happy with the New York results.",
+    ] {
+        assert!(
+            r.find(benign).is_empty(),
+            "{benign:?}: {:?}",
+            r.find(benign)
+        );
     }
 }
 

@@ -348,12 +348,8 @@ impl Ledger {
     /// --witness-key` checks them). Appended to the checkpoint's note, they make the
     /// cosigned checkpoint.
     pub fn cosignatures(&self, size: u64) -> Result<Vec<String>, LedgerError> {
-        let all = self.with_reader(|r| r.cosignatures())?;
-        Ok(all
-            .into_iter()
-            .filter(|(s, _)| *s == size)
-            .map(|(_, line)| line)
-            .collect())
+        let lines = self.with_reader(|r| r.cosignatures(Some(size)))?;
+        Ok(lines.into_iter().map(|(_, line)| line).collect())
     }
 
     /// Proof that entry `seq` is in the checkpoint of `tree_size` (default: the latest

@@ -369,7 +369,7 @@ fn check_cosignatures(
     if anchor.witnesses.is_empty() {
         return Ok(());
     }
-    let cosignatures = store.cosignatures()?;
+    let cosignatures = store.cosignatures(None)?;
     let notes = store.checkpoints()?;
     for witness in &anchor.witnesses {
         let prefix = format!("— {} ", witness.name());

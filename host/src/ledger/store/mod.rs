@@ -51,9 +51,9 @@ pub trait StoreReader: Send {
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
     /// The stored checkpoint of tree size `size`, if any.
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
-    /// Witnesses' cosignatures `(tree size, signature line)`, by size (see
-    /// [`super::cosignature`]).
-    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError>;
+    /// Witnesses' cosignatures `(tree size, signature line)` of the checkpoint of `size`, or
+    /// of all checkpoints (`None`), by size (see [`super::cosignature`]).
+    fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError>;
     /// The idempotency key `key` of `scope`, if an append claimed it.
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError>;
 }

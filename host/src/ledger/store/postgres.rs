@@ -595,11 +595,13 @@ impl StoreReader for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+    fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError> {
+        let size = size.map(|s| s as i64);
         let rows = self.with_client(|c| {
-            c.query(
-                "SELECT size, line FROM cosignatures ORDER BY size, witness",
-                &[],
+            c.query_typed(
+                "SELECT size, line FROM cosignatures WHERE $1::BIGINT IS NULL OR size = $1 \
+                 ORDER BY size, witness",
+                &[(&size, Type::INT8)],
             )
         })?;
         Ok(rows

@@ -460,13 +460,18 @@ impl StoreReader for SqliteStore {
             .map_err(db)
     }
 
-    fn cosignatures(&self) -> Result<Vec<(u64, String)>, StoreError> {
+    fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT size, line FROM cosignatures ORDER BY size, witness")
+            .prepare_cached(
+                "SELECT size, line FROM cosignatures WHERE ?1 IS NULL OR size = ?1 \
+                 ORDER BY size, witness",
+            )
             .map_err(db)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .query_map([size.map(|s| s as i64)], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
             .map_err(db)?;
         rows.map(|r| r.map_err(db)).collect()
     }
