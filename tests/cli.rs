@@ -205,7 +205,7 @@ fn shipped_plugin_cases_pass() {
             "--leak-config",
             &redact_config,
         ],
-        "10 passed, 0 failed",
+        "11 passed, 0 failed",
     );
     assert_cases_pass(
         &[
