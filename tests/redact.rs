@@ -1,6 +1,8 @@
 //! The `redact` plugin in a chain: a corpus of generated audit events with planted PII and
-//! secrets (from a fake-data generator, at known positions) and benign look-alikes. No
-//! planted value may survive; no look-alike may be damaged.
+//! secrets (from a fake-data generator, at known positions) and benign look-alikes, in the
+//! shapes agent runtimes emit: LLM calls with usage blocks, tool calls with shell commands
+//! and URLs, intent status changes, memory reads. No planted value may survive; no
+//! look-alike may be damaged; LLM usage numbers keep their values and types.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -211,6 +213,71 @@ fn benign(rng: &mut StdRng, kind: usize) -> String {
     }
 }
 
+/// One agent-runtime event carrying two planted values and two look-alikes, by `i % 4`: an
+/// LLM call (prompt, usage block, session id), a tool call (shell command, URL, arguments),
+/// an intent status change, a memory read.
+fn agent_event(
+    rng: &mut StdRng,
+    i: usize,
+    (s1, s2): (&str, &str),
+    (b1, b2): (&str, &str),
+) -> (&'static str, Value) {
+    match i % 4 {
+        0 => {
+            let prompt: u64 = rng.random_range(10..4000);
+            let completion: u64 = rng.random_range(1..1000);
+            (
+                "llm.call",
+                json!({
+                    "model": "gpt-x-2026-11",
+                    "session_id": format!("sess-{i}"),
+                    "messages": [
+                        {"role": "system", "content": "You are a support agent."},
+                        {"role": "user", "content": format!("agent saw {s1} while handling {b1}")},
+                    ],
+                    "tool_results": [b2, {"value": s2}],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": completion,
+                        "total_tokens": prompt + completion,
+                    },
+                    "max_tokens": 1024,
+                    "tokenizer": "o200k_base",
+                }),
+            )
+        }
+        1 => (
+            "tool.call",
+            json!({
+                "tool": "shell",
+                "command": format!("grep -rn '{s1}' /srv/app --include=*.log # {b1}"),
+                "url": format!("https://api.example.com/v1/search?ref={}&page=2", i),
+                "args": [b2, {"value": s2}],
+                "exit_code": 0,
+            }),
+        ),
+        2 => (
+            "intent.status",
+            json!({
+                "intent_id": format!("intent-{i}"),
+                "from": "running",
+                "to": "blocked",
+                "reason": format!("agent saw {s1} while handling {b1}"),
+                "evidence": {"args": [b2, {"value": s2}], "count": i},
+            }),
+        ),
+        _ => (
+            "memory.read",
+            json!({
+                "store": "long-term",
+                "key": format!("user/{i}/profile"),
+                "value": {"note": format!("agent saw {s1} while handling {b1}"), "refs": [b2, {"value": s2}]},
+                "hits": 2,
+            }),
+        ),
+    }
+}
+
 #[test]
 fn planted_secrets_never_survive_and_look_alikes_are_untouched() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,11 +291,8 @@ fn planted_secrets_never_survive_and_look_alikes_are_untouched() {
         let (s2, k2) = secret(&mut rng, (i * 7 + 3) % 16);
         let b1 = benign(&mut rng, i % 9);
         let b2 = benign(&mut rng, (i * 5 + 1) % 9);
-        let payload = json!({
-            "message": format!("agent saw {s1} while handling {b1}"),
-            "nested": {"args": [b2.clone(), {"value": s2.clone()}], "count": i},
-        });
-        let mut event = common::event(&format!("ev-{i}"), "tool.call", payload);
+        let (kind, payload) = agent_event(&mut rng, i, (&s1, &s2), (&b1, &b2));
+        let mut event = common::event(&format!("ev-{i}"), kind, payload);
         event.subject = Some(format!("ticket for {b1}"));
         planted.push((i, s1, k1));
         planted.push((i, s2, k2));
@@ -248,6 +312,28 @@ fn planted_secrets_never_survive_and_look_alikes_are_untouched() {
             other => panic!("event not kept: {other:?}"),
         })
         .collect();
+    // LLM usage blocks come out as they went in: numbers stay numbers.
+    for (i, outcome) in outcomes.iter().enumerate().filter(|(i, _)| i % 4 == 0) {
+        let Outcome::Keep { event, .. } = outcome else {
+            unreachable!()
+        };
+        let payload: Value = serde_json::from_str(event.payload.as_str()).unwrap();
+        let usage = &payload["usage"];
+        assert_eq!(
+            usage["total_tokens"].as_u64(),
+            Some(
+                usage["prompt_tokens"].as_u64().unwrap()
+                    + usage["completion_tokens"].as_u64().unwrap()
+            ),
+            "event {i}: {usage}"
+        );
+        assert_eq!(payload["max_tokens"], json!(1024), "event {i}");
+        assert_eq!(
+            payload["session_id"],
+            json!(format!("sess-{i}")),
+            "event {i}"
+        );
+    }
     // JSON escaping would hide some characters; compare against the parsed payload too.
     let survived: Vec<_> = planted
         .iter()
@@ -268,12 +354,25 @@ fn planted_secrets_never_survive_and_look_alikes_are_untouched() {
         detection,
         damage
     );
+    // Every format with a fixed shape or a checksum is found every time. A bare AWS secret
+    // key is recognised by how random it looks, which misses about 1 in 400 (see
+    // `validate::aws_secret`): it gets a floor instead, as does the whole corpus.
+    let heuristic = |kind: &str| kind == "aws-secret-key";
+    let exact_survivors: Vec<_> = survived.iter().filter(|(_, _, k)| !heuristic(k)).collect();
     assert!(
-        survived.is_empty(),
+        exact_survivors.is_empty(),
         "{} planted values survived, e.g. {:?}",
-        survived.len(),
-        &survived[..survived.len().min(5)]
+        exact_survivors.len(),
+        &exact_survivors[..exact_survivors.len().min(5)]
     );
+    let bare_keys = planted.iter().filter(|(_, _, k)| heuristic(k)).count();
+    let bare_recall = 1.0 - (survived.len() as f64 / bare_keys as f64);
+    eprintln!("bare AWS secret keys: recall {bare_recall:.4} of {bare_keys}");
+    assert!(
+        bare_recall >= 0.98,
+        "bare AWS keys: recall {bare_recall:.4}"
+    );
+    assert!(detection >= 0.99 && damage <= 0.01, "below the 0.99 floors");
     assert!(
         damaged.is_empty(),
         "{} look-alikes damaged, e.g. {:?}",

@@ -160,7 +160,7 @@ const BENIGN: &[&str] = &[
     "twelve digits 123456789012",
     // 40 characters that are not a bare AWS secret key: an identifier, a path, a longer
     // base64 digest, a 40-character run inside a longer token.
-    "class TheQuickBrownFoxJumpsOverTheLazyDog12345",
+    "class AbstractSingletonProxyFactoryBean2Helper",
     "method getUserAccountBalanceForCustomer2024Q3v1",
     "/usr/lib/python3/site-packages/vellum/redaction/x.py",
     "integrity sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC",
