@@ -42,40 +42,15 @@ impl WitnessProcess {
             .output()
             .unwrap();
         assert!(init.status.success(), "{init:?}");
-        let mut witness = Self {
-            child: Command::new("true").spawn().unwrap(),
-            url: String::new(),
-            dir,
-        };
-        witness.serve(log_key);
-        witness
+        let (child, url) = serve(dir.path(), log_key);
+        Self { child, url, dir }
     }
 
-    /// (Re)starts the server on a fresh port.
-    fn serve(&mut self, log_key: &Path) {
+    /// Restarts the server (on a fresh port), with the same key and state.
+    fn restart(&mut self, log_key: &Path) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut child = vellum()
-            .args(["witness", "serve", "--listen", "127.0.0.1:0", "--key"])
-            .arg(self.dir.path().join("w.key"))
-            .arg("--state")
-            .arg(self.dir.path().join("w.db"))
-            .arg("--log-key")
-            .arg(log_key)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        self.url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("no address from the witness: {line:?}"))
-            .to_string();
-        self.child = child;
+        (self.child, self.url) = serve(self.dir.path(), log_key);
     }
 
     fn key_file(&self) -> PathBuf {
@@ -97,6 +72,32 @@ impl WitnessProcess {
             .query_row("SELECT count(*) FROM evidence", [], |r| r.get(0))
             .unwrap()
     }
+}
+
+/// Starts `vellum witness serve` with the key and state in `dir`; returns the process and
+/// the URL it prints.
+fn serve(dir: &Path, log_key: &Path) -> (Child, String) {
+    let mut child = vellum()
+        .args(["witness", "serve", "--listen", "127.0.0.1:0", "--key"])
+        .arg(dir.join("w.key"))
+        .arg("--state")
+        .arg(dir.join("w.db"))
+        .arg("--log-key")
+        .arg(log_key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("no address from the witness: {line:?}"))
+        .to_string();
+    (child, url)
 }
 
 impl Drop for WitnessProcess {
@@ -333,7 +334,7 @@ fn a_rolled_back_copy_cannot_be_cosigned_and_the_state_survives_a_restart() {
     ledger.checkpoint().unwrap();
     drop(ledger);
     // The witness restarts (new port) and keeps what it holds.
-    witness.serve(&verifier_key_file(&test));
+    witness.restart(&verifier_key_file(&test));
     std::fs::copy(&copy, &path).unwrap();
     let out = vellum()
         .args(["checkpoint", "--ledger"])

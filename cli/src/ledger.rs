@@ -237,11 +237,7 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<u8> {
     };
     let ledger = Ledger::open(args.ledger.location(), options)?;
     let (note, failed) = ledger.checkpoint_witnessed()?;
-    let size = note
-        .lines()
-        .nth(1)
-        .and_then(|line| line.parse::<u64>().ok())
-        .context("the signed checkpoint has no size line")?;
+    let size = verify_checkpoint(&note, ledger.verifier_key())?.size;
     let cosigned = format!("{note}{}", ledger.cosignatures(size)?.concat());
     if let Some(out) = &args.out {
         std::fs::write(out, &cosigned)

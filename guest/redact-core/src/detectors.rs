@@ -229,7 +229,7 @@ pub const DETECTORS: &[DetectorSpec] = &[
                 r"Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Ter|Close|",
                 r"Crescent|Square|Sq|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Trail|Trl|Row|Walk|",
                 r"Alley|Route|Rte|Plaza|Loop|Path|Pike|Mews|Gardens|Grove|Park|Hill|Heights|",
-                r"Crossing|Junction|Point|Ridge|Run|View|Village|Square)\b\.?",
+                r"Crossing|Junction|Point|Ridge|Run|View|Village)\b\.?",
             ),
         )
     },

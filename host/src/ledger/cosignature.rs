@@ -57,15 +57,9 @@ impl Cosigner {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("it must start with PRIVATE+KEY+"))?;
-        let (name, id, material) = split_key(rest).ok_or_else(|| bad("malformed"))?;
-        let seed: [u8; 32] = match material.split_first() {
-            Some((&COSIGNATURE_V1, seed)) => seed.try_into().map_err(|_| bad("bad key length"))?,
-            _ => return Err(bad("not a cosignature/v1 (type 0x04) key")),
-        };
+        let (name, id, seed) = split_key(rest).map_err(bad)?;
         let key = SigningKey::from_bytes(&seed);
-        if signed_note::key_id(name, &key_material(&key.verifying_key())) != id {
-            return Err(bad("the key id does not match the key"));
-        }
+        check_id(name, id, &key.verifying_key()).map_err(bad)?;
         Ok(Self {
             name: name.to_string(),
             id,
@@ -110,17 +104,9 @@ impl CosignatureVerifier {
     /// Parses a `cosignature/v1` verifier key (`<name>+<key id>+base64(0x04 ‖ key)`).
     pub fn new(vkey: &str) -> Result<Self, CheckpointError> {
         let bad = |why: &str| CheckpointError::BadKey(format!("witness key: {why}"));
-        let (name, id, material) = split_key(vkey.trim()).ok_or_else(|| bad("malformed"))?;
-        let public: [u8; 32] = match material.split_first() {
-            Some((&COSIGNATURE_V1, public)) => {
-                public.try_into().map_err(|_| bad("bad key length"))?
-            }
-            _ => return Err(bad("not a cosignature/v1 (type 0x04) key")),
-        };
-        if signed_note::key_id(name, &material) != id {
-            return Err(bad("the key id does not match the key"));
-        }
+        let (name, id, public) = split_key(vkey.trim()).map_err(bad)?;
         let key = VerifyingKey::from_bytes(&public).map_err(|e| bad(&e.to_string()))?;
+        check_id(name, id, &key).map_err(bad)?;
         Ok(Self {
             name: name.to_string(),
             id,
@@ -224,15 +210,30 @@ fn key_id_prefixed(id: u32, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Splits `name+hexid+base64` into its parts, checking the name and the id's form.
-fn split_key(text: &str) -> Option<(&str, u32, Vec<u8>)> {
-    let (name, rest) = text.split_once('+')?;
-    let (id, material) = rest.split_once('+')?;
+/// Splits `name+hexid+base64(0x04 ‖ 32 bytes)` into the name, the id and the 32 key bytes,
+/// checking the name, the id's form, the type byte and the length.
+fn split_key(text: &str) -> Result<(&str, u32, [u8; 32]), &'static str> {
+    let (name, rest) = text.split_once('+').ok_or("malformed")?;
+    let (id, material) = rest.split_once('+').ok_or("malformed")?;
     if id.len() != 8 || check_name(name).is_err() {
-        return None;
+        return Err("malformed");
     }
-    let id = u32::from_str_radix(id, 16).ok()?;
-    Some((name, id, BASE64.decode(material).ok()?))
+    let id = u32::from_str_radix(id, 16).map_err(|_| "malformed")?;
+    let material = BASE64.decode(material).map_err(|_| "malformed")?;
+    match material.split_first() {
+        Some((&COSIGNATURE_V1, key)) => {
+            Ok((name, id, key.try_into().map_err(|_| "bad key length")?))
+        }
+        _ => Err("not a cosignature/v1 (type 0x04) key"),
+    }
+}
+
+/// Checks that `id` is the key id of `name` and `key`.
+fn check_id(name: &str, id: u32, key: &VerifyingKey) -> Result<(), &'static str> {
+    match signed_note::key_id(name, &key_material(key)) == id {
+        true => Ok(()),
+        false => Err("the key id does not match the key"),
+    }
 }
 
 fn check_name(name: &str) -> Result<(), String> {

@@ -10,6 +10,8 @@
 //! means it was *truncated after a checkpoint*. Recomputing the whole tree from the rows and
 //! comparing it with every signed checkpoint catches edits that also rewrote the hashes.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use tlog_tiles::tlog::{self, stored_hash_index};
 
@@ -193,8 +195,9 @@ pub fn verify_anchored(
         size: store.size()?,
         ..VerifyReport::default()
     };
-    let checkpoints = checked_checkpoints(store, anchor, &mut report)?;
-    check_cosignatures(store, anchor, &checkpoints, &mut report)?;
+    let notes = store.checkpoints()?;
+    let checkpoints = checked_checkpoints(&notes, anchor, &mut report);
+    check_cosignatures(store, anchor, &notes, &checkpoints, &mut report)?;
     let size = report.size;
     let trusted = anchor.checkpoint.as_ref();
     if let Some(t) = trusted {
@@ -328,13 +331,13 @@ pub fn verify_anchored(
 
 /// Verifies every stored checkpoint's signature; bad ones become findings.
 fn checked_checkpoints(
-    store: &dyn StoreReader,
+    notes: &[(u64, String)],
     anchor: &Anchor,
     report: &mut VerifyReport,
-) -> Result<Vec<VerifiedCheckpoint>, LedgerError> {
+) -> Vec<VerifiedCheckpoint> {
     let mut good = Vec::new();
-    for (size, note) in store.checkpoints()? {
-        match verify_checkpoint(&note, &anchor.key) {
+    for &(size, ref note) in notes {
+        match verify_checkpoint(note, &anchor.key) {
             Ok(cp) if cp.size == size => good.push(cp),
             Ok(cp) => report.find(
                 TamperClass::BadCheckpoint,
@@ -354,7 +357,7 @@ fn checked_checkpoints(
         }
     }
     report.checkpoints_checked = good.len();
-    Ok(good)
+    good
 }
 
 /// Checks the stored cosignatures of every required witness: each one of its lines must
@@ -363,6 +366,7 @@ fn checked_checkpoints(
 fn check_cosignatures(
     store: &dyn StoreReader,
     anchor: &Anchor,
+    notes: &[(u64, String)],
     checkpoints: &[VerifiedCheckpoint],
     report: &mut VerifyReport,
 ) -> Result<(), LedgerError> {
@@ -370,13 +374,14 @@ fn check_cosignatures(
         return Ok(());
     }
     let cosignatures = store.cosignatures(None)?;
-    let notes = store.checkpoints()?;
+    let notes: HashMap<u64, &str> = notes.iter().map(|(s, n)| (*s, n.as_str())).collect();
+    let checked: HashSet<u64> = checkpoints.iter().map(|cp| cp.size).collect();
     for witness in &anchor.witnesses {
         let prefix = format!("— {} ", witness.name());
         let mut largest = None;
         for (size, line) in cosignatures.iter().filter(|(_, l)| l.starts_with(&prefix)) {
-            let note = notes.iter().find(|(s, _)| s == size).map(|(_, n)| n);
-            let checked = checkpoints.iter().any(|cp| cp.size == *size);
+            let note = notes.get(size);
+            let checked = checked.contains(size);
             match note.map(|note| witness.verify_line(note, line)) {
                 Some(Ok(_)) if checked => largest = largest.max(Some(*size)),
                 Some(Ok(_)) => {}

@@ -24,6 +24,9 @@ pub const MAX_PROOF_LINES: usize = 63;
 pub struct Witness {
     url: String,
     key: CosignatureVerifier,
+    /// Kept across requests, so its connections are reused (the protocol asks for
+    /// keep-alive).
+    agent: ureq::Agent,
 }
 
 /// Why a witness did not cosign.
@@ -59,9 +62,15 @@ impl Witness {
         }
         let key = CosignatureVerifier::new(vkey)
             .map_err(|e| LedgerError::BadRequest(format!("witness {url}: {e}")))?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .into();
         Ok(Self {
             url: url.trim_end_matches('/').to_string(),
             key,
+            agent,
         })
     }
 
@@ -87,18 +96,13 @@ impl Witness {
         seen: u64,
         prove: &mut dyn FnMut(u64) -> Result<Vec<Hash>, LedgerError>,
     ) -> Result<(String, u64), WitnessError> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .into();
         let mut old = seen.min(size);
         for attempt in 0..2 {
             let proof = match old {
                 0 => Vec::new(),
                 old => prove(old).map_err(|e| self.failed(format!("building the proof: {e}")))?,
             };
-            let (status, content_type, body) = self.post(&agent, old, &proof, note)?;
+            let (status, content_type, body) = self.post(old, &proof, note)?;
             match status {
                 200 => {
                     let line = body
@@ -148,7 +152,6 @@ impl Witness {
     /// Sends one add-checkpoint request: `(status, content type, body)`.
     fn post(
         &self,
-        agent: &ureq::Agent,
         old: u64,
         proof: &[Hash],
         note: &str,
@@ -161,7 +164,8 @@ impl Witness {
         body.push('\n');
         body.push_str(note);
         let url = format!("{}/add-checkpoint", self.url);
-        let mut response = agent
+        let mut response = self
+            .agent
             .post(&url)
             .header("content-type", "text/plain; charset=utf-8")
             .send(body.as_bytes())

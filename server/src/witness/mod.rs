@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use tlog_tiles::tlog;
 use vellum::ledger::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use vellum::ledger::cosignature::Cosigner;
+use vellum::ledger::merkle::ConsistencyProof;
 
 use request::AddCheckpoint;
 use state::{Held, WitnessState};
@@ -176,15 +176,18 @@ fn check_extends(
             false => Err(Outcome::Conflict(held.size)),
         };
     }
-    let proof: Vec<tlog::Hash> = request.proof.iter().map(|h| (*h).into()).collect();
-    tlog::check_tree(
-        &proof,
-        checkpoint.size,
-        checkpoint.root.into(),
-        held.size,
-        held.root.into(),
-    )
-    .map_err(|e| {
+    let proof = ConsistencyProof {
+        old_size: held.size,
+        new_size: checkpoint.size,
+        path: request.proof.clone(),
+    };
+    let held = VerifiedCheckpoint {
+        origin: checkpoint.origin.clone(),
+        size: held.size,
+        root: held.root,
+        time: None,
+    };
+    proof.verify(&held, checkpoint).map_err(|e| {
         Outcome::BadProof(format!(
             "the consistency proof from {} to {} entries does not verify: {e}",
             held.size, checkpoint.size
