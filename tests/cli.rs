@@ -232,6 +232,20 @@ fn shipped_plugin_cases_pass() {
         ],
         "2 passed, 0 failed",
     );
+    let js = vellum_guest_artifacts::JS_DOMAINS.expect(
+        "the build could not install componentize-js (see its warnings: it needs node and npm, and the npm registry), so the JavaScript plugin was not built",
+    );
+    assert_cases_pass(
+        &[
+            "test",
+            js,
+            "--config",
+            &guest("js-domains/cases/config.json"),
+            "--cases",
+            &guest("js-domains/cases/cases.toml"),
+        ],
+        "4 passed, 0 failed",
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The subcommands, their exit codes, and the shared output helpers.
 
+use crate::plugin_kit::{build, scaffold};
 use crate::{builtins, demo, inspect, ledger, run, serve, test, witness};
 
 use std::path::PathBuf;
@@ -107,6 +108,11 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a plugin project (Rust, Python or JavaScript) that builds outside this
+    /// repository: manifest, WIT, an example, a cases file, a chain file, a README.
+    New(scaffold::NewArgs),
+    /// Build a plugin project into NAME.wasm, a component of the plugin world, and check it.
+    Build(build::BuildArgs),
     /// Write a built-in plugin's component to a file (for other hosts, or to inspect it).
     Export {
         /// The plugin, `builtin:NAME`.
@@ -137,6 +143,12 @@ pub fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Export { name, output },
         } => outcome(builtins::export(&name, &output)),
+        Command::Plugin {
+            command: PluginCommand::New(args),
+        } => outcome(scaffold::new(args)),
+        Command::Plugin {
+            command: PluginCommand::Build(args),
+        } => outcome(build::build(args)),
         Command::Demo(args) => outcome(demo::demo(args)),
         Command::Run(args) => run::run(args, true),
         Command::Ingest(args) => {

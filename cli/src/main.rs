@@ -22,6 +22,7 @@ mod commands;
 mod demo;
 mod inspect;
 mod ledger;
+mod plugin_kit;
 mod progress;
 mod run;
 mod serve;

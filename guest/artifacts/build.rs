@@ -9,6 +9,12 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+#[path = "src/toolchain.rs"]
+#[allow(dead_code)] // the library uses what the build script does not
+mod toolchain;
+
+use toolchain::{NO_AUTO_INSTALL, WASM_TARGET};
+
 /// The guests to build: (crate directory under `guest/`, constant name).
 const GUESTS: &[(&str, &str)] = &[
     ("template", "TEMPLATE"),
@@ -25,18 +31,12 @@ const BUILTINS: &[&str] = &["redact", "policy", "template", "noop"];
 /// (directory, constant name).
 const PYTHON_GUESTS: &[(&str, &str)] = &[("python-ticket", "PYTHON_TICKET")];
 
+/// JavaScript guests under `guest/` (a directory holding `plugin.js`), built with
+/// componentize-js: (directory, constant name).
+const JS_GUESTS: &[(&str, &str)] = &[("js-domains", "JS_DOMAINS")];
+
 /// Library crates under `guest/` that guests depend on (rebuild when they change).
-const LIBRARIES: &[&str] = &["redact-core"];
-
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
-
-/// The componentize-py release the Python guests are built with (installed on demand into
-/// `target/python-venv`).
-const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
-
-/// Set to anything to forbid this build script to install what it lacks (the wasm target,
-/// componentize-py); it then fails, or skips the Python guests, and says what to install.
-const NO_AUTO_INSTALL: &str = "VELLUM_NO_AUTO_INSTALL";
+const LIBRARIES: &[&str] = &["redact-core", "sdk"];
 
 fn main() -> Result<()> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
@@ -61,9 +61,14 @@ fn main() -> Result<()> {
     );
     println!("cargo::rerun-if-env-changed=COMPONENTIZE_PY");
     println!("cargo::rerun-if-env-changed={NO_AUTO_INSTALL}");
+    println!(
+        "cargo::rerun-if-changed={}",
+        manifest_dir.join("src/toolchain.rs").display()
+    );
     for dir in GUESTS
         .iter()
         .chain(PYTHON_GUESTS)
+        .chain(JS_GUESTS)
         .map(|(dir, _)| *dir)
         .chain(LIBRARIES.iter().copied())
     {
@@ -73,7 +78,8 @@ fn main() -> Result<()> {
         );
     }
 
-    ensure_wasm_target()?;
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    toolchain::ensure_wasm_target(&rustc, toolchain::may_install(), &warn)?;
     build_guests(&root, &guest_target)?;
 
     let mut generated = String::new();
@@ -109,27 +115,46 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    let componentize_py = find_componentize_py(&root).or_else(|| install_componentize_py(&root));
+    // Tools for the Python and JavaScript guests, installed on demand beside the guests.
+    let tools = guest_target.join("tools");
+    let componentize_py = toolchain::componentize_py(&tools, toolchain::may_install(), &warn)
+        .map_err(|e| {
+            warn(&format!("{e:#}"));
+        });
     for (dir, constant) in PYTHON_GUESTS {
-        let path = match &componentize_py {
-            Some(tool) => {
-                let component = out_dir.join(format!("{dir}.component.wasm"));
-                build_python(tool, &root, dir, &component)?;
-                format!("Some({:?})", component.display().to_string())
-            }
-            None => {
-                println!(
-                    "cargo::warning=componentize-py is not available: the Python guest `{dir}` \
-                     is NOT built and the tests that need it fail (see the warnings above)"
-                );
-                "None".to_string()
-            }
-        };
-        writeln!(
-            generated,
-            "/// Path of the `guest/{dir}` component (Python, built with componentize-py), or \
-             `None` when componentize-py could not be installed.\n\
-             pub const {constant}: Option<&str> = {path};"
+        let component = componentize_py.as_ref().ok().map(|tool| {
+            let out = out_dir.join(format!("{dir}.component.wasm"));
+            let source = root.join("guest").join(dir);
+            toolchain::build_python(tool, &root.join("wit"), &source, "app", &out)
+                .with_context(|| format!("building the Python guest guest/{dir}"))
+                .map(|()| out)
+        });
+        optional_guest(
+            &mut generated,
+            dir,
+            constant,
+            "Python, componentize-py",
+            component,
+        )?;
+    }
+    let componentize_js = toolchain::componentize_js(&tools, toolchain::may_install(), &warn)
+        .map_err(|e| {
+            warn(&format!("{e:#}"));
+        });
+    for (dir, constant) in JS_GUESTS {
+        let component = componentize_js.as_ref().ok().map(|script| {
+            let out = out_dir.join(format!("{dir}.component.wasm"));
+            let source = root.join("guest").join(dir).join("plugin.js");
+            toolchain::build_js(script, &root.join("wit"), &source, &out)
+                .with_context(|| format!("building the JavaScript guest guest/{dir}"))
+                .map(|()| out)
+        });
+        optional_guest(
+            &mut generated,
+            dir,
+            constant,
+            "JavaScript, componentize-js",
+            component,
         )?;
     }
     writeln!(
@@ -144,45 +169,6 @@ fn main() -> Result<()> {
     )?;
     std::fs::write(out_dir.join("guests.rs"), generated)?;
     Ok(())
-}
-
-/// Makes sure the wasm target's standard library is installed: installs it with rustup
-/// (saying so) when it is missing, unless [`NO_AUTO_INSTALL`] is set; otherwise fails with
-/// the command to run.
-fn ensure_wasm_target() -> Result<()> {
-    if wasm_target_installed()? {
-        return Ok(());
-    }
-    let manual = format!(
-        "the Rust target `{WASM_TARGET}` is not installed, so Vellum's guest plugins cannot be \
-         built.\n    Run: rustup target add {WASM_TARGET}"
-    );
-    if env::var_os(NO_AUTO_INSTALL).is_some() {
-        bail!("{manual}\n({NO_AUTO_INSTALL} is set, so the build does not install it)");
-    }
-    println!(
-        "cargo::warning=installing the Rust target {WASM_TARGET} with `rustup target add` (set {NO_AUTO_INSTALL}=1 to forbid)"
-    );
-    // RUSTUP_TOOLCHAIN, set by rustup for this build, makes rustup add it to this toolchain.
-    let status = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
-        .status();
-    match status {
-        Ok(status) if status.success() && wasm_target_installed()? => Ok(()),
-        Ok(status) => bail!("{manual}\n(`rustup target add` failed: {status})"),
-        Err(e) => bail!("{manual}\n(rustup cannot be run: {e})"),
-    }
-}
-
-/// Whether rustc finds the wasm target's standard library.
-fn wasm_target_installed() -> Result<bool> {
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
-    let output = Command::new(&rustc)
-        .args(["--print", "target-libdir", "--target", WASM_TARGET])
-        .output()
-        .with_context(|| format!("running `{rustc} --print target-libdir`"))?;
-    let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    Ok(output.status.success() && Path::new(&libdir).is_dir())
 }
 
 /// Builds every guest for the wasm target as a cdylib (on the host they are rlibs, so a
@@ -226,94 +212,47 @@ fn build_guests(root: &Path, target_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// componentize-py: `$COMPONENTIZE_PY`, else the one this script installs in
-/// `target/python-venv`, else one on `PATH`.
-fn find_componentize_py(root: &Path) -> Option<PathBuf> {
-    let candidates = [
-        env::var_os("COMPONENTIZE_PY").map(PathBuf::from),
-        Some(root.join("target/python-venv/bin/componentize-py")),
-        Some(PathBuf::from("componentize-py")),
-    ];
-    candidates.into_iter().flatten().find(|tool| runs(tool))
-}
-
-/// Installs the pinned componentize-py into `target/python-venv` with python3's venv and
-/// pip, saying so, unless [`NO_AUTO_INSTALL`] is set. Returns the tool, or `None` (with a
-/// warning naming the cause) when it cannot.
-fn install_componentize_py(root: &Path) -> Option<PathBuf> {
-    if env::var_os(NO_AUTO_INSTALL).is_some() {
-        println!(
-            "cargo::warning=componentize-py not found and {NO_AUTO_INSTALL} is set: not installing it"
-        );
-        return None;
-    }
-    let venv = root.join("target/python-venv");
-    println!(
-        "cargo::warning=installing componentize-py {COMPONENTIZE_PY_VERSION} into {} (set {NO_AUTO_INSTALL}=1 to forbid)",
-        venv.display()
-    );
-    let run = |cmd: &mut Command, what: &str| match cmd.status() {
-        Ok(status) if status.success() => true,
-        Ok(status) => {
-            println!("cargo::warning={what} failed: {status}");
-            false
-        }
-        Err(e) => {
-            println!("cargo::warning={what} cannot run: {e}");
-            false
+/// Writes the constant of a guest that needs a tool this machine may lack: `Some(path)` when
+/// it was built, `None` (with a warning) when its tool could not be had. A guest whose tool
+/// exists but whose build fails fails the build.
+fn optional_guest(
+    generated: &mut String,
+    dir: &str,
+    constant: &str,
+    how: &str,
+    component: Option<Result<PathBuf>>,
+) -> Result<()> {
+    let path = match component.transpose()? {
+        Some(path) => format!("Some({:?})", path.display().to_string()),
+        None => {
+            warn(&format!(
+                "the guest `{dir}` ({how}) is NOT built, so the tests that need it fail (see \
+                 the warnings above)"
+            ));
+            "None".to_string()
         }
     };
-    let pip = venv.join("bin/pip");
-    let installed = run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv",
-    ) && run(
-        Command::new(&pip)
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
-        "pip install componentize-py",
-    );
-    let tool = venv.join("bin/componentize-py");
-    (installed && runs(&tool)).then_some(tool)
-}
-
-/// Whether a tool answers `--version`.
-fn runs(tool: &Path) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Builds a Python guest against the plugin world.
-fn build_python(tool: &Path, root: &Path, dir: &str, component: &Path) -> Result<()> {
-    let status = Command::new(tool)
-        .arg("-d")
-        .arg(root.join("wit"))
-        .args(["-w", "plugin", "componentize", "-p"])
-        .arg(root.join("guest").join(dir))
-        .arg("app")
-        .arg("-o")
-        .arg(component)
-        .status()
-        .with_context(|| format!("running {}", tool.display()))?;
-    if !status.success() {
-        bail!("componentize-py failed to build guest/{dir} ({status})");
-    }
+    writeln!(
+        generated,
+        "/// Path of the `guest/{dir}` component ({how}), or `None` when its tool could not be \
+         installed.\npub const {constant}: Option<&str> = {path};"
+    )?;
     Ok(())
 }
 
-/// Wraps a core wasm module (with its embedded WIT metadata) into a component.
+/// Wraps a core wasm module into a component file.
 fn componentize(module_path: &Path, component_path: &Path) -> Result<()> {
     let module = std::fs::read(module_path)
         .with_context(|| format!("reading guest module {}", module_path.display()))?;
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .with_context(|| format!("reading WIT metadata of {}", module_path.display()))?
-        .validate(true)
-        .encode()
-        .with_context(|| format!("encoding {} as a component", module_path.display()))?;
+    let component = toolchain::componentize_module(&module)
+        .with_context(|| format!("componentizing {}", module_path.display()))?;
     std::fs::write(component_path, component)
-        .with_context(|| format!("writing {}", component_path.display()))?;
-    Ok(())
+        .with_context(|| format!("writing {}", component_path.display()))
+}
+
+/// Shows a message as a cargo warning (one line per line: cargo reads directives per line).
+fn warn(message: &str) {
+    for line in message.lines() {
+        println!("cargo::warning={line}");
+    }
 }

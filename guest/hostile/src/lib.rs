@@ -39,21 +39,7 @@ thread_local! {
     static STASH: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::Hostile;
-    export!(Hostile);
-}
-
-use bindings::exports::vellum::audit::filter::Guest;
-use bindings::vellum::audit::host::pseudonymize;
-use bindings::vellum::audit::types::{AuditEvent, Verdict};
+use vellum_plugin::{AuditEvent, Label, Plugin, Verdict, pseudonymize};
 
 /// The (empty) configuration this plugin accepts.
 #[derive(Deserialize)]
@@ -68,20 +54,24 @@ struct Params {
     reason: Option<String>,
 }
 
-/// The plugin type that `export!` binds to the `filter` interface.
+/// The plugin: no state of its own besides the stash.
 struct Hostile;
 
-impl Guest for Hostile {
-    fn configure(config: String) -> Result<(), String> {
+impl Plugin for Hostile {
+    fn configure(config: &str) -> Result<Self, String> {
         if config.trim().is_empty() {
-            return Ok(());
+            return Ok(Hostile);
         }
-        serde_json::from_str::<Config>(&config)
-            .map(|_| ())
+        serde_json::from_str::<Config>(config)
+            .map(|_| Hostile)
             .map_err(|e| format!("invalid configuration: {e}"))
     }
 
-    fn apply(events: Vec<AuditEvent>) -> Vec<Verdict> {
+    fn apply(&self, event: AuditEvent) -> Verdict {
+        misbehave(event)
+    }
+
+    fn apply_batch(&self, events: Vec<AuditEvent>) -> Vec<Verdict> {
         let wrong_count = events.iter().any(|e| e.kind == "hostile.wrong-count");
         let mut verdicts: Vec<Verdict> = events.into_iter().map(misbehave).collect();
         if wrong_count {
@@ -90,6 +80,8 @@ impl Guest for Hostile {
         verdicts
     }
 }
+
+vellum_plugin::export_plugin!(Hostile);
 
 /// Applies the behaviour the event's kind asks for.
 fn misbehave(mut event: AuditEvent) -> Verdict {
@@ -138,7 +130,7 @@ fn misbehave(mut event: AuditEvent) -> Verdict {
         }
         "hostile.drop" => return Verdict::Drop(params.reason.unwrap_or_default()),
         "hostile.reject" => return Verdict::Reject(params.reason.unwrap_or_default()),
-        "hostile.stash" => event.labels.push(bindings::vellum::audit::types::Label {
+        "hostile.stash" => event.labels.push(Label {
             key: "stash".to_string(),
             value: stashed,
         }),

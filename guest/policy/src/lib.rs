@@ -4,60 +4,31 @@
 
 pub mod rules;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use rules::{Action, EventView, Policy};
+use vellum_plugin::{AuditEvent, Plugin, Verdict};
 
-/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
+/// The plugin: the parsed policy.
+struct PolicyFilter(Policy);
 
-    use super::PolicyFilter;
-    export!(PolicyFilter);
-}
-
-use bindings::exports::vellum::audit::filter::Guest;
-use bindings::vellum::audit::types::{AuditEvent, Verdict};
-
-thread_local! {
-    /// Set by `configure`.
-    static POLICY: RefCell<Option<Policy>> = const { RefCell::new(None) };
-}
-
-/// The plugin type that `export!` binds to the `filter` interface.
-struct PolicyFilter;
-
-impl Guest for PolicyFilter {
-    fn configure(config: String) -> Result<(), String> {
-        let policy = Policy::parse(&config)?;
-        POLICY.with(|p| *p.borrow_mut() = Some(policy));
-        Ok(())
+impl Plugin for PolicyFilter {
+    fn configure(config: &str) -> Result<Self, String> {
+        Policy::parse(config).map(PolicyFilter)
     }
 
-    fn apply(events: Vec<AuditEvent>) -> Vec<Verdict> {
-        POLICY.with(|p| {
-            let policy = p.borrow();
-            let Some(policy) = policy.as_ref() else {
-                return events
-                    .iter()
-                    .map(|_| Verdict::Reject("plugin used before configure".to_string()))
-                    .collect();
-            };
-            events.into_iter().map(|e| decide(policy, e)).collect()
-        })
+    fn apply(&self, event: AuditEvent) -> Verdict {
+        decide(&self.0, event)
     }
 }
+
+vellum_plugin::export_plugin!(PolicyFilter);
 
 /// Applies the policy to one event.
 fn decide(policy: &Policy, event: AuditEvent) -> Verdict {
-    let payload: serde_json::Value = match serde_json::from_str(&event.payload) {
+    let payload = match vellum_plugin::payload(&event) {
         Ok(v) => v,
-        Err(e) => return Verdict::Reject(format!("payload is not JSON: {e}")),
+        Err(e) => return Verdict::Reject(e),
     };
     let envelope = BTreeMap::from([
         ("id", Some(event.id.as_str())),

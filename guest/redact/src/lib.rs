@@ -5,59 +5,26 @@
 //!
 //! Configuration: TOML or JSON, see `vellum_redact_core::Config` and `docs/plugins.md`.
 
-use std::cell::RefCell;
-
+use vellum_plugin::{AuditEvent, Plugin, Verdict, pseudonymize};
 use vellum_redact_core::{Config, Outcome, Redactor};
 
-/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
+/// The plugin: the configured redactor.
+struct Redact(Redactor);
 
-    use super::Redact;
-    export!(Redact);
-}
-
-use bindings::exports::vellum::audit::filter::Guest;
-use bindings::vellum::audit::host::pseudonymize;
-use bindings::vellum::audit::types::{AuditEvent, Verdict};
-
-thread_local! {
-    /// Set by `configure`.
-    static REDACTOR: RefCell<Option<Redactor>> = const { RefCell::new(None) };
-}
-
-/// The plugin type that `export!` binds to the `filter` interface.
-struct Redact;
-
-impl Guest for Redact {
-    fn configure(config: String) -> Result<(), String> {
-        let redactor = Config::parse(&config)
+impl Plugin for Redact {
+    fn configure(config: &str) -> Result<Self, String> {
+        Config::parse(config)
             .and_then(|c| Redactor::new(&c))
-            .map_err(|e| e.to_string())?;
-        REDACTOR.with(|r| *r.borrow_mut() = Some(redactor));
-        Ok(())
+            .map(Redact)
+            .map_err(|e| e.to_string())
     }
 
-    fn apply(events: Vec<AuditEvent>) -> Vec<Verdict> {
-        REDACTOR.with(|r| {
-            let redactor = r.borrow();
-            let Some(redactor) = redactor.as_ref() else {
-                return events
-                    .iter()
-                    .map(|_| Verdict::Reject("plugin used before configure".to_string()))
-                    .collect();
-            };
-            events
-                .into_iter()
-                .map(|e| redact_event(redactor, e))
-                .collect()
-        })
+    fn apply(&self, event: AuditEvent) -> Verdict {
+        redact_event(&self.0, event)
     }
 }
+
+vellum_plugin::export_plugin!(Redact);
 
 /// The host's pseudonymisation, in the shape the redactor wants.
 fn host_pseudonym(domain: &str, value: &str) -> String {

@@ -1,83 +1,45 @@
 //! The template Vellum plugin: upper-cases the value of one configured label.
 //!
-//! Copy this crate to start a plugin. It shows the three things every plugin does:
-//! parse and validate its configuration in `configure` (returning an error that names the
-//! bad setting), decide one verdict per event in `apply`, and use the host's services
-//! (`log`, `pseudonymize`) — the only things a plugin can reach.
+//! It shows the two things every plugin does, on the `vellum-plugin` SDK: parse and validate
+//! its configuration in `configure` (returning an error that names the bad setting), and
+//! decide one verdict per event in `apply`, using the host's services (`log`,
+//! `pseudonymize`) — the only things a plugin can reach. To start a plugin of your own
+//! outside this repository, run `vellum plugin new NAME --lang rust`.
 //!
-//! Configuration (JSON): `{"label": "environment"}`. Events without that label are kept
+//! Configuration (JSON): `{"label": "environment"}`. Events without that label pass
 //! unchanged.
 
-use std::cell::RefCell;
-
 use serde::Deserialize;
+use vellum_plugin::{AuditEvent, LogLevel, Plugin, Verdict, json_config, log};
 
-/// Bindings generated from `wit/` by wit-bindgen (generated items carry the WIT docs).
-#[allow(missing_docs)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::LabelUpper;
-    export!(LabelUpper);
-}
-
-use bindings::exports::vellum::audit::filter::Guest;
-use bindings::vellum::audit::host::{LogLevel, log};
-use bindings::vellum::audit::types::{AuditEvent, Verdict};
-
-/// The plugin's validated configuration.
+/// The plugin: its validated configuration.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+struct LabelUpper {
     /// Key of the label whose value is upper-cased.
     label: String,
 }
 
-thread_local! {
-    /// Set by `configure`; a fresh instance is configured before its first `apply`.
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
-}
-
-/// The plugin type that `export!` binds to the `filter` interface.
-struct LabelUpper;
-
-impl Guest for LabelUpper {
-    fn configure(config: String) -> Result<(), String> {
-        let parsed: Config =
-            serde_json::from_str(&config).map_err(|e| format!("invalid configuration: {e}"))?;
-        if parsed.label.is_empty() {
+impl Plugin for LabelUpper {
+    fn configure(config: &str) -> Result<Self, String> {
+        let plugin: LabelUpper = json_config(config)?;
+        if plugin.label.is_empty() {
             return Err("invalid configuration: `label` must not be empty".to_string());
         }
         log(
             LogLevel::Debug,
-            &format!("upper-casing label `{}`", parsed.label),
+            &format!("upper-casing label `{}`", plugin.label),
         );
-        CONFIG.with(|c| *c.borrow_mut() = Some(parsed));
-        Ok(())
+        Ok(plugin)
     }
 
-    fn apply(events: Vec<AuditEvent>) -> Vec<Verdict> {
-        CONFIG.with(|c| {
-            let config = c.borrow();
-            let Some(config) = config.as_ref() else {
-                // The host always configures first; refusing is the safe answer if not.
-                return events
-                    .iter()
-                    .map(|_| Verdict::Reject("plugin used before configure".to_string()))
-                    .collect();
-            };
-            events
-                .into_iter()
-                .map(|mut event| {
-                    for label in event.labels.iter_mut().filter(|l| l.key == config.label) {
-                        label.value = label.value.to_uppercase();
-                    }
-                    Verdict::Keep(event)
-                })
-                .collect()
-        })
+    fn apply(&self, mut event: AuditEvent) -> Verdict {
+        let Some(label) = event.labels.iter_mut().find(|l| l.key == self.label) else {
+            return Verdict::Pass;
+        };
+        label.value = label.value.to_uppercase();
+        Verdict::Keep(event)
     }
 }
+
+vellum_plugin::export_plugin!(LabelUpper);
