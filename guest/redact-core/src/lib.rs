@@ -18,4 +18,4 @@ mod validate;
 
 pub use config::{Config, ConfigError, Operator};
 pub use detectors::{DETECTORS, Finding};
-pub use redact::{Outcome, Redactor};
+pub use redact::{Change, Outcome, Redactor};

@@ -19,6 +19,33 @@ pub enum Outcome {
     Remove,
 }
 
+/// What redacting a string or a JSON value in place did to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing was found: the value is as it was (a caller can pass the event on as is).
+    Unchanged,
+    /// Something was rewritten in place.
+    Changed,
+    /// A detector with the `remove` operator fired: drop the field holding the value.
+    Remove,
+}
+
+impl Change {
+    /// Whether the value differs from what it was (rewritten or to be removed).
+    pub fn changed(self) -> bool {
+        self != Change::Unchanged
+    }
+
+    /// Combines the changes of two parts of one value.
+    fn and(self, other: Change) -> Change {
+        if self.changed() || other.changed() {
+            Change::Changed
+        } else {
+            Change::Unchanged
+        }
+    }
+}
+
 /// A compiled redaction configuration.
 pub struct Redactor {
     detectors: Vec<Compiled>,
@@ -175,9 +202,23 @@ impl Redactor {
         text: &str,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
     ) -> Outcome {
+        let mut text = text.to_string();
+        match self.redact_string(&mut text, pseudonymize) {
+            Change::Remove => Outcome::Remove,
+            Change::Unchanged | Change::Changed => Outcome::Keep(text),
+        }
+    }
+
+    /// Rewrites the detections in `text` in place; a string with no detection is neither
+    /// copied nor touched.
+    pub fn redact_string(
+        &self,
+        text: &mut String,
+        pseudonymize: &mut dyn FnMut(&str, &str) -> String,
+    ) -> Change {
         let found = self.find_with_index(text);
         if found.is_empty() {
-            return Outcome::Keep(text.to_string());
+            return Change::Unchanged;
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
@@ -185,7 +226,7 @@ impl Redactor {
             let d = &self.detectors[index];
             let secret = &text[finding.start..finding.end];
             let replacement = match d.operator {
-                Operator::Remove => return Outcome::Remove,
+                Operator::Remove => return Change::Remove,
                 op => apply(op, &d.tag, d.keep, secret, pseudonymize),
             };
             out.push_str(&text[last..finding.start]);
@@ -193,45 +234,43 @@ impl Redactor {
             last = finding.end;
         }
         out.push_str(&text[last..]);
-        Outcome::Keep(out)
+        *text = out;
+        Change::Changed
     }
 
-    /// Redacts a JSON value in place. Returns `false` when the value itself must be removed
-    /// (a `remove` detector fired on a bare string).
+    /// Redacts a JSON value in place: every string at any depth, and the values under
+    /// sensitive keys. [`Change::Remove`] means the value itself must go (a `remove`
+    /// detector fired on a bare string); fields and items inside it are removed in place.
     pub fn redact_json(
         &self,
         value: &mut Value,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
-    ) -> bool {
+    ) -> Change {
         match value {
-            Value::String(s) => match self.redact_str(s, pseudonymize) {
-                Outcome::Keep(new) => {
-                    *s = new;
-                    true
-                }
-                Outcome::Remove => false,
-            },
+            Value::String(s) => self.redact_string(s, pseudonymize),
             Value::Array(items) => {
-                items.retain_mut(|item| self.redact_json(item, pseudonymize));
-                true
+                let mut change = Change::Unchanged;
+                items.retain_mut(|item| {
+                    let c = self.redact_json(item, pseudonymize);
+                    change = change.and(c);
+                    c != Change::Remove
+                });
+                change
             }
             Value::Object(map) => {
-                let keys: Vec<String> = map.keys().cloned().collect();
-                for key in keys {
-                    let keep = match map.get_mut(&key) {
-                        Some(v) if self.is_sensitive_key(&key) => {
-                            self.redact_sensitive(v, pseudonymize)
-                        }
-                        Some(v) => self.redact_json(v, pseudonymize),
-                        None => true,
+                let mut change = Change::Unchanged;
+                map.retain(|key, v| {
+                    let c = if self.is_sensitive_key(key) {
+                        self.redact_sensitive(v, pseudonymize)
+                    } else {
+                        self.redact_json(v, pseudonymize)
                     };
-                    if !keep {
-                        map.remove(&key);
-                    }
-                }
-                true
+                    change = change.and(c);
+                    c != Change::Remove
+                });
+                change
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => true,
+            Value::Null | Value::Bool(_) | Value::Number(_) => Change::Unchanged,
         }
     }
 
@@ -244,9 +283,9 @@ impl Redactor {
         &self,
         value: &mut Value,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
-    ) -> bool {
+    ) -> Change {
         if value.is_null() {
-            return true;
+            return Change::Unchanged;
         }
         // A number or boolean under a secret's name keeps its place but not its value: it
         // becomes null (a schema that types the field as nullable still holds), except
@@ -256,17 +295,16 @@ impl Redactor {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        match self.sensitive_operator {
-            Operator::Remove => false,
-            Operator::Mask | Operator::Partial if scalar => {
-                *value = Value::Null;
-                true
-            }
-            op => {
-                *value = Value::String(apply(op, "SECRET", DEFAULT_KEEP, &text, pseudonymize));
-                true
-            }
+        let replacement = match self.sensitive_operator {
+            Operator::Remove => return Change::Remove,
+            Operator::Mask | Operator::Partial if scalar => Value::Null,
+            op => Value::String(apply(op, "SECRET", DEFAULT_KEEP, &text, pseudonymize)),
+        };
+        if *value == replacement {
+            return Change::Unchanged;
         }
+        *value = replacement;
+        Change::Changed
     }
 }
 

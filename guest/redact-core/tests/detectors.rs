@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use serde_json::json;
-use vellum_redact_core::{Config, Outcome, Redactor};
+use vellum_redact_core::{Change, Config, Outcome, Redactor};
 
 fn redactor(config: &str) -> Redactor {
     Redactor::new(&Config::parse(config).unwrap()).unwrap()
@@ -312,7 +312,7 @@ ssn = { operator = "remove" }
         "pin_secret": 1234,
         "usage": {"prompt_tokens": 812, "token_count": 3},
     });
-    assert!(r.redact_json(&mut payload, &mut hash));
+    assert_eq!(r.redact_json(&mut payload, &mut hash), Change::Changed);
     assert_eq!(
         payload,
         json!({
@@ -381,4 +381,26 @@ fn bad_configuration_names_the_rule() {
     assert!(err("fields = [\"payload\"]").contains("unknown envelope field `payload`"));
     assert!(err("{\"detectors\": 3}").contains("JSON"));
     assert!(err("[detectors]\ncard = { operator = \"shred\" }").contains("shred"));
+}
+
+#[test]
+fn a_clean_value_is_reported_unchanged_and_left_as_it_was() {
+    let r = Redactor::new(&Config::default()).unwrap();
+    let mut hash = |_: &str, _: &str| unreachable!("nothing to pseudonymise");
+    let clean = json!({
+        "messages": [{"role": "user", "content": "summarise the quarterly report"}],
+        "usage": {"prompt_tokens": 812, "total_tokens": 900},
+        "session_id": "s-42",
+        "password": null,
+        "api_key": "[SECRET]",
+    });
+    let mut payload = clean.clone();
+    assert_eq!(r.redact_json(&mut payload, &mut hash), Change::Unchanged);
+    assert_eq!(payload, clean);
+    let mut text = "nothing here".to_string();
+    assert_eq!(r.redact_string(&mut text, &mut hash), Change::Unchanged);
+    let mut text = "mail ada@example.com".to_string();
+    let mut hash = |_: &str, _: &str| String::new();
+    assert_eq!(r.redact_string(&mut text, &mut hash), Change::Changed);
+    assert_eq!(text, "mail [EMAIL]");
 }

@@ -6,7 +6,7 @@
 //! Configuration: TOML or JSON, see `vellum_redact_core::Config` and `docs/plugins.md`.
 
 use vellum_plugin::{AuditEvent, Plugin, Verdict, pseudonymize};
-use vellum_redact_core::{Config, Outcome, Redactor};
+use vellum_redact_core::{Change, Config, Redactor};
 
 /// The plugin: the configured redactor.
 struct Redact(Redactor);
@@ -32,56 +32,63 @@ fn host_pseudonym(domain: &str, value: &str) -> String {
 }
 
 /// Redacts one event. A payload that is not JSON cannot be inspected, so the event is
-/// rejected rather than passed on unredacted.
+/// rejected rather than passed on unredacted. An event in which nothing was found passes
+/// as it came (`pass`: its payload is not serialised again nor copied back to the host).
 fn redact_event(redactor: &Redactor, mut event: AuditEvent) -> Verdict {
     let mut hash = host_pseudonym;
-    let mut payload: serde_json::Value = match serde_json::from_str(&event.payload) {
+    let mut payload = match vellum_plugin::payload(&event) {
         Ok(value) => value,
-        Err(e) => return Verdict::Reject(format!("payload is not JSON, cannot redact it: {e}")),
+        Err(e) => return Verdict::Reject(format!("{e}; cannot redact it")),
     };
-    if !redactor.redact_json(&mut payload, &mut hash) {
+    let payload_change = redactor.redact_json(&mut payload, &mut hash);
+    if payload_change == Change::Remove {
         payload = serde_json::Value::Object(Default::default());
     }
-    event.payload = payload.to_string();
+    let mut changed = payload_change.changed();
     for field in redactor.fields() {
         match field.as_str() {
-            "actor" => {
-                event.actor = event
-                    .actor
-                    .take()
-                    .and_then(|a| keep(redactor.redact_str(&a, &mut hash)))
-            }
-            "subject" => {
-                event.subject = event
-                    .subject
-                    .take()
-                    .and_then(|s| keep(redactor.redact_str(&s, &mut hash)))
-            }
+            "actor" => changed |= redact_optional(redactor, &mut event.actor, &mut hash),
+            "subject" => changed |= redact_optional(redactor, &mut event.subject, &mut hash),
             "labels" => {
                 event.labels.retain_mut(|label| {
-                    let sensitive = redactor.is_sensitive_key(&label.key);
-                    match redactor.redact_str(&label.value, &mut hash) {
-                        Outcome::Keep(value) if !sensitive => {
-                            label.value = value;
-                            true
-                        }
-                        Outcome::Keep(_) => {
-                            label.value = "[SECRET]".to_string();
-                            true
-                        }
-                        Outcome::Remove => false,
+                    let change = redactor.redact_string(&mut label.value, &mut hash);
+                    changed |= change.changed();
+                    if change == Change::Remove {
+                        return false;
                     }
+                    if redactor.is_sensitive_key(&label.key) && label.value != "[SECRET]" {
+                        label.value = "[SECRET]".to_string();
+                        changed = true;
+                    }
+                    true
                 });
             }
             _ => {}
         }
     }
+    if !changed {
+        return Verdict::Pass;
+    }
+    event.payload = payload.to_string();
     Verdict::Keep(event)
 }
 
-fn keep(outcome: Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Keep(s) => Some(s),
-        Outcome::Remove => None,
+/// Redacts an optional envelope field in place (`None` when a `remove` detector fired);
+/// returns whether it changed.
+fn redact_optional(
+    redactor: &Redactor,
+    field: &mut Option<String>,
+    hash: &mut dyn FnMut(&str, &str) -> String,
+) -> bool {
+    let Some(value) = field.as_mut() else {
+        return false;
+    };
+    match redactor.redact_string(value, hash) {
+        Change::Unchanged => false,
+        Change::Changed => true,
+        Change::Remove => {
+            *field = None;
+            true
+        }
     }
 }
