@@ -7,6 +7,8 @@
 //! `session_token` are secrets, while `tokens`, `prompt_tokens`, `tokenizer`,
 //! `token_count`, `session_id` and `secretary` are not.
 
+use regex::Regex;
+
 /// Words that, right after a secret's name, make the key describe the secret instead of
 /// holding it.
 const ABOUT: &[&str] = &[
@@ -76,24 +78,43 @@ pub fn words(key: &str) -> Vec<String> {
 
 /// A list of sensitive names, each as its words.
 #[derive(Debug, Clone)]
-pub struct SensitiveKeys(Vec<Vec<String>>);
+pub struct SensitiveKeys {
+    /// Each name, split into words.
+    names: Vec<Vec<String>>,
+    /// Every word of every name, case-insensitively. A key matches only if each word of a
+    /// name is one of its words, so an ASCII key in which no such word occurs at all cannot
+    /// match: most keys are ruled out by this one pass, without splitting them into words.
+    /// (Only ASCII keys: there lower-casing is per byte, so the key's words are substrings.)
+    any_word: Option<Regex>,
+}
 
 impl SensitiveKeys {
     /// The names (`api_key`, `clientSecret`, …).
     pub fn new<S: AsRef<str>>(names: &[S]) -> Self {
-        Self(
-            names
-                .iter()
-                .map(|n| words(n.as_ref()))
-                .filter(|w| !w.is_empty())
-                .collect(),
-        )
+        let names: Vec<Vec<String>> = names
+            .iter()
+            .map(|n| words(n.as_ref()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut all: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
+        all.sort_unstable();
+        all.dedup();
+        let alternation: Vec<String> = all.iter().map(|w| regex::escape(w)).collect();
+        // Escaped words cannot make an invalid pattern; were the set ever too large to
+        // compile, every key would simply take the full path.
+        let any_word = (!all.is_empty())
+            .then(|| Regex::new(&format!("(?i:{})", alternation.join("|"))).ok())
+            .flatten();
+        Self { names, any_word }
     }
 
     /// Whether `key` names a secret.
     pub fn matches(&self, key: &str) -> bool {
+        if key.is_ascii() && self.any_word.as_ref().is_some_and(|re| !re.is_match(key)) {
+            return false;
+        }
         let key = words(key);
-        self.0.iter().any(|name| {
+        self.names.iter().any(|name| {
             key.windows(name.len()).enumerate().any(|(at, window)| {
                 window == name.as_slice()
                     && key
@@ -108,6 +129,19 @@ impl SensitiveKeys {
 mod tests {
     use super::*;
     use crate::config::DEFAULT_SENSITIVE_KEYS;
+
+    #[test]
+    fn the_word_prefilter_never_rules_out_a_key_the_full_match_takes() {
+        let keys = SensitiveKeys::new(DEFAULT_SENSITIVE_KEYS);
+        // Non-ASCII keys skip the prefilter: KELVIN SIGN lower-cases to `k`.
+        assert!(keys.matches("api_\u{212A}ey"));
+        assert!(keys.matches("X-API-KEY"));
+        assert!(keys.matches("myPassword"));
+        assert!(!keys.matches("prompt_tokens"));
+        assert!(!keys.matches("duration_ms"));
+        // A key list with no usable name matches nothing.
+        assert!(!SensitiveKeys::new(&["", "--"]).matches("token"));
+    }
 
     #[test]
     fn keys_split_into_words() {

@@ -14,6 +14,7 @@ mod detectors;
 mod keys;
 mod names;
 mod redact;
+mod scan;
 mod validate;
 
 pub use config::{Config, ConfigError, Operator};

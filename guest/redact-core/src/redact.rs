@@ -146,6 +146,11 @@ impl Redactor {
             .collect()
     }
 
+    /// Whether `text` has at least one detection.
+    pub(crate) fn has_finding(&self, text: &str) -> bool {
+        !self.find_with_index(text).is_empty()
+    }
+
     fn find_with_index(&self, text: &str) -> Vec<(usize, Finding)> {
         let candidates = self.candidates.matches(text);
         if !candidates.matched_any() {

@@ -404,3 +404,48 @@ fn a_clean_value_is_reported_unchanged_and_left_as_it_was() {
     assert_eq!(r.redact_string(&mut text, &mut hash), Change::Changed);
     assert_eq!(text, "mail [EMAIL]");
 }
+
+#[test]
+fn the_read_only_scan_never_misses_what_redaction_would_change() {
+    let r = Redactor::new(&Config::default()).unwrap();
+    let mut hash = |_: &str, _: &str| String::new();
+    let cases: &[(&str, bool)] = &[
+        (
+            r#"{"msg": "summarise the report", "n": 3, "ok": true, "x": null}"#,
+            false,
+        ),
+        (
+            r#"{"usage": {"prompt_tokens": 812, "max_tokens": 1024}, "session_id": "s-42"}"#,
+            false,
+        ),
+        (r#"{"password": null, "items": [1, 2.5, [], {}]}"#, false),
+        (r#"{"msg": "mail ada@example.com"}"#, true),
+        // Escapes are decoded before detection: the raw text has no `@`.
+        (r#"{"msg": "mail ada\u0040example.com"}"#, true),
+        (r#"{"a": [{"b": ["x", "card 4111 1111 1111 1111"]}]}"#, true),
+        (r#"{"password": "hunter2"}"#, true),
+        (r#"{"nested": {"api_key": {"v": 1}}}"#, true),
+        (r#"{"pin_secret": 1234}"#, true),
+        // Keys themselves are never rewritten, only values.
+        (r#"{"ada@example.com": 1}"#, false),
+        (r#""ssn 123-45-6789""#, true),
+        ("42", false),
+    ];
+    for (json, expected) in cases {
+        assert_eq!(r.needs_redaction(json).unwrap(), *expected, "{json}");
+        let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let change = r.redact_json(&mut value, &mut hash);
+        if !expected {
+            assert_eq!(change, Change::Unchanged, "the scan said unchanged: {json}");
+        }
+    }
+    for bad in [
+        "",
+        "{",
+        r#"{"a": 1} trailing"#,
+        "{'a': 1}",
+        r#"{"a": "\x"}"#,
+    ] {
+        assert!(r.needs_redaction(bad).is_err(), "{bad:?} is not JSON");
+    }
+}

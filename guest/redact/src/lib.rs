@@ -33,18 +33,28 @@ fn host_pseudonym(domain: &str, value: &str) -> String {
 
 /// Redacts one event. A payload that is not JSON cannot be inspected, so the event is
 /// rejected rather than passed on unredacted. An event in which nothing was found passes
-/// as it came (`pass`: its payload is not serialised again nor copied back to the host).
+/// as it came (`pass`: its payload is neither parsed into a tree, serialised again nor
+/// copied back to the host).
 fn redact_event(redactor: &Redactor, mut event: AuditEvent) -> Verdict {
     let mut hash = host_pseudonym;
-    let mut payload = match vellum_plugin::payload(&event) {
-        Ok(value) => value,
-        Err(e) => return Verdict::Reject(format!("{e}; cannot redact it")),
+    // Most events carry nothing to redact: a read-only scan of the payload text tells, and
+    // only a payload that may change is parsed into a tree and redacted.
+    let payload = match redactor.needs_redaction(&event.payload) {
+        Err(e) => return Verdict::Reject(format!("payload is not JSON: {e}; cannot redact it")),
+        Ok(false) => None,
+        Ok(true) => {
+            let mut payload = match vellum_plugin::payload(&event) {
+                Ok(value) => value,
+                Err(e) => return Verdict::Reject(format!("{e}; cannot redact it")),
+            };
+            match redactor.redact_json(&mut payload, &mut hash) {
+                Change::Unchanged => None,
+                Change::Changed => Some(payload),
+                Change::Remove => Some(serde_json::Value::Object(Default::default())),
+            }
+        }
     };
-    let payload_change = redactor.redact_json(&mut payload, &mut hash);
-    if payload_change == Change::Remove {
-        payload = serde_json::Value::Object(Default::default());
-    }
-    let mut changed = payload_change.changed();
+    let mut changed = payload.is_some();
     for field in redactor.fields() {
         match field.as_str() {
             "actor" => changed |= redact_optional(redactor, &mut event.actor, &mut hash),
@@ -69,7 +79,9 @@ fn redact_event(redactor: &Redactor, mut event: AuditEvent) -> Verdict {
     if !changed {
         return Verdict::Pass;
     }
-    event.payload = payload.to_string();
+    if let Some(payload) = payload {
+        event.payload = payload.to_string();
+    }
     Verdict::Keep(event)
 }
 
