@@ -9,7 +9,8 @@
 //! subject, labels), parsing the payload into a tree and serialising it again only when a
 //! read-only scan of its text says something may change. The plugin's figure also holds the WIT boundary (lowering
 //! the batch, lifting and checking the verdicts). Prints MB/s of event JSON for each, and
-//! their ratio; asserts nothing.
+//! their ratio; asserts nothing. With `VELLUM_BENCH_WRITE_CORPUS=FILE` it also writes the
+//! corpus as JSON lines, for timing `vellum run --chain benches/redact-chain.toml` on it.
 
 mod corpus;
 
@@ -28,6 +29,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let (events, bytes) = corpus::corpus(n, 50);
+    if let Some(path) = std::env::var_os("VELLUM_BENCH_WRITE_CORPUS") {
+        write_corpus(&events, std::path::Path::new(&path));
+    }
     let config_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../guest/redact/cases/config.toml"
@@ -73,6 +77,20 @@ fn main() {
         plugin_s * 1e6 / n as f64
     );
     println!("plugin / native: {:.2}×", native_s / plugin_s);
+}
+
+/// Writes the corpus as JSON lines, for timing `vellum run` on the same events (see
+/// BENCHMARKS.md).
+fn write_corpus(events: &[AuditEvent], path: &std::path::Path) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create the corpus file");
+    let mut out = std::io::BufWriter::new(file);
+    for event in events {
+        serde_json::to_writer(&mut out, event).expect("write an event");
+        out.write_all(b"\n").expect("write an event");
+    }
+    out.flush().expect("write the corpus file");
+    println!("wrote the corpus to {}", path.display());
 }
 
 /// The guest's per-event work, natively (as `guest/redact/src/lib.rs` does it: an event in

@@ -1,5 +1,7 @@
 //! The built-in detectors: a pattern, an optional validator, and the tag they redact to.
 
+use std::sync::OnceLock;
+
 use regex::Regex;
 
 use crate::validate;
@@ -295,14 +297,72 @@ pub struct Finding {
     pub end: usize,
 }
 
+/// A regex compiled on first use. Most detectors never fire on a given tenant's events,
+/// and compiling all of them up front was most of a plugin instance's `configure` time
+/// (every tenant gets its own instances). The pattern is known to compile: built-in ones
+/// are checked by a test, and every enabled pattern compiled in the redactor's candidate
+/// set, which `Redactor::new` builds before anything runs.
+pub(crate) struct LazyRegex {
+    pattern: String,
+    regex: OnceLock<Regex>,
+}
+
+impl LazyRegex {
+    /// A regex to compile when first needed.
+    pub fn new(pattern: &str) -> Self {
+        LazyRegex {
+            pattern: pattern.to_string(),
+            regex: OnceLock::new(),
+        }
+    }
+
+    /// A regex compiled already (a custom rule, compiled at configure to name its errors).
+    pub fn compiled(regex: Regex) -> Self {
+        LazyRegex {
+            pattern: regex.as_str().to_string(),
+            regex: OnceLock::from(regex),
+        }
+    }
+
+    /// The pattern.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The compiled regex.
+    pub fn get(&self) -> &Regex {
+        self.regex.get_or_init(|| {
+            Regex::new(&self.pattern)
+                .expect("the pattern compiled in the candidate set, so it compiles alone")
+        })
+    }
+}
+
 /// A detector ready to run.
 pub(crate) struct Compiled {
     pub name: String,
     pub tag: String,
-    pub regex: Regex,
+    pub regex: LazyRegex,
     pub group: usize,
     pub validate: Option<fn(&str) -> bool>,
     pub respects_lookalikes: bool,
     pub operator: crate::Operator,
     pub keep: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Built-in patterns are compiled lazily, on first use, and trusted to compile.
+    #[test]
+    fn every_built_in_pattern_compiles() {
+        for d in DETECTORS {
+            assert!(Regex::new(d.pattern).is_ok(), "detector `{}`", d.name);
+        }
+        assert!(Regex::new(LOOKALIKES).is_ok(), "look-alikes");
+        let lazy = LazyRegex::new(r"\bINC-\d+\b");
+        assert!(lazy.get().is_match("see INC-42"));
+        assert_eq!(lazy.as_str(), r"\bINC-\d+\b");
+    }
 }

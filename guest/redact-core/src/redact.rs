@@ -4,7 +4,7 @@ use regex::{Regex, RegexSet};
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, DEFAULT_SENSITIVE_KEYS, Operator};
-use crate::detectors::{Compiled, DETECTORS, Finding, LOOKALIKES};
+use crate::detectors::{Compiled, DETECTORS, Finding, LOOKALIKES, LazyRegex};
 use crate::keys::SensitiveKeys;
 
 /// Characters kept by `partial` unless configured.
@@ -52,7 +52,8 @@ pub struct Redactor {
     /// Every detector's pattern in one set: one pass over a string tells which detectors
     /// can match it, so the others (usually all of them) are not run at all.
     candidates: RegexSet,
-    lookalikes: Regex,
+    /// Compiled only when a detector that respects look-alikes has a candidate.
+    lookalikes: LazyRegex,
     allow: Vec<String>,
     allow_patterns: Vec<Regex>,
     sensitive_keys: SensitiveKeys,
@@ -74,7 +75,7 @@ impl Redactor {
             detectors.push(Compiled {
                 name: rule.name.clone(),
                 tag: rule.name.to_ascii_uppercase().replace([' ', '-'], "_"),
-                regex,
+                regex: LazyRegex::compiled(regex),
                 group: 0,
                 validate: None,
                 respects_lookalikes: false,
@@ -87,12 +88,10 @@ impl Redactor {
             if !settings.enabled.unwrap_or(spec.default_on) {
                 continue;
             }
-            let regex = Regex::new(spec.pattern)
-                .map_err(|e| ConfigError(format!("built-in detector `{}`: {e}", spec.name)))?;
             detectors.push(Compiled {
                 name: spec.name.to_string(),
                 tag: spec.tag.to_string(),
-                regex,
+                regex: LazyRegex::new(spec.pattern),
                 group: spec.group,
                 validate: spec.validate,
                 respects_lookalikes: spec.respects_lookalikes,
@@ -118,8 +117,7 @@ impl Redactor {
         Ok(Self {
             detectors,
             candidates,
-            lookalikes: Regex::new(LOOKALIKES)
-                .map_err(|e| ConfigError(format!("look-alikes: {e}")))?,
+            lookalikes: LazyRegex::new(LOOKALIKES),
             allow: config.allow.clone(),
             allow_patterns,
             sensitive_keys,
@@ -162,6 +160,7 @@ impl Redactor {
             lookalikes
                 .get_or_insert_with(|| {
                     self.lookalikes
+                        .get()
                         .find_iter(text)
                         .map(|m| (m.start(), m.end()))
                         .collect()
@@ -174,7 +173,7 @@ impl Redactor {
             if !candidates.matched(index) {
                 continue;
             }
-            for caps in d.regex.captures_iter(text) {
+            for caps in d.regex.get().captures_iter(text) {
                 let Some(m) = caps.get(d.group).or_else(|| caps.get(0)) else {
                     continue;
                 };
