@@ -9,8 +9,9 @@
 //! subject, labels), parsing the payload into a tree and serialising it again only when a
 //! read-only scan of its text says something may change. The plugin's figure also holds the WIT boundary (lowering
 //! the batch, lifting and checking the verdicts). Prints MB/s of event JSON for each, and
-//! their ratio; asserts nothing. With `VELLUM_BENCH_WRITE_CORPUS=FILE` it also writes the
-//! corpus as JSON lines, for timing `vellum run --chain benches/redact-chain.toml` on it.
+//! their ratio; asserts nothing. With `VELLUM_BENCH_WRITE_CORPUS=DIR` it also writes the
+//! corpus as JSON lines and a chain of the same configuration into DIR, for timing
+//! `vellum run --chain DIR/chain.toml --input DIR/corpus.jsonl`.
 
 mod corpus;
 
@@ -23,25 +24,28 @@ use vellum_redact_core::{Change, Config, Redactor};
 
 const BATCH: usize = 64;
 
+/// The pseudonym key of the benchmark: fixed and public, never for real use.
+const BENCH_KEY: [u8; 32] = [7; 32];
+
 fn main() {
     let n: usize = std::env::var("VELLUM_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let (events, bytes) = corpus::corpus(n, 50);
-    if let Some(path) = std::env::var_os("VELLUM_BENCH_WRITE_CORPUS") {
-        write_corpus(&events, std::path::Path::new(&path));
-    }
     let config_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../guest/redact/cases/config.toml"
     );
+    if let Some(dir) = std::env::var_os("VELLUM_BENCH_WRITE_CORPUS") {
+        write_corpus(&events, std::path::Path::new(&dir), config_path);
+    }
     let config = std::fs::read_to_string(config_path).expect("redact config");
     let mb = bytes as f64 / 1e6;
     println!("{n} events, {mb:.1} MB of JSON, config {config_path}");
 
     let redactor = Redactor::new(&Config::parse(&config).expect("config")).expect("redactor");
-    let key = PseudonymKey::new(&[7; 32]).expect("key");
+    let key = PseudonymKey::new(&BENCH_KEY).expect("key");
     // Warm up, then measure.
     native(&redactor, &key, &events[..n.min(1_000)]);
     let start = Instant::now();
@@ -79,18 +83,29 @@ fn main() {
     println!("plugin / native: {:.2}×", native_s / plugin_s);
 }
 
-/// Writes the corpus as JSON lines, for timing `vellum run` on the same events (see
-/// BENCHMARKS.md).
-fn write_corpus(events: &[AuditEvent], path: &std::path::Path) {
+/// Writes, into `dir`, the corpus as JSON lines (`corpus.jsonl`), the benchmark's
+/// pseudonym key (`pseudonym.key`, the fixed key below) and a chain with this configuration
+/// (`chain.toml`), for timing `vellum run` on the same events (see BENCHMARKS.md).
+fn write_corpus(events: &[AuditEvent], dir: &std::path::Path, config_path: &str) {
     use std::io::Write;
-    let file = std::fs::File::create(path).expect("create the corpus file");
+    std::fs::create_dir_all(dir).expect("create the corpus directory");
+    let file = std::fs::File::create(dir.join("corpus.jsonl")).expect("create the corpus file");
     let mut out = std::io::BufWriter::new(file);
     for event in events {
         serde_json::to_writer(&mut out, event).expect("write an event");
         out.write_all(b"\n").expect("write an event");
     }
     out.flush().expect("write the corpus file");
-    println!("wrote the corpus to {}", path.display());
+    std::fs::write(dir.join("pseudonym.key"), hex::encode(BENCH_KEY)).expect("write the key");
+    let chain = format!(
+        "pseudonym-key-file = \"pseudonym.key\"\n\n[[plugin]]\nname = \"redact\"\n\
+         component = \"builtin:redact\"\nconfig-file = {config_path:?}\n"
+    );
+    std::fs::write(dir.join("chain.toml"), chain).expect("write the chain");
+    println!(
+        "wrote corpus.jsonl, chain.toml and pseudonym.key to {}",
+        dir.display()
+    );
 }
 
 /// The guest's per-event work, natively (as `guest/redact/src/lib.rs` does it: an event in

@@ -3,23 +3,28 @@
 use std::path::Path;
 
 use anyhow::Context;
-use vellum::plugin::{ComponentCache, EngineOptions, PluginEngine, inspect as inspect_component};
+use vellum::plugin::{
+    ComponentCache, ComponentReport, EngineOptions, PluginEngine, inspect as inspect_component,
+};
 
 use super::{exit, report};
+
+/// Reads a component (or `builtin:NAME`) and inspects it, with the compiled-component
+/// cache (so a later load of the same component is fast).
+pub fn component_report(path: &Path) -> anyhow::Result<ComponentReport> {
+    let bytes = crate::builtins::read_component(path)?;
+    let engine = PluginEngine::new(EngineOptions {
+        fuel: false,
+        cache_dir: ComponentCache::default_dir(),
+    })?;
+    inspect_component(&engine, &bytes)
+        .with_context(|| format!("{} is not a loadable component", path.display()))
+}
 
 /// Prints the report for one component; exit code CONFIG when it cannot be read or is not a
 /// component, or does not fit the plugin world.
 pub fn inspect(path: &Path, json: bool) -> u8 {
-    let result = (|| {
-        let bytes = crate::builtins::read_component(path)?;
-        let engine = PluginEngine::new(EngineOptions {
-            fuel: false,
-            cache_dir: ComponentCache::default_dir(),
-        })?;
-        inspect_component(&engine, &bytes)
-            .with_context(|| format!("{} is not a loadable component", path.display()))
-    })();
-    let report_ = match result {
+    let report_ = match component_report(path) {
         Ok(r) => r,
         Err(e) => {
             report(&e);

@@ -7,10 +7,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use vellum::plugin::{ComponentCache, EngineOptions, PluginEngine, inspect};
 use vellum_guest_artifacts::toolchain;
 
-use super::{Language, Project, tools_dir};
+use super::{Language, Project, WIT, tools_dir};
 use crate::exit;
 
 /// Arguments of `vellum plugin build`.
@@ -20,9 +19,6 @@ pub struct BuildArgs {
     #[arg(default_value = ".")]
     dir: PathBuf,
 }
-
-/// The WIT this binary speaks, to notice a project built against another one.
-const WIT: &str = include_str!("../../../wit/audit.wit");
 
 /// Builds and checks the component; exit `CONFIG` when it does not fit the plugin world.
 pub fn build(args: BuildArgs) -> Result<u8> {
@@ -141,13 +137,7 @@ fn build_rust(project: &Project, out: &Path) -> Result<()> {
 /// Checks the component as `vellum plugin inspect` would and prints its size, digest and
 /// imports.
 fn check(path: &Path) -> Result<u8> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let engine = PluginEngine::new(EngineOptions {
-        fuel: false,
-        cache_dir: ComponentCache::default_dir(),
-    })?;
-    let report = inspect(&engine, &bytes)
-        .with_context(|| format!("{} is not a loadable component", path.display()))?;
+    let report = crate::inspect::component_report(path)?;
     say!("built {}", path.display());
     say!("  size:    {} bytes", report.size);
     say!("  digest:  {}", report.digest);

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
+/// The plugin contract this binary speaks: written into every scaffold, and compared with a
+/// project's copy when it is built.
+const WIT: &str = include_str!("../../../wit/audit.wit");
+
 /// The languages a plugin project can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Language {
@@ -88,23 +92,21 @@ impl Project {
         let text = std::fs::read_to_string(&manifest)
             .with_context(|| format!("cannot read {}", manifest.display()))?;
         let at = |what: &str| format!("{}: {what}", manifest.display());
+        // `[table] name` of a TOML manifest.
+        let toml_name = |table: &str| -> anyhow::Result<(toml::Table, String)> {
+            let doc: toml::Table = toml::from_str(&text).with_context(|| at("not TOML"))?;
+            let name = doc
+                .get(table)
+                .and_then(|p| p.get("name"))
+                .and_then(|n| n.as_str())
+                .with_context(|| at(&format!("no [{table}] name")))?
+                .to_string();
+            Ok((doc, name))
+        };
         let (name, entry) = match language {
-            Language::Rust => {
-                let doc: toml::Table = toml::from_str(&text).with_context(|| at("not TOML"))?;
-                let name = doc
-                    .get("package")
-                    .and_then(|p| p.get("name"))
-                    .and_then(|n| n.as_str())
-                    .with_context(|| at("no [package] name"))?;
-                (name.to_string(), String::new())
-            }
+            Language::Rust => (toml_name("package")?.1, String::new()),
             Language::Python => {
-                let doc: toml::Table = toml::from_str(&text).with_context(|| at("not TOML"))?;
-                let name = doc
-                    .get("project")
-                    .and_then(|p| p.get("name"))
-                    .and_then(|n| n.as_str())
-                    .with_context(|| at("no [project] name"))?;
+                let (doc, name) = toml_name("project")?;
                 let module = doc
                     .get("tool")
                     .and_then(|t| t.get("vellum"))
@@ -115,7 +117,7 @@ impl Project {
                     })
                     .transpose()?
                     .unwrap_or("app");
-                (name.to_string(), module.to_string())
+                (name, module.to_string())
             }
             Language::Js => {
                 let doc: serde_json::Value =

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::{Language, check_name};
+use super::{Language, WIT, check_name};
 
 /// Arguments of `vellum plugin new`.
 #[derive(Args)]
@@ -27,9 +27,6 @@ pub struct NewArgs {
     #[arg(long)]
     sdk: Option<PathBuf>,
 }
-
-/// The contract every scaffold carries.
-const WIT: &str = include_str!("../../../wit/audit.wit");
 
 /// The files of one language's scaffold: (path in the project, template).
 fn files(lang: Language) -> &'static [(&'static str, &'static str)] {

@@ -162,7 +162,7 @@ pub fn componentize_js(tools: &Path, install: bool, say: &dyn Fn(&str)) -> Resul
     let dir = tools.join(format!("componentize-js-{COMPONENTIZE_JS_VERSION}"));
     let script = dir.join("componentize.mjs");
     let package = dir.join("node_modules/@bytecodealliance/componentize-js/package.json");
-    if !answers_node() {
+    if !answers(Path::new("node")) {
         bail!(
             "Node.js is needed to build JavaScript plugins (componentize-js runs on it); install \
              node (20 or newer) and npm"
@@ -242,9 +242,4 @@ fn answers(tool: &Path) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// Whether `node` runs.
-fn answers_node() -> bool {
-    answers(Path::new("node"))
 }
