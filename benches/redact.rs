@@ -61,7 +61,7 @@ fn main() {
     let spec = PluginSpec {
         name: "redact".to_string(),
         component: std::fs::read(vellum_guest_artifacts::REDACT).expect("guest built"),
-        config,
+        config: config.clone(),
         limits: Limits::default(),
     };
     let mut plugin = Plugin::load(&engine, spec, Some(key)).expect("plugin loads");
@@ -81,6 +81,28 @@ fn main() {
         plugin_s * 1e6 / n as f64
     );
     println!("plugin / native: {:.2}×", native_s / plugin_s);
+
+    // What every tenant's first event pays: compiling the configuration, natively and as a
+    // fresh plugin instance (instantiate + configure), which each tenant gets.
+    const FRESH: u32 = 20;
+    let spec_config = config;
+    let start = Instant::now();
+    for _ in 0..FRESH {
+        black_box(Redactor::new(&Config::parse(&spec_config).expect("config")).expect("redactor"));
+    }
+    let native_new = start.elapsed() / FRESH;
+    let template = plugin.template().clone();
+    let start = Instant::now();
+    for _ in 0..FRESH {
+        let mut fresh = template.instance();
+        black_box(fresh.apply(&[]));
+    }
+    let plugin_new = start.elapsed() / FRESH;
+    println!(
+        "configure: native {:.1} ms, fresh plugin instance {:.1} ms",
+        native_new.as_secs_f64() * 1e3,
+        plugin_new.as_secs_f64() * 1e3
+    );
 }
 
 /// Writes, into `dir`, the corpus as JSON lines (`corpus.jsonl`), the benchmark's

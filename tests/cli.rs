@@ -23,13 +23,17 @@ fn vellum(args: &[&str], stdin: Option<&str>) -> Output {
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("vellum runs");
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
+            // Written from another thread while the output is read: a large input and
+            // output would otherwise fill both pipes and wait on each other. A write error
+            // means vellum stopped reading (it exited early), which the caller checks.
+            let mut stdin = child.stdin.take().unwrap();
+            let input = input.to_string();
+            let writer = std::thread::spawn(move || {
+                let _ = stdin.write_all(input.as_bytes());
+            });
+            let output = child.wait_with_output().unwrap();
+            writer.join().unwrap();
+            output
         }
     }
 }
@@ -106,6 +110,47 @@ fn malformed_line_stops_by_default_and_names_the_line() {
     let lines = stdout_lines(&output);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["line"], 3);
+}
+
+#[test]
+fn a_dry_run_over_many_tenants_and_workers_answers_every_line_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = template_chain(dir.path());
+    // More events than one read of the pipeline, interleaving 7 tenants and events without
+    // one, spread over 3 workers: every line is answered once, in input order.
+    let input: String = (0..2_500)
+        .map(|i| {
+            let tenant = match i % 8 {
+                7 => String::new(),
+                t => format!(",\"tenant\":\"t{t}\""),
+            };
+            format!(
+                "{{\"id\":\"e{i}\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\"{tenant},\"labels\":{{\"env\":\"n{i}\"}}}}\n"
+            )
+        })
+        .collect();
+    let output = vellum(&["run", "--chain", &chain, "--workers", "3"], Some(&input));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 2_500);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["line"], i + 1);
+        assert_eq!(line["event"]["id"], format!("e{i}"));
+        assert_eq!(line["event"]["labels"]["env"], format!("N{i}"));
+    }
+
+    let output = vellum(&["run", "--chain", &chain, "--workers", "5000"], Some(""));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--workers must be at most 1024"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -17,6 +17,11 @@ macro_rules! say_raw {
     };
 }
 
+/// mimalloc instead of the system allocator: events are allocated on one thread and freed on
+/// another, many times a second, which the C library's allocator handles poorly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod builtins;
 mod commands;
 mod demo;

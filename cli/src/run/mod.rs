@@ -5,16 +5,19 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use serde::Serialize;
-use vellum::chain::{Chain, ChainConfig, Outcome};
+use vellum::chain::ChainConfig;
 use vellum::event::{AuditEvent, JsonLinesReader};
 use vellum::sink::{EmitError, LedgerConfig, Receipt, Sink, SinkConfig, SinkOptions, Ticket};
 
 use crate::{exit, report};
+
+mod dry_run;
 
 /// Arguments shared by `run` and `ingest`.
 #[derive(Args)]
@@ -103,7 +106,7 @@ pub fn run(args: RunArgs, require_chain: bool) -> u8 {
     let code = if args.records() {
         record(&args, lines)
     } else {
-        dry_run(&args, lines)
+        dry_run::dry_run(&args, lines)
     };
     progress.finish_and_clear();
     code
@@ -202,7 +205,7 @@ fn record(args: &RunArgs, mut lines: Lines) -> u8 {
     };
     // Tickets go to a printer thread that waits on them in order, so that many lines are in
     // flight while the reader goes on; the channel's bound keeps memory bounded.
-    let (tickets, in_order) = std::sync::mpsc::sync_channel::<(u64, Ticket)>(4096);
+    let (tickets, in_order) = sync_channel::<(u64, Ticket)>(4096);
     let source = lines.source.clone();
     let printer = std::thread::spawn(move || print_receipts(in_order, &source));
     let mut failure = None;
@@ -306,10 +309,7 @@ impl<'a> From<&'a EmitError> for ErrorJson<'a> {
     }
 }
 
-fn print_receipts(
-    tickets: std::sync::mpsc::Receiver<(u64, Ticket)>,
-    source: &str,
-) -> anyhow::Result<Summary> {
+fn print_receipts(tickets: Receiver<(u64, Ticket)>, source: &str) -> anyhow::Result<Summary> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut summary = Summary::default();
     for (line, ticket) in tickets {
@@ -341,78 +341,4 @@ fn print_receipts(
     }
     out.flush()?;
     Ok(summary)
-}
-
-/// One output line of a dry run: the outcome and the input line it came from.
-#[derive(Serialize)]
-struct OutcomeLine<'a> {
-    line: u64,
-    #[serde(flatten)]
-    outcome: &'a Outcome,
-}
-
-/// Applies the chain without recording anything; prints one verdict per line.
-fn dry_run(args: &RunArgs, mut lines: Lines) -> u8 {
-    let loaded = args
-        .chain
-        .as_deref()
-        .context("a dry run needs --chain")
-        .and_then(|path| Ok(ChainConfig::from_file(path)?))
-        .and_then(|config| {
-            let load = crate::builtins::load_options(args.no_cache);
-            Ok((config.batch_size, Chain::load(&config, &load)?))
-        });
-    let (batch_size, mut chain) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            report(&e);
-            return exit::CONFIG;
-        }
-    };
-    let mut out = BufWriter::new(io::stdout().lock());
-    let mut rejected = 0u64;
-    let result = (|| -> anyhow::Result<()> {
-        loop {
-            let mut batch = Vec::with_capacity(batch_size);
-            while batch.len() < batch_size {
-                match lines.next()? {
-                    Some(item) => batch.push(item),
-                    None => break,
-                }
-            }
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let (numbers, events): (Vec<u64>, Vec<AuditEvent>) = batch.into_iter().unzip();
-            for (line, outcome) in numbers.into_iter().zip(chain.apply(events)) {
-                if let Outcome::Reject { reason, plugin, .. } = &outcome {
-                    rejected += 1;
-                    eprintln!(
-                        "vellum: {}:{line}: rejected by `{plugin}`: {reason}",
-                        lines.source
-                    );
-                }
-                serde_json::to_writer(
-                    &mut out,
-                    &OutcomeLine {
-                        line,
-                        outcome: &outcome,
-                    },
-                )?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
-        }
-    })();
-    if let Err(e) = result {
-        report(&e);
-        return exit::ERROR;
-    }
-    if lines.malformed > 0 {
-        exit::MALFORMED_INPUT
-    } else if rejected > 0 {
-        exit::REJECTED
-    } else {
-        exit::OK
-    }
 }
