@@ -6,13 +6,23 @@ use regex::Regex;
 
 use crate::validate;
 
+/// Prepended to every built-in pattern (the detectors' and the look-alikes'): `\d`, `\s`,
+/// `\w`, `\b` and `(?i)` are ASCII-only in them. The formats they detect are ASCII (the
+/// digits of card and phone numbers, the alphabets of tokens), and a letter outside ASCII
+/// next to a match counts as a word boundary, as punctuation does. Unicode classes made the
+/// automata several times larger: compiling the candidate set took 3.5 ms natively instead
+/// of 1 ms, paid by every tenant's plugin instance. A part of a pattern that must match any
+/// character (`.`, a negated class) says so with a `(?u:…)` group. Custom rules are
+/// compiled as written.
+pub const BUILTIN_FLAGS: &str = "(?-u)";
+
 /// A built-in detector's definition.
 pub struct DetectorSpec {
     /// Name used in the configuration's `[detectors]` table.
     pub name: &'static str,
     /// Tag in masked output, e.g. `EMAIL`.
     pub tag: &'static str,
-    /// The pattern.
+    /// The pattern, compiled with [`BUILTIN_FLAGS`] before it.
     pub pattern: &'static str,
     /// The capture group holding the secret (0: the whole match).
     pub group: usize,
@@ -41,7 +51,7 @@ pub const DETECTORS: &[DetectorSpec] = &[
     spec(
         "pem-private-key",
         "PRIVATE_KEY",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?su:.)*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
     ),
     spec(
         "jwt",
@@ -53,7 +63,7 @@ pub const DETECTORS: &[DetectorSpec] = &[
         ..spec(
             "url-password",
             "PASSWORD",
-            r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@",
+            r"\b[a-zA-Z][a-zA-Z0-9+.-]*://(?u:[^/\s:@])+:((?u:[^/\s@])+)@",
         )
     },
     DetectorSpec {
@@ -74,7 +84,7 @@ pub const DETECTORS: &[DetectorSpec] = &[
         ..spec(
             "aws-secret-key",
             "AWS_SECRET_KEY",
-            r#"(?i)aws.{0,20}?(?:secret|private).{0,20}?['"=:\s]+([A-Za-z0-9/+]{40})\b"#,
+            r#"(?i)aws(?u:.){0,20}?(?:secret|private)(?u:.){0,20}?['"=:\s]+([A-Za-z0-9/+]{40})\b"#,
         )
     },
     // The same key with nothing around it that says "aws" or "secret": exactly 40
@@ -86,7 +96,7 @@ pub const DETECTORS: &[DetectorSpec] = &[
         ..spec(
             "aws-secret-key",
             "AWS_SECRET_KEY",
-            r"(?:^|[^A-Za-z0-9/+=_.-])([A-Za-z0-9/+]{40})(?:$|[^A-Za-z0-9/+=_-])",
+            r"(?:^|(?u:[^A-Za-z0-9/+=_.-]))([A-Za-z0-9/+]{40})(?:$|(?u:[^A-Za-z0-9/+=_-]))",
         )
     },
     spec(
@@ -308,10 +318,10 @@ pub(crate) struct LazyRegex {
 }
 
 impl LazyRegex {
-    /// A regex to compile when first needed.
-    pub fn new(pattern: &str) -> Self {
+    /// A built-in pattern, to compile with [`BUILTIN_FLAGS`] when first needed.
+    pub fn builtin(pattern: &str) -> Self {
         LazyRegex {
-            pattern: pattern.to_string(),
+            pattern: format!("{BUILTIN_FLAGS}{pattern}"),
             regex: OnceLock::new(),
         }
     }
@@ -356,13 +366,27 @@ mod tests {
 
     /// Built-in patterns are compiled lazily, on first use, and trusted to compile.
     #[test]
-    fn every_built_in_pattern_compiles() {
-        for d in DETECTORS {
-            assert!(Regex::new(d.pattern).is_ok(), "detector `{}`", d.name);
+    fn every_built_in_pattern_compiles_ascii_only() {
+        for pattern in DETECTORS.iter().map(|d| d.pattern).chain([LOOKALIKES]) {
+            assert!(
+                LazyRegex::builtin(pattern)
+                    .get()
+                    .as_str()
+                    .starts_with(BUILTIN_FLAGS)
+            );
         }
-        assert!(Regex::new(LOOKALIKES).is_ok(), "look-alikes");
-        let lazy = LazyRegex::new(r"\bINC-\d+\b");
+        let lazy = LazyRegex::builtin(r"\bINC-\d+\b");
         assert!(lazy.get().is_match("see INC-42"));
-        assert_eq!(lazy.as_str(), r"\bINC-\d+\b");
+        assert_eq!(lazy.as_str(), r"(?-u)\bINC-\d+\b");
+        // ASCII-only classes: other scripts' digits are not digits, a letter outside ASCII
+        // is a boundary, and the parts that match any character still match any.
+        assert!(!lazy.get().is_match("INC-\u{0664}\u{0662}"));
+        assert!(lazy.get().is_match("éINC-42"));
+        let pem = DETECTORS
+            .iter()
+            .find(|d| d.name == "pem-private-key")
+            .unwrap();
+        let key = "-----BEGIN PRIVATE KEY-----\nkéy\n-----END PRIVATE KEY-----";
+        assert!(LazyRegex::builtin(pem.pattern).get().is_match(key));
     }
 }

@@ -91,7 +91,7 @@ impl Redactor {
             detectors.push(Compiled {
                 name: spec.name.to_string(),
                 tag: spec.tag.to_string(),
-                regex: LazyRegex::new(spec.pattern),
+                regex: LazyRegex::builtin(spec.pattern),
                 group: spec.group,
                 validate: spec.validate,
                 respects_lookalikes: spec.respects_lookalikes,
@@ -117,7 +117,7 @@ impl Redactor {
         Ok(Self {
             detectors,
             candidates,
-            lookalikes: LazyRegex::new(LOOKALIKES),
+            lookalikes: LazyRegex::builtin(LOOKALIKES),
             allow: config.allow.clone(),
             allow_patterns,
             sensitive_keys,
