@@ -323,19 +323,20 @@ fn decide(
     result: Result<Verdict, PluginError>,
     attestations: Vec<Attestation>,
 ) -> Step {
-    let plugin = plugin.to_string();
+    // Only an event that leaves the chain here needs the plugin's name in its outcome.
+    let plugin = || plugin.to_string();
     match result {
         Ok(Verdict::Keep(rewritten)) => Step::Next(rewritten, attestations),
         Ok(Verdict::Pass) => Step::Next(event, attestations),
         Ok(Verdict::Drop(reason)) => Step::Done(Outcome::Drop {
             marker: event.without_content(),
-            plugin,
+            plugin: plugin(),
             reason,
             attestations,
         }),
         Ok(Verdict::Reject(reason)) => Step::Done(Outcome::Reject {
             event_id: event.id,
-            plugin,
+            plugin: plugin(),
             reason,
             error: None,
             attestations,
@@ -343,14 +344,14 @@ fn decide(
         Err(error) => Step::Done(match on_error {
             OnError::Reject => Outcome::Reject {
                 event_id: event.id,
-                plugin,
+                plugin: plugin(),
                 reason: error.to_string(),
                 error: Some(error),
                 attestations,
             },
             OnError::Drop => Outcome::Drop {
                 marker: event.without_content(),
-                plugin,
+                plugin: plugin(),
                 reason: error.to_string(),
                 attestations,
             },
