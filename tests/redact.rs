@@ -27,9 +27,15 @@ const EVENTS: usize = 1_200;
 fn chain(dir: &Path) -> Chain {
     let key = dir.join("pseudonym.key");
     std::fs::write(&key, "7f".repeat(32)).unwrap();
-    let toml = format!(
+    let key_line = format!("pseudonym-key-file = {:?}", key.display().to_string());
+    load(&chain_toml(&key_line)).unwrap()
+}
+
+/// The chain file of [`chain`], with `key_line` naming its pseudonym key (or not).
+fn chain_toml(key_line: &str) -> String {
+    format!(
         r#"
-pseudonym-key-file = {key:?}
+{key_line}
 [[plugin]]
 name = "redact"
 component = "{REDACT}"
@@ -39,10 +45,12 @@ fields = ["actor", "subject", "labels"]
 email = {{ operator = "hash" }}
 card = {{ operator = "partial" }}
 '''
-"#,
-        key = key.display().to_string()
-    );
-    let config = ChainConfig::parse(&toml, Path::new(".")).unwrap();
+"#
+    )
+}
+
+fn load(toml: &str) -> Result<Chain, vellum::chain::ChainError> {
+    let config = ChainConfig::parse(toml, Path::new(".")).unwrap();
     Chain::load(
         &config,
         &LoadOptions {
@@ -50,7 +58,15 @@ card = {{ operator = "partial" }}
             ..Default::default()
         },
     )
-    .unwrap()
+}
+
+/// A configuration that hashes needs the chain's pseudonym key; without one the chain is
+/// refused when it is loaded, not event by event later.
+#[test]
+fn hashing_without_a_pseudonym_key_is_refused_at_load() {
+    let error = load(&chain_toml("")).err().expect("refused").to_string();
+    assert!(error.contains("pseudonym-key-file"), "{error}");
+    assert!(error.contains("redact"), "{error}");
 }
 
 fn alnum(rng: &mut StdRng, n: usize, alphabet: &[u8]) -> String {

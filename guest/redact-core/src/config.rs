@@ -128,6 +128,20 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether some value may be redacted with `hash`, which needs the host's pseudonym
+    /// key: a custom rule, an enabled detector or the sensitive keys use it.
+    pub fn uses_hash(&self) -> bool {
+        let hash = |operator: Option<Operator>| operator == Some(Operator::Hash);
+        let detector = |d: &crate::detectors::DetectorSpec| {
+            let settings = self.detectors.get(d.name);
+            settings.and_then(|s| s.enabled).unwrap_or(d.default_on)
+                && hash(settings.and_then(|s| s.operator))
+        };
+        self.rules.iter().any(|r| hash(r.operator))
+            || DETECTORS.iter().any(detector)
+            || hash(self.sensitive_keys_operator)
+    }
+
     fn check_names(&self) -> Result<(), ConfigError> {
         for name in self.detectors.keys() {
             if !DETECTORS.iter().any(|d| d.name == name) {
@@ -152,5 +166,30 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uses_hash_only_when_something_enabled_hashes() {
+        let uses = |text: &str| Config::parse(text).expect(text).uses_hash();
+        assert!(!uses(""));
+        assert!(uses("[detectors.email]\noperator = \"hash\""));
+        // A detector that is off hashes nothing.
+        assert!(!uses(
+            "[detectors.email]\nenabled = false\noperator = \"hash\""
+        ));
+        assert!(uses(
+            "[detectors.entropy]\nenabled = true\noperator = \"hash\""
+        ));
+        assert!(!uses("[detectors.entropy]\noperator = \"hash\""));
+        assert!(uses("sensitive-keys-operator = \"hash\""));
+        assert!(uses(
+            "[[rules]]\nname = \"emp\"\npattern = 'EMP-\\d+'\noperator = \"hash\""
+        ));
+        assert!(!uses("[[rules]]\nname = \"emp\"\npattern = 'EMP-\\d+'"));
     }
 }
