@@ -1,6 +1,7 @@
-//! The native API's answers that real clients cannot easily provoke, checked on the router
-//! in-process: a full ledger is a 503 with `Retry-After` (nothing recorded), and a server
-//! serving its `max-concurrent-requests` answers 429.
+//! The API's answers that real clients cannot easily provoke, checked on the router
+//! in-process: a full ledger is a 503 with `Retry-After` (nothing recorded), a server
+//! serving its `max-concurrent-requests` answers 429, and gzip bodies are inflated within
+//! the body limit (a gzip bomb is a 413, a corrupt stream a 400, another encoding a 415).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -24,6 +25,11 @@ fn event() -> String {
 
 /// A server over a ledger that cannot grow (SQLite's page cap at its current size).
 fn full_ledger_app(dir: &std::path::Path) -> (App, String) {
+    app(dir, true)
+}
+
+/// A server over a new ledger, capped at its current size when `full`.
+fn app(dir: &std::path::Path, full: bool) -> (App, String) {
     let path = dir.join("audit.db");
     Ledger::init(&path, "test/full").unwrap();
     let writer = SqliteStore::open(&path).unwrap();
@@ -31,7 +37,9 @@ fn full_ledger_app(dir: &std::path::Path) -> (App, String) {
         .unwrap()
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .unwrap();
-    writer.set_max_pages(pages as u64).unwrap();
+    if full {
+        writer.set_max_pages(pages as u64).unwrap();
+    }
     assert_eq!(writer.size().unwrap(), 0);
     let reader = SqliteStore::open(&path).unwrap();
     let ledger = Ledger::open_with(
@@ -104,4 +112,71 @@ async fn past_the_concurrency_limit_is_429() {
         .await
         .unwrap();
     assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn emit_encoded(token: &str, encoding: &str, body: Vec<u8>) -> Request<Body> {
+    Request::post("/v1/emit")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, encoding)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_are_inflated_within_the_body_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, token) = app(dir.path(), false);
+    let router = || vellum_server::router(app.clone());
+    let small = br#"{"id":"g1","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{"tool":"search"}}"#;
+
+    let response = router()
+        .oneshot(emit_encoded(&token, "gzip", gzip(small)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(response).await["receipt"]["event_id"], "g1");
+
+    // A gzip bomb: 16 KiB on the wire, 16 MiB inflated, 4 MiB allowed.
+    let mut bomb =
+        br#"{"id":"g2","occurred_at":"2026-11-22T09:00:00Z","kind":"k","payload":{"x":""#.to_vec();
+    bomb.resize(16 << 20, b'0');
+    bomb.extend_from_slice(br#""}}"#);
+    let bomb = gzip(&bomb);
+    assert!(bomb.len() < 64 << 10, "{} bytes compressed", bomb.len());
+    let response = router()
+        .oneshot(emit_encoded(&token, "gzip", bomb))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A stream that is not gzip, and an encoding the server does not take.
+    let mut corrupt = gzip(small);
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    let response = router()
+        .oneshot(emit_encoded(&token, "gzip", corrupt))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = router()
+        .oneshot(emit_encoded(&token, "br", small.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let accepted = response.headers()[header::ACCEPT_ENCODING]
+        .to_str()
+        .unwrap();
+    assert!(accepted.contains("gzip"), "{accepted}");
+
+    // Only the first event was recorded.
+    app.sink.close().unwrap();
+    assert_eq!(app.sink.ledger().size().unwrap(), 1);
 }

@@ -4,7 +4,7 @@
 //! [server]
 //! listen = "127.0.0.1:7700"          # TCP; loopback by default
 //! unix-socket = "/run/vellum.sock"    # optional, created with mode 0600
-//! max-body-bytes = 4194304            # larger requests get 413
+//! max-body-bytes = 4194304            # larger requests get 413 (gzip bodies once inflated)
 //! max-concurrent-requests = 256       # more at once get 429
 //! retry-after-secs = 1                # sent with 503 and 429
 //! [server.tls]                        # optional: serve HTTPS on `listen`
@@ -31,7 +31,7 @@ pub struct ServerConfig {
     pub unix_socket: Option<PathBuf>,
     /// Serve HTTPS on the TCP address with this certificate.
     pub tls: Option<TlsConfig>,
-    /// Largest request body, in bytes (413 beyond).
+    /// Largest request body, in bytes, after a gzip body is inflated (413 beyond).
     pub max_body_bytes: usize,
     /// Requests served at once (429 beyond).
     pub max_concurrent_requests: usize,

@@ -29,6 +29,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use tower_http::decompression::RequestDecompressionLayer;
 use vellum::chain::LoadOptions;
 use vellum::{Sink, SinkConfig};
 
@@ -54,6 +55,11 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        // Bodies sent with `Content-Encoding: gzip` (what the OpenTelemetry Collector's OTLP
+        // exporter sends by default) are inflated on the way in. The body limit counts the
+        // inflated bytes, so a small compressed body cannot expand past it (413). Any other
+        // encoding is a 415 naming gzip in `Accept-Encoding`.
+        .layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             ops::guard,

@@ -4,7 +4,7 @@
 //! code that must fail its action when audit fails uses the native API.
 //!
 //! Following the OTLP specification: `application/x-protobuf` and `application/json`
-//! bodies, answered in the request's encoding; records that cannot be mapped or that a
+//! bodies, plain or gzip (inflated by the router), answered in the request's encoding; records that cannot be mapped or that a
 //! plugin rejects are counted in `partial_success`; errors carry a `google.rpc.Status`, and
 //! only 429 and 503 (nothing recorded for lack of room or ledger) are retryable.
 
