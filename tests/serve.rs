@@ -26,9 +26,10 @@ struct Setup {
     token_b: String,
 }
 
-fn token(tenant: &str) -> (String, String) {
+fn token(tenant: &str, extra: &[&str]) -> (String, String) {
     let out = Command::new(VELLUM)
         .args(["token", "new", "--tenant", tenant])
+        .args(extra)
         .output()
         .expect("run vellum token new");
     assert!(out.status.success(), "{out:?}");
@@ -70,8 +71,10 @@ reason = "liveness noise"
 "#,
     )
     .expect("write policy");
-    let (token_a, entry_a) = token("acme");
-    let (token_b, entry_b) = token("beta");
+    // A's token is also an operator's (it may verify the whole ledger), B's is not.
+    let (token_a, entry_a) = token("acme", &["--admin"]);
+    assert!(entry_a.contains("admin = true"), "{entry_a}");
+    let (token_b, entry_b) = token("beta", &[]);
     let config = format!(
         "[ledger]\npath = \"audit.db\"\ncheckpoint-interval-secs = 1\n\
          [chain]\n[[chain.plugin]]\nname = \"policy\"\ncomponent = \"{}\"\n\

@@ -1,6 +1,7 @@
 //! The API's answers that real clients cannot easily provoke, checked on the router
 //! in-process: a full ledger is a 503 with `Retry-After` (nothing recorded), a server
-//! serving its `max-concurrent-requests` answers 429, and gzip bodies are inflated within
+//! serving its `max-concurrent-requests` answers 429, whole-ledger verification needs an
+//! admin token, and gzip bodies are inflated within
 //! the body limit (a gzip bomb is a 413, a corrupt stream a 400, another encoding a 415).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
@@ -52,14 +53,17 @@ fn app(dir: &std::path::Path, full: bool) -> (App, String) {
     let chain = ChainTemplate::load(&ChainConfig::default(), &LoadOptions::default()).unwrap();
     let sink = Sink::start(chain, ledger, &SinkOptions::default()).unwrap();
     let (token, digest) = vellum_server::auth::new_token().unwrap();
+    let (admin, admin_digest) = vellum_server::auth::new_token().unwrap();
     let config = ServerConfig::parse(
         &format!(
             "[server]\nmax-concurrent-requests = 1\nretry-after-secs = 7\n\
-             [[server.token]]\ntenant = \"acme\"\nsha256 = \"{digest}\"\n"
+             [[server.token]]\ntenant = \"acme\"\nsha256 = \"{digest}\"\n\
+             [[server.token]]\ntenant = \"ops\"\nsha256 = \"{admin_digest}\"\nadmin = true\n"
         ),
         dir,
     )
     .unwrap();
+    std::fs::write(dir.join("admin.token"), admin).unwrap();
     (App::new(sink, &config), token)
 }
 
@@ -179,4 +183,41 @@ async fn gzip_bodies_are_inflated_within_the_body_limit() {
     // Only the first event was recorded.
     app.sink.close().unwrap();
     assert_eq!(app.sink.ledger().size().unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_ledger_verification_needs_an_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, token) = app(dir.path(), false);
+    let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let verify = |token: &str| {
+        Request::post("/v1/verify")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = vellum_server::router(app.clone())
+        .oneshot(verify(&token))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = body_json(response).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin = true"),
+        "{body}"
+    );
+    let response = vellum_server::router(app.clone())
+        .oneshot(verify("vt_unknown"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = vellum_server::router(app)
+        .oneshot(verify(&admin))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(response).await["ok"], true);
 }

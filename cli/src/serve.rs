@@ -34,18 +34,23 @@ pub enum TokenCommand {
         /// The only tenant the token may write and read.
         #[arg(long)]
         tenant: String,
+        /// An operator's token: it may also run what reads the whole ledger across tenants
+        /// (`POST /v1/verify`). Producers' tokens should not have it.
+        #[arg(long)]
+        admin: bool,
     },
 }
 
 /// Runs a token command.
 pub fn token(command: TokenCommand) -> Result<u8> {
     match command {
-        TokenCommand::New { tenant } => {
+        TokenCommand::New { tenant, admin } => {
             let (token, digest) = vellum_server::auth::new_token().map_err(anyhow::Error::msg)?;
             eprintln!(
                 "# give the producer the token (printed first); put the entry in the sink file"
             );
-            say!("{token}\n\n[[server.token]]\ntenant = {tenant:?}\nsha256 = \"{digest}\"");
+            let admin = if admin { "\nadmin = true" } else { "" };
+            say!("{token}\n\n[[server.token]]\ntenant = {tenant:?}\nsha256 = \"{digest}\"{admin}");
             Ok(exit::OK)
         }
     }

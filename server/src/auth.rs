@@ -1,5 +1,6 @@
 //! Bearer tokens: each is known only by its SHA-256 and bound to one tenant, which it may
-//! write and read and nothing else.
+//! write and read and nothing else; an operator's token (`admin = true`) may also run what
+//! reads the whole ledger.
 
 use std::collections::HashMap;
 
@@ -16,9 +17,24 @@ use crate::state::App;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub String);
 
+/// A caller whose token has `admin = true`: it may also run what reads the whole ledger
+/// across tenants (`POST /v1/verify`), which a producer's token may not — a tenant could
+/// otherwise keep the ledger's reader busy for everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin;
+
+/// What a token is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The only tenant it writes and reads.
+    pub tenant: String,
+    /// Whether it may run whole-ledger operations.
+    pub admin: bool,
+}
+
 /// The known tokens, by the SHA-256 of the token.
 #[derive(Debug, Default)]
-pub struct Tokens(HashMap<[u8; 32], String>);
+pub struct Tokens(HashMap<[u8; 32], Grant>);
 
 impl Tokens {
     /// The tokens of the `[[server.token]]` entries (already validated as hex).
@@ -27,16 +43,25 @@ impl Tokens {
         for token in tokens {
             let mut digest = [0u8; 32];
             if hex::decode_to_slice(&token.sha256, &mut digest).is_ok() {
-                known.insert(digest, token.tenant.clone());
+                let grant = Grant {
+                    tenant: token.tenant.clone(),
+                    admin: token.admin,
+                };
+                known.insert(digest, grant);
             }
         }
         Self(known)
     }
 
+    /// What `token` is allowed, if it is known.
+    pub fn grant(&self, token: &str) -> Option<&Grant> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.0.get(&digest)
+    }
+
     /// The tenant `token` is bound to.
     pub fn tenant(&self, token: &str) -> Option<&str> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.0.get(&digest).map(String::as_str)
+        self.grant(token).map(|grant| grant.tenant.as_str())
     }
 }
 
@@ -56,24 +81,42 @@ impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing `Authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header is not `Bearer <token>`")
-            })?;
-        let tenant = app
-            .tokens
-            .tenant(token)
-            .ok_or_else(|| ApiError::unauthenticated("unknown token"))?;
-        Ok(Caller(tenant.to_string()))
+        let grant = known(parts, app)?;
+        Ok(Caller(grant.tenant.clone()))
     }
+}
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        match known(parts, app)? {
+            Grant { admin: true, .. } => Ok(Admin),
+            Grant { tenant, .. } => Err(ApiError::forbidden(format!(
+                "this token (tenant `{tenant}`) may not read the whole ledger; that needs a \
+                 token whose [[server.token]] entry has `admin = true`"
+            ))),
+        }
+    }
+}
+
+/// The grant of the request's bearer token; 401 when it has none or an unknown one.
+fn known<'a>(parts: &Parts, app: &'a App) -> Result<&'a Grant, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing `Authorization: Bearer <token>`"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header is not `Bearer <token>`")
+        })?;
+    app.tokens
+        .grant(token)
+        .ok_or_else(|| ApiError::unauthenticated("unknown token"))
 }
 
 #[cfg(test)]
@@ -86,6 +129,7 @@ mod tests {
         let tokens = Tokens::new(&[TokenConfig {
             tenant: "acme".into(),
             sha256: digest.clone(),
+            admin: false,
         }]);
         assert_eq!(tokens.tenant(&token), Some("acme"));
         assert_eq!(tokens.tenant(&digest), None);

@@ -13,6 +13,7 @@
 //! [[server.token]]                    # one per producer; `vellum token new --tenant acme`
 //! tenant = "acme"
 //! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! # admin = true                      # an operator's: may also POST /v1/verify
 //! ```
 
 use std::net::SocketAddr;
@@ -61,6 +62,10 @@ pub struct TokenConfig {
     pub tenant: String,
     /// Lower-case hex SHA-256 of the token.
     pub sha256: String,
+    /// Whether the token may also run what reads the whole ledger, across tenants
+    /// (`POST /v1/verify`): an operator's token, not a producer's. Default: no.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// The default TCP address: loopback only.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use vellum::LedgerError;
 use vellum::ledger::query::Query as LedgerQuery;
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::state::App;
 
@@ -176,9 +176,10 @@ pub async fn consistency(
 }
 
 /// `POST /v1/verify`: recomputes every leaf, the tree and every checkpoint; `{"ok",
-/// "size", "entries_checked", "checkpoints_checked", "findings"}`. One runs at a time
-/// (429 while another does): it reads the whole ledger.
-pub async fn verify(State(app): State<App>, _: Caller) -> Result<Json<Value>, ApiError> {
+/// "size", "entries_checked", "checkpoints_checked", "findings"}`. It reads the whole
+/// ledger, every tenant's entries, so it needs an admin token (403 otherwise), and one runs
+/// at a time (429 while another does).
+pub async fn verify(State(app): State<App>, _: Admin) -> Result<Json<Value>, ApiError> {
     let permit = app
         .verify_gate
         .try_acquire()

@@ -110,6 +110,8 @@ consistency = expect("consistency", 200, call("GET", f"/v1/proof/consistency?old
 assert consistency["consistency"]["old_size"] == old
 with open(os.environ["VELLUM_PROOF_OUT"], "w") as out:
     json.dump(bundle, out)
+# Verifying reads every tenant's entries: B's producer token may not, A's admin token may.
+expect("B verifies", 403, call("POST", "/v1/verify", token=B))
 report = expect("verify", 200, call("POST", "/v1/verify"))
 assert report["ok"] is True, report
 
