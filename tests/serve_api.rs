@@ -1,7 +1,7 @@
 //! The API's answers that real clients cannot easily provoke, checked on the router
 //! in-process: a full ledger is a 503 with `Retry-After` (nothing recorded), a server
 //! serving its `max-concurrent-requests` answers 429, whole-ledger verification needs an
-//! admin token, and gzip bodies are inflated within
+//! admin token (and finds an insider's edit of the database file), and gzip bodies are inflated within
 //! the body limit (a gzip bomb is a 413, a corrupt stream a 400, another encoding a 415).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
@@ -214,10 +214,42 @@ async fn whole_ledger_verification_needs_an_admin_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let response = vellum_server::router(app)
+    let small = br#"{"id":"v1","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{"tool":"search"}}"#;
+    let response = vellum_server::router(app.clone())
+        .oneshot(emit_encoded(&token, "identity", small.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = vellum_server::router(app.clone())
         .oneshot(verify(&admin))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body_json(response).await["ok"], true);
+    let report = body_json(response).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries_checked"], 1, "{report}");
+
+    // An insider edits the recorded payload in the database file behind the server's back:
+    // the verification the server runs (on a connection of its own) finds it.
+    let db = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    let triggers: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for trigger in triggers {
+        db.execute_batch(&format!("DROP TRIGGER {trigger}"))
+            .unwrap();
+    }
+    db.execute_batch(r#"UPDATE entries SET payload = '{"tool":"rm"}' WHERE seq = 0"#)
+        .unwrap();
+    let response = vellum_server::router(app)
+        .oneshot(verify(&admin))
+        .await
+        .unwrap();
+    let report = body_json(response).await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["findings"][0]["seq"], 0, "{report}");
 }

@@ -178,7 +178,7 @@ pub async fn consistency(
 /// `POST /v1/verify`: recomputes every leaf, the tree and every checkpoint; `{"ok",
 /// "size", "entries_checked", "checkpoints_checked", "findings"}`. It reads the whole
 /// ledger, every tenant's entries, so it needs an admin token (403 otherwise), and one runs
-/// at a time (429 while another does).
+/// at a time (429 while another does), on a connection of its own: queries go on meanwhile.
 pub async fn verify(State(app): State<App>, _: Admin) -> Result<Json<Value>, ApiError> {
     let permit = app
         .verify_gate
@@ -188,7 +188,7 @@ pub async fn verify(State(app): State<App>, _: Admin) -> Result<Json<Value>, Api
     let report = app
         .read(move |sink| {
             sink.ledger()
-                .verify(None)
+                .verify_apart(None)
                 .map_err(|e| ApiError::ledger(e, retry))
         })
         .await;

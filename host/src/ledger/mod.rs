@@ -331,6 +331,16 @@ impl Ledger {
         verify::verify(reader.as_ref(), &self.vkey, range, &mut |_, _| {})
     }
 
+    /// [`Ledger::verify`] on a read connection opened for the pass, so that queries and
+    /// proofs through the shared one go on meanwhile (a server verifying a large ledger).
+    pub fn verify_apart(
+        &self,
+        range: Option<(u64, u64)>,
+    ) -> Result<verify::VerifyReport, LedgerError> {
+        let reader = self.location.open_reader()?;
+        verify::verify(reader.as_ref(), &self.vkey, range, &mut |_, _| {})
+    }
+
     /// The stored checkpoints, verified, oldest first, with their signed notes.
     pub fn checkpoints(&self) -> Result<Vec<(VerifiedCheckpoint, String)>, LedgerError> {
         let notes = self.with_reader(|r| r.checkpoints())?;
