@@ -463,7 +463,7 @@ fn a_regular_file_at_the_socket_path_is_never_replaced() {
     let mut child = Command::new(VELLUM)
         .args(["serve", "--config"])
         .arg(setup.dir.path().join("sink.toml"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vellum serve");
@@ -481,8 +481,13 @@ fn a_regular_file_at_the_socket_path_is_never_replaced() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
         .expect("read stderr");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read stdout");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is not a socket"), "{stderr}");
+    // Every listener is bound before any is announced: the TCP one never served.
+    assert!(!stdout.contains("listening"), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(&path).expect("still there"),
         "precious"

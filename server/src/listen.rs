@@ -25,30 +25,48 @@ pub async fn serve_until_signal(
     config: &ServerConfig,
     ready: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
+    // Every listener is bound (and the certificate loaded) before any serves: a bad address,
+    // certificate or socket path fails the start with nothing announced as listening.
+    let tcp = match config.listen {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            listener.set_nonblocking(true)?;
+            let tls = match &config.tls {
+                Some(tls) => Some(
+                    RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot load the TLS certificate {} and key {}",
+                                tls.cert.display(),
+                                tls.key.display()
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            Some((listener, tls))
+        }
+        None => None,
+    };
+    let unix = match &config.unix_socket {
+        Some(path) => Some((bind_unix(path)?, path)),
+        None => None,
+    };
+
     let (stop, stopped) = watch::channel(false);
     let router = crate::router(app.clone());
     let mut servers = JoinSet::new();
-    if let Some(addr) = config.listen {
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        listener.set_nonblocking(true)?;
+    if let Some((listener, tls)) = tcp {
         let local = listener.local_addr()?;
-        match &config.tls {
+        match tls {
             None => {
                 let listener = TcpListener::from_std(listener)?;
                 spawn_plain(&mut servers, listener, &router, &stopped, "TCP");
                 ready(&format!("http://{local}"));
             }
-            Some(tls) => {
-                let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot load the TLS certificate {} and key {}",
-                            tls.cert.display(),
-                            tls.key.display()
-                        )
-                    })?;
+            Some(rustls) => {
                 let handle = axum_server::Handle::new();
                 let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
                 let router = router.clone();
@@ -67,21 +85,7 @@ pub async fn serve_until_signal(
             }
         }
     }
-    if let Some(path) = &config.unix_socket {
-        // Replace a socket left by an earlier run, never anything else.
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            anyhow::ensure!(
-                meta.file_type().is_socket(),
-                "{} exists and is not a socket; refusing to replace it",
-                path.display()
-            );
-            std::fs::remove_file(path)
-                .with_context(|| format!("cannot replace the old socket {}", path.display()))?;
-        }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {} to mode 0600", path.display()))?;
+    if let Some((listener, path)) = unix {
         spawn_plain(&mut servers, listener, &router, &stopped, "Unix socket");
         ready(&format!("unix:{}", path.display()));
     }
@@ -111,6 +115,25 @@ pub async fn serve_until_signal(
 }
 
 /// Serves `router` on a plain (TCP or Unix) listener until the stop flag is set.
+/// Binds the Unix socket at `path` with mode 0600, replacing a socket left by an earlier
+/// run but never anything else.
+fn bind_unix(path: &std::path::Path) -> anyhow::Result<UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        anyhow::ensure!(
+            meta.file_type().is_socket(),
+            "{} exists and is not a socket; refusing to replace it",
+            path.display()
+        );
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot replace the old socket {}", path.display()))?;
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {} to mode 0600", path.display()))?;
+    Ok(listener)
+}
+
 fn spawn_plain<L>(
     servers: &mut JoinSet<anyhow::Result<()>>,
     listener: L,
