@@ -24,12 +24,8 @@ fn event() -> String {
     )
 }
 
-/// A server over a ledger that cannot grow (SQLite's page cap at its current size).
-fn full_ledger_app(dir: &std::path::Path) -> (App, String) {
-    app(dir, true)
-}
-
-/// A server over a new ledger, capped at its current size when `full`.
+/// A server over a new ledger; when `full`, one that cannot grow (SQLite's page cap at its
+/// current size).
 fn app(dir: &std::path::Path, full: bool) -> (App, String) {
     let path = dir.join("audit.db");
     Ledger::init(&path, "test/full").unwrap();
@@ -75,6 +71,22 @@ fn emit(token: &str) -> Request<Body> {
         .unwrap()
 }
 
+/// One request through a fresh router of `app`.
+async fn send(app: &App, request: Request<Body>) -> axum::response::Response {
+    vellum_server::router(app.clone())
+        .oneshot(request)
+        .await
+        .unwrap()
+}
+
+/// A small valid event with id `id`.
+fn small_event(id: &str) -> Vec<u8> {
+    format!(
+        r#"{{"id":"{id}","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{{"tool":"search"}}}}"#
+    )
+    .into_bytes()
+}
+
 async fn body_json(response: axum::response::Response) -> serde_json::Value {
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
@@ -85,11 +97,8 @@ async fn body_json(response: axum::response::Response) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_ledger_is_503_with_retry_after_and_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, token) = full_ledger_app(dir.path());
-    let response = vellum_server::router(app.clone())
-        .oneshot(emit(&token))
-        .await
-        .unwrap();
+    let (app, token) = app(dir.path(), true);
+    let response = send(&app, emit(&token)).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     let body = body_json(response).await;
@@ -100,21 +109,15 @@ async fn a_full_ledger_is_503_with_retry_after_and_records_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_concurrency_limit_is_429() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, token) = full_ledger_app(dir.path());
+    let (app, token) = app(dir.path(), true);
     // One request in flight (its permit held), the limit being one.
     let busy = app.requests.clone().try_acquire_owned().unwrap();
-    let response = vellum_server::router(app.clone())
-        .oneshot(emit(&token))
-        .await
-        .unwrap();
+    let response = send(&app, emit(&token)).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     assert_eq!(body_json(response).await["error"]["class"], "busy");
     drop(busy);
-    let response = vellum_server::router(app)
-        .oneshot(emit(&token))
-        .await
-        .unwrap();
+    let response = send(&app, emit(&token)).await;
     assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -138,13 +141,9 @@ fn emit_encoded(token: &str, encoding: &str, body: Vec<u8>) -> Request<Body> {
 async fn gzip_bodies_are_inflated_within_the_body_limit() {
     let dir = tempfile::tempdir().unwrap();
     let (app, token) = app(dir.path(), false);
-    let router = || vellum_server::router(app.clone());
-    let small = br#"{"id":"g1","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{"tool":"search"}}"#;
+    let small = small_event("g1");
 
-    let response = router()
-        .oneshot(emit_encoded(&token, "gzip", gzip(small)))
-        .await
-        .unwrap();
+    let response = send(&app, emit_encoded(&token, "gzip", gzip(&small))).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_json(response).await["receipt"]["event_id"], "g1");
 
@@ -155,25 +154,16 @@ async fn gzip_bodies_are_inflated_within_the_body_limit() {
     bomb.extend_from_slice(br#""}}"#);
     let bomb = gzip(&bomb);
     assert!(bomb.len() < 64 << 10, "{} bytes compressed", bomb.len());
-    let response = router()
-        .oneshot(emit_encoded(&token, "gzip", bomb))
-        .await
-        .unwrap();
+    let response = send(&app, emit_encoded(&token, "gzip", bomb)).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A stream that is not gzip, and an encoding the server does not take.
-    let mut corrupt = gzip(small);
+    let mut corrupt = gzip(&small);
     let middle = corrupt.len() / 2;
     corrupt[middle] ^= 0xff;
-    let response = router()
-        .oneshot(emit_encoded(&token, "gzip", corrupt))
-        .await
-        .unwrap();
+    let response = send(&app, emit_encoded(&token, "gzip", corrupt)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = router()
-        .oneshot(emit_encoded(&token, "br", small.to_vec()))
-        .await
-        .unwrap();
+    let response = send(&app, emit_encoded(&token, "br", small.clone())).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let accepted = response.headers()[header::ACCEPT_ENCODING]
         .to_str()
@@ -196,10 +186,7 @@ async fn whole_ledger_verification_needs_an_admin_token() {
             .body(Body::empty())
             .unwrap()
     };
-    let response = vellum_server::router(app.clone())
-        .oneshot(verify(&token))
-        .await
-        .unwrap();
+    let response = send(&app, verify(&token)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body = body_json(response).await;
     assert!(
@@ -209,21 +196,11 @@ async fn whole_ledger_verification_needs_an_admin_token() {
             .contains("admin = true"),
         "{body}"
     );
-    let response = vellum_server::router(app.clone())
-        .oneshot(verify("vt_unknown"))
-        .await
-        .unwrap();
+    let response = send(&app, verify("vt_unknown")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let small = br#"{"id":"v1","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{"tool":"search"}}"#;
-    let response = vellum_server::router(app.clone())
-        .oneshot(emit_encoded(&token, "identity", small.to_vec()))
-        .await
-        .unwrap();
+    let response = send(&app, emit_encoded(&token, "identity", small_event("v1"))).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = vellum_server::router(app.clone())
-        .oneshot(verify(&admin))
-        .await
-        .unwrap();
+    let response = send(&app, verify(&admin)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let report = body_json(response).await;
     assert_eq!(report["ok"], true, "{report}");
@@ -245,10 +222,7 @@ async fn whole_ledger_verification_needs_an_admin_token() {
     }
     db.execute_batch(r#"UPDATE entries SET payload = '{"tool":"rm"}' WHERE seq = 0"#)
         .unwrap();
-    let response = vellum_server::router(app)
-        .oneshot(verify(&admin))
-        .await
-        .unwrap();
+    let response = send(&app, verify(&admin)).await;
     let report = body_json(response).await;
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["findings"][0]["seq"], 0, "{report}");
