@@ -186,15 +186,27 @@ fn python_and_node_producers_emit_query_and_prove() {
     );
     run_client("python3", &clients.join("native_client.py"), &clients, &env);
     run_client("node", &clients.join("native_client.mjs"), &clients, &env);
-    // The server's proof bundle checks out with only the public key.
-    let check = Command::new(VELLUM)
-        .arg("check-proof")
-        .arg(&proof)
-        .arg("--key-file")
-        .arg(setup.dir.path().join("audit.db.pub"))
-        .output()
-        .expect("run check-proof");
-    assert!(check.status.success(), "{check:?}");
+    // The server's proof bundles check out with only the public key: the first, and one
+    // per producer style each client saved exactly as served.
+    let mut proofs = vec![proof.clone()];
+    for entry in std::fs::read_dir(setup.dir.path()).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("proof.json.") {
+            proofs.push(path);
+        }
+    }
+    assert_eq!(proofs.len(), 1 + 4 + 3, "{proofs:?}");
+    for proof in &proofs {
+        let check = Command::new(VELLUM)
+            .arg("check-proof")
+            .arg(proof)
+            .arg("--key-file")
+            .arg(setup.dir.path().join("audit.db.pub"))
+            .output()
+            .expect("run check-proof");
+        assert!(check.status.success(), "{}: {check:?}", proof.display());
+    }
     server.stop();
     common::assert_verifies(&setup.dir.path().join("audit.db"));
 }
@@ -492,4 +504,41 @@ fn a_regular_file_at_the_socket_path_is_never_replaced() {
         std::fs::read_to_string(&path).expect("still there"),
         "precious"
     );
+}
+
+#[test]
+fn sigterm_with_a_stalled_client_cuts_it_at_the_drain_deadline_and_exits_0() {
+    use std::io::Write;
+    let setup = setup_with(
+        "127.0.0.1:0",
+        "drain-timeout-secs = 2\nheader-read-timeout-secs = 600\nbody-read-timeout-secs = 600",
+    );
+    let server = Server::start(&setup);
+    let agent = ureq::Agent::new_with_defaults();
+    let bearer = format!("Bearer {}", setup.token_a);
+    let event = r#"{"id":"acked","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call"}"#;
+    let seq = emit_until_recorded(&agent, &format!("{}/v1/emit", server.url), &bearer, event);
+    // A request whose body never ends, and headers that never end.
+    let addr = server.url.trim_start_matches("http://");
+    let mut stalled = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        stalled,
+        "POST /v1/emit HTTP/1.1\r\nHost: x\r\nAuthorization: {bearer}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    )
+    .expect("send");
+    let mut half = std::net::TcpStream::connect(addr).expect("connect");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHo").expect("send");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.stop();
+    let took = started.elapsed();
+    println!("stopped in {took:?} with two stalled clients (drain deadline 2 s)");
+    assert!(took < Duration::from_secs(25), "the stop took {took:?}");
+    // The final checkpoint covers the acknowledged event, and the ledger verifies.
+    let ledger = vellum::Ledger::open_read_only(setup.dir.path().join("audit.db")).expect("open");
+    let (last, _) = ledger.checkpoints().expect("checkpoints").pop().expect("one");
+    assert!(last.size > seq, "checkpoint {} does not cover {seq}", last.size);
+    drop((stalled, half));
+    common::assert_verifies(&setup.dir.path().join("audit.db"));
 }

@@ -13,7 +13,7 @@ use common::records;
 use vellum::ledger::Hash;
 use vellum::ledger::entry::Entry;
 use vellum::ledger::idempotency::StoredKey;
-use vellum::ledger::query::Query;
+use vellum::ledger::query::{Page, Query};
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader};
 use vellum::ledger::verify::{TamperClass, verify};
@@ -57,7 +57,7 @@ impl StoreReader for FlakyHashes {
     fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
         self.inner.entries(from, to)
     }
-    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+    fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.inner.query(query)
     }
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {

@@ -133,6 +133,7 @@ pub fn query(args: QueryArgs) -> Result<u8> {
         actor: args.actor,
         after_seq: None,
         limit: args.limit,
+        max_bytes: None,
     };
     if let Some(cursor) = &args.cursor {
         query = query.with_cursor(cursor).map_err(anyhow::Error::msg)?;

@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use vellum::ledger::cosignature::Cosigner;
+use vellum_server::listen::ConnectionLimits;
 use vellum_server::witness::Witness;
 use vellum_server::witness::state::WitnessState;
 
@@ -45,6 +47,23 @@ pub enum WitnessCommand {
         /// The URL path prefix of the witness's routes (e.g. `/witness`).
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Evidence rows kept (refused checkpoints the log signed); the oldest are pruned
+        /// first beyond this.
+        #[arg(long, default_value_t = vellum_server::witness::state::DEFAULT_MAX_EVIDENCE)]
+        max_evidence: u64,
+        /// Time for a request's headers, and for an idle connection's next request.
+        #[arg(long, default_value_t = 15)]
+        header_read_timeout_secs: u64,
+        /// On SIGTERM or SIGINT, time for requests in flight; then connections are cut.
+        #[arg(long, default_value_t = 30)]
+        drain_timeout_secs: u64,
+    },
+    /// Print the evidence a witness kept (refused checkpoints its logs signed: forks,
+    /// rollbacks, larger trees without a valid proof), one JSON object per line.
+    Evidence {
+        /// The witness's state file.
+        #[arg(long)]
+        state: PathBuf,
     },
 }
 
@@ -77,7 +96,19 @@ pub fn witness(command: WitnessCommand) -> Result<u8> {
             log_keys,
             listen,
             prefix,
+            max_evidence,
+            header_read_timeout_secs,
+            drain_timeout_secs,
         } => {
+            for (name, secs) in [
+                ("--header-read-timeout-secs", header_read_timeout_secs),
+                ("--drain-timeout-secs", drain_timeout_secs),
+            ] {
+                anyhow::ensure!(
+                    (1..=3600).contains(&secs),
+                    "{name} must be between 1 and 3600, not {secs}"
+                );
+            }
             anyhow::ensure!(
                 prefix.is_empty() || prefix.starts_with('/'),
                 "--prefix must be empty or start with `/`"
@@ -89,11 +120,32 @@ pub fn witness(command: WitnessCommand) -> Result<u8> {
                 .iter()
                 .map(|file| read(file, "log verifier key"))
                 .collect::<Result<Vec<_>>>()?;
-            let witness = Witness::open(cosigner, &log_keys, &state)?;
+            let witness =
+                Witness::open(cosigner, &log_keys, &state)?.with_max_evidence(max_evidence);
             eprintln!("witness key: {}", witness.verifier_key());
-            vellum_server::witness::http::serve(witness, listen, &prefix, &mut |url| {
+            let limits = ConnectionLimits {
+                header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+                drain_timeout: Duration::from_secs(drain_timeout_secs),
+                ..ConnectionLimits::default()
+            };
+            vellum_server::witness::http::serve(witness, listen, &prefix, limits, &mut |url| {
                 say!("listening on {url}");
             })?;
+            Ok(exit::OK)
+        }
+        WitnessCommand::Evidence { state } => {
+            for evidence in WitnessState::open(&state)?.evidence()? {
+                say!(
+                    "{}",
+                    serde_json::json!({
+                        "origin": evidence.origin,
+                        "received": evidence.received,
+                        "kind": evidence.kind,
+                        "reason": evidence.reason,
+                        "request": evidence.request,
+                    })
+                );
+            }
             Ok(exit::OK)
         }
     }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
@@ -80,8 +81,8 @@ pub fn new_token() -> Result<(String, String), String> {
 impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let grant = known(parts, app)?;
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
+        let grant = granted(parts)?;
         Ok(Caller(grant.tenant.clone()))
     }
 }
@@ -89,8 +90,8 @@ impl FromRequestParts<App> for Caller {
 impl FromRequestParts<App> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        match known(parts, app)? {
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
+        match granted(parts)? {
             Grant { admin: true, .. } => Ok(Admin),
             Grant { tenant, .. } => Err(ApiError::forbidden(format!(
                 "this token (tenant `{tenant}`) may not read the whole ledger; that needs a \
@@ -100,21 +101,32 @@ impl FromRequestParts<App> for Admin {
     }
 }
 
-/// The grant of the request's bearer token; 401 when it has none or an unknown one.
-fn known<'a>(parts: &Parts, app: &'a App) -> Result<&'a Grant, ApiError> {
-    let header = parts
-        .headers
+/// The grant the request guard found for the request's token (see
+/// [`crate::ops::guard`]): authentication happens there, before any request slot is taken
+/// or any body byte read.
+fn granted(parts: &Parts) -> Result<&Grant, ApiError> {
+    parts
+        .extensions
+        .get::<Grant>()
+        .ok_or_else(|| ApiError::unauthenticated("missing `Authorization: Bearer <token>`"))
+}
+
+/// The grant of the request's bearer token; 401 when it has none or an unknown one. The
+/// scheme is matched case-insensitively (`Bearer`, `bearer`, `BEARER`), as HTTP's are.
+pub fn authenticate<'a>(headers: &HeaderMap, tokens: &'a Tokens) -> Result<&'a Grant, ApiError> {
+    let header = headers
         .get(AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthenticated("missing `Authorization: Bearer <token>`"))?;
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| {
             ApiError::unauthenticated("the Authorization header is not `Bearer <token>`")
         })?;
-    app.tokens
+    tokens
         .grant(token)
         .ok_or_else(|| ApiError::unauthenticated("unknown token"))
 }
@@ -134,5 +146,40 @@ mod tests {
         assert_eq!(tokens.tenant(&token), Some("acme"));
         assert_eq!(tokens.tenant(&digest), None);
         assert_eq!(tokens.tenant(""), None);
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_nothing_else_is_a_token() {
+        let (token, digest) = new_token().unwrap();
+        let tokens = Tokens::new(&[TokenConfig {
+            tenant: "acme".into(),
+            sha256: digest,
+            admin: false,
+        }]);
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, value.parse().unwrap());
+            authenticate(&headers, &tokens).map(|g| g.tenant.clone())
+        };
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(with(&format!("{scheme} {token}")).unwrap(), "acme");
+        }
+        assert_eq!(with(&format!("Bearer  {token} ")).unwrap(), "acme");
+        for refused in [
+            format!("Basic {token}"),
+            format!("Bearer{token}"),
+            token.clone(),
+            "Bearer vt_unknown".to_string(),
+        ] {
+            let err = with(&refused).unwrap_err();
+            assert_eq!(err.status().as_u16(), 401, "{refused}");
+        }
+        assert_eq!(
+            authenticate(&HeaderMap::new(), &tokens)
+                .unwrap_err()
+                .status()
+                .as_u16(),
+            401
+        );
     }
 }

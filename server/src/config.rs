@@ -5,7 +5,13 @@
 //! listen = "127.0.0.1:7700"          # TCP; loopback by default
 //! unix-socket = "/run/vellum.sock"    # optional, created with mode 0600
 //! max-body-bytes = 4194304            # larger requests get 413 (gzip bodies once inflated)
-//! max-concurrent-requests = 256       # more at once get 429
+//! max-concurrent-requests = 256       # authenticated requests at once; more get 429
+//! max-unauthenticated-requests = 32   # /metrics and /openapi.json at once; more get 429
+//! max-connections = 1024              # open connections; more wait to be accepted
+//! header-read-timeout-secs = 15       # a request's headers (and an idle keep-alive)
+//! body-read-timeout-secs = 30         # a whole request body; 408 beyond
+//! drain-timeout-secs = 30             # on SIGTERM: requests in flight, then cut
+//! max-page-bytes = 4194304            # a page of /v1/entries ends past this
 //! retry-after-secs = 1                # sent with 503 and 429
 //! [server.tls]                        # optional: serve HTTPS on `listen`
 //! cert = "cert.pem"
@@ -34,8 +40,26 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// Largest request body, in bytes, after a gzip body is inflated (413 beyond).
     pub max_body_bytes: usize,
-    /// Requests served at once (429 beyond).
+    /// Authenticated requests served at once (429 beyond). A request takes its slot only
+    /// once its token is known, and before its body is read.
     pub max_concurrent_requests: usize,
+    /// Requests to the routes that need no token (`/metrics`, `/openapi.json`) served at
+    /// once, apart from the authenticated budget (429 beyond). `/healthz` and `/readyz`
+    /// count against neither.
+    pub max_unauthenticated_requests: usize,
+    /// Connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Time for a client to send a request's headers, and for an idle keep-alive
+    /// connection to start its next request; the connection is closed beyond.
+    pub header_read_timeout_secs: u64,
+    /// Time for a client to send a whole request body (408 beyond).
+    pub body_read_timeout_secs: u64,
+    /// On SIGTERM or SIGINT, time for requests in flight to finish; connections still
+    /// open then are cut (what they had not been answered was not acknowledged).
+    pub drain_timeout_secs: u64,
+    /// A page of `GET /v1/entries` ends once its entries reach this many bytes (it holds
+    /// at least one entry); its cursor continues after it.
+    pub max_page_bytes: usize,
     /// The `Retry-After` sent with 429 and 503 answers, in seconds.
     pub retry_after_secs: u64,
     /// The bearer tokens, each bound to one tenant.
@@ -79,6 +103,12 @@ impl Default for ServerConfig {
             tls: None,
             max_body_bytes: 4 << 20,
             max_concurrent_requests: 256,
+            max_unauthenticated_requests: 32,
+            max_connections: 1024,
+            header_read_timeout_secs: 15,
+            body_read_timeout_secs: 30,
+            drain_timeout_secs: 30,
+            max_page_bytes: 4 << 20,
             retry_after_secs: 1,
             tokens: Vec::new(),
         }
@@ -128,8 +158,29 @@ impl ServerConfig {
         if self.max_body_bytes < 1024 {
             return Err("[server] max-body-bytes must be at least 1024".into());
         }
-        if self.max_concurrent_requests == 0 {
-            return Err("[server] max-concurrent-requests must be at least 1".into());
+        for (name, value) in [
+            ("max-concurrent-requests", self.max_concurrent_requests),
+            (
+                "max-unauthenticated-requests",
+                self.max_unauthenticated_requests,
+            ),
+            ("max-connections", self.max_connections),
+            ("max-page-bytes", self.max_page_bytes),
+        ] {
+            if value == 0 {
+                return Err(format!("[server] {name} must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("header-read-timeout-secs", self.header_read_timeout_secs),
+            ("body-read-timeout-secs", self.body_read_timeout_secs),
+            ("drain-timeout-secs", self.drain_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&value) {
+                return Err(format!(
+                    "[server] {name} must be between 1 and 3600 seconds, not {value}"
+                ));
+            }
         }
         if self.tokens.is_empty() {
             return Err(
@@ -197,5 +248,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("sha256"), "{err}");
+        let err = ServerConfig::parse(
+            &format!("[server]\nbody-read-timeout-secs = 0\n{TOKEN}"),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.contains("body-read-timeout-secs"), "{err}");
+        let err = ServerConfig::parse(
+            &format!("[server]\nmax-connections = 0\n{TOKEN}"),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.contains("max-connections"), "{err}");
     }
 }

@@ -42,6 +42,11 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", message)
     }
 
+    /// 408: the request body did not arrive in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "timeout", message)
+    }
+
     /// 401: no token, or one the server does not know.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
@@ -112,6 +117,16 @@ impl ApiError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// What went wrong, for the caller.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The seconds to wait before a retry, for 429 and 503.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The error's class (`rejected`, `unavailable`, …).

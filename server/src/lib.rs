@@ -14,7 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
-mod listen;
+pub mod listen;
 pub mod metrics;
 pub mod native;
 pub mod ops;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use vellum::ledger::idempotency::event_key;
 use vellum::sink::STATUS_CHANGED_KIND;
 use vellum::{AuditEvent, StatusChange};
 
@@ -123,7 +124,7 @@ impl From<BytesRejection> for ApiError {
 }
 
 /// The request's idempotency key: the header, or one derived from the event ids
-/// (`event:<id>` for one event, `events:<sha256 of the ids>` for several).
+/// ([`event_key`] for one event, `events:<sha256 of the ids>` for several).
 fn idempotency_key(headers: &HeaderMap, events: &[AuditEvent]) -> Result<String, ApiError> {
     if let Some(value) = headers.get(IDEMPOTENCY_KEY) {
         return value.to_str().map(str::to_string).map_err(|_| {
@@ -131,7 +132,7 @@ fn idempotency_key(headers: &HeaderMap, events: &[AuditEvent]) -> Result<String,
         });
     }
     Ok(match events {
-        [event] => format!("event:{}", event.id),
+        [event] => event_key(&event.id),
         _ => {
             let mut ids = Sha256::new();
             for event in events {

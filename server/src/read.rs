@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vellum::LedgerError;
-use vellum::ledger::query::Query as LedgerQuery;
+use vellum::ledger::bundle::ProofBundle;
+use vellum::ledger::query::{Page, Query as LedgerQuery};
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
@@ -30,12 +31,14 @@ pub struct EntriesParams {
     cursor: Option<String>,
 }
 
-/// `GET /v1/entries`: `{"entries": [...], "next_cursor": …}` of the caller's tenant.
+/// `GET /v1/entries`: `{"entries": [...], "next_cursor": …}` of the caller's tenant. A
+/// page ends at `limit` entries or once its entries reach `max-page-bytes`, whichever comes
+/// first; the cursor continues after it. Payloads are the stored JSON text, byte for byte.
 pub async fn entries(
     State(app): State<App>,
     Caller(tenant): Caller,
     params: Result<Query<EntriesParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if params.tenant.as_ref().is_some_and(|t| *t != tenant) {
         return Err(ApiError::forbidden(format!(
@@ -55,6 +58,7 @@ pub async fn entries(
         actor: params.actor,
         after_seq: None,
         limit: params.limit.unwrap_or(100),
+        max_bytes: Some(app.max_page_bytes),
     };
     if let Some(cursor) = &params.cursor {
         query = query.with_cursor(cursor).map_err(ApiError::bad_request)?;
@@ -67,7 +71,7 @@ pub async fn entries(
                 .map_err(|e| ApiError::ledger(e, retry))
         })
         .await?;
-    Ok(Json(json!(page)))
+    Ok(Json(page))
 }
 
 /// `GET /v1/checkpoint`: the latest signed checkpoint, `{"size", "root", "origin",
@@ -109,20 +113,32 @@ pub struct InclusionParams {
 }
 
 /// `GET /v1/proof/inclusion/{seq}`: the proof bundle of one of the caller's entries. An
-/// entry of another tenant is answered exactly like one that does not exist. When no
-/// checkpoint covers the entry yet, one is signed.
+/// entry of another tenant is answered exactly like one that does not exist, and before
+/// anything is signed. When no checkpoint covers the caller's entry yet, one is signed.
+/// The bundle carries the entry as stored, so it hashes to its leaf.
 pub async fn inclusion(
     State(app): State<App>,
     Caller(tenant): Caller,
     Path(seq): Path<u64>,
     params: Result<Query<InclusionParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProofBundle>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let retry = app.retry_after;
     app.read(move |sink| {
         let ledger = sink.ledger();
         let not_found = || ApiError::not_found(format!("tenant `{tenant}` has no entry {seq}"));
-        if seq >= ledger.size().map_err(|e| ApiError::ledger(e, retry))? {
+        // Ownership first, through the tenant's own index: another tenant's entry is never
+        // read, and never makes the ledger sign a checkpoint.
+        let owned = LedgerQuery {
+            tenant: Some(tenant.clone()),
+            after_seq: seq.checked_sub(1),
+            limit: 1,
+            ..LedgerQuery::default()
+        };
+        let page = ledger
+            .query(&owned)
+            .map_err(|e| ApiError::ledger(e, retry))?;
+        if page.entries.first().map(|e| e.seq) != Some(seq) {
             return Err(not_found());
         }
         let bundle = match ledger.inclusion_bundle(seq, params.tree_size) {
@@ -135,15 +151,7 @@ pub async fn inclusion(
             other => other,
         }
         .map_err(|e| ApiError::ledger(e, retry))?;
-        let owner = bundle
-            .inclusion
-            .as_ref()
-            .and_then(|p| p.entry.as_ref())
-            .and_then(|e| e.event.tenant.as_deref());
-        if owner != Some(tenant.as_str()) {
-            return Err(not_found());
-        }
-        Ok(Json(json!(bundle)))
+        Ok(Json(bundle))
     })
     .await
 }
@@ -162,7 +170,7 @@ pub async fn consistency(
     State(app): State<App>,
     _: Caller,
     params: Result<Query<ConsistencyParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProofBundle>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let retry = app.retry_after;
     app.read(move |sink| {
@@ -170,7 +178,7 @@ pub async fn consistency(
             .ledger()
             .consistency_bundle(params.old, params.new)
             .map_err(|e| ApiError::ledger(e, retry))?;
-        Ok(Json(json!(bundle)))
+        Ok(Json(bundle))
     })
     .await
 }

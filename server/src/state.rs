@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use vellum::ledger::entry::Receipt;
@@ -25,14 +26,20 @@ pub struct Shared {
     pub tokens: Tokens,
     /// The metrics.
     pub metrics: Metrics,
-    /// Requests served at once.
+    /// Authenticated requests served at once.
     pub requests: Arc<Semaphore>,
+    /// Requests to the routes that need no token served at once.
+    pub public_requests: Arc<Semaphore>,
     /// One full verification at a time.
     pub verify_gate: Semaphore,
     /// `Retry-After` seconds for 429 and 503.
     pub retry_after: u64,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Time for a whole request body.
+    pub body_read_timeout: Duration,
+    /// Byte budget of a page of entries.
+    pub max_page_bytes: usize,
     draining: AtomicBool,
 }
 
@@ -51,9 +58,12 @@ impl App {
             sink,
             tokens: Tokens::new(&config.tokens),
             requests: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            public_requests: Arc::new(Semaphore::new(config.max_unauthenticated_requests)),
             verify_gate: Semaphore::new(1),
             retry_after: config.retry_after_secs,
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: Duration::from_secs(config.body_read_timeout_secs),
+            max_page_bytes: config.max_page_bytes,
             draining: AtomicBool::new(false),
         }))
     }

@@ -110,6 +110,28 @@ consistency = expect("consistency", 200, call("GET", f"/v1/proof/consistency?old
 assert consistency["consistency"]["old_size"] == old
 with open(os.environ["VELLUM_PROOF_OUT"], "w") as out:
     json.dump(bundle, out)
+
+# Payloads in Python's own styles (spaces after separators, key order as written, \u
+# escapes of non-ASCII, integers past 64 bits, indentation): the entries read back carry
+# the bytes as sent, and each proof, saved exactly as served, is checked by the test with
+# `vellum check-proof`.
+styles = [
+    json.dumps({"b": 1, "a": 2}),
+    json.dumps({"café": "é😀", "n": 12345678901234567890123}),
+    json.dumps({"z": [1.5, None, True], "a": {"nested": "x"}}, indent=2),
+    json.dumps({"raw": "é😀"}, ensure_ascii=False, separators=(",", ":")),
+]
+for i, payload in enumerate(styles):
+    body = ('{"id": "py-style-%d", "occurred_at": "2026-11-22T09:00:00Z", "kind": "tool.call", '
+            '"payload": %s}' % (i, payload)).encode()
+    seq = expect("style", 200, call("POST", "/v1/emit", raw=body))["receipt"]["seq"]
+    request = urllib.request.Request(URL + f"/v1/proof/inclusion/{seq}")
+    request.add_header("Authorization", "Bearer " + A)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+    assert ('"payload":' + payload).encode() in raw, (payload, raw)
+    with open(os.environ["VELLUM_PROOF_OUT"] + f".python-{i}.json", "wb") as out:
+        out.write(raw)
 # Verifying reads every tenant's entries: B's producer token may not, A's admin token may.
 expect("B verifies", 403, call("POST", "/v1/verify", token=B))
 report = expect("verify", 200, call("POST", "/v1/verify"))

@@ -135,7 +135,7 @@ mod intercepted {
     use vellum::ledger::Hash;
     use vellum::ledger::entry::Entry;
     use vellum::ledger::idempotency::StoredKey;
-    use vellum::ledger::query::Query;
+    use vellum::ledger::query::{Page, Query};
     use vellum::ledger::store::{StoreError, StoreReader, StoreWriter};
 
     impl StoreReader for super::InterceptedStore {
@@ -148,7 +148,7 @@ mod intercepted {
         fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError> {
             self.inner.entries(from, to)
         }
-        fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+        fn query(&self, query: &Query) -> Result<Page, StoreError> {
             self.inner.query(query)
         }
         fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {

@@ -130,6 +130,34 @@ impl Entry {
         }
     }
 
+    /// About how many bytes the entry takes as JSON: its payload, labels, envelope and
+    /// attestations. Pages of a query are bounded by it.
+    pub fn size_hint(&self) -> usize {
+        let e = &self.event;
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let labels: usize = e.labels.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+        let attestations: usize = self
+            .attestations
+            .iter()
+            .map(|a| a.plugin.len() + a.component_digest.len() + a.config_digest.len() + 96)
+            .sum();
+        let dropped = self
+            .dropped_by
+            .as_ref()
+            .map_or(0, |(p, r)| p.len() + r.len());
+        256 + e.payload.as_str().len()
+            + e.id.len()
+            + e.kind.len()
+            + text(&e.tenant)
+            + text(&e.correlation_id)
+            + text(&e.chain_id)
+            + text(&e.actor)
+            + text(&e.subject)
+            + labels
+            + attestations
+            + dropped
+    }
+
     /// The RFC 9162 leaf hash: SHA-256(0x00 ‖ [`Entry::encode`]).
     pub fn leaf_hash(&self) -> Hash {
         record_hash(&self.encode()).into()

@@ -15,6 +15,21 @@ use super::store::StoreError;
 /// Longest accepted key or scope, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
 
+/// The idempotency key derived from one event's id, for front doors that key a request by
+/// its event: `event:<id>`, or `event-sha256:<hex digest of the id>` when that would be
+/// longer than [`MAX_KEY_BYTES`] (an event id has no length limit of its own).
+pub fn event_key(id: &str) -> String {
+    let key = format!("event:{id}");
+    if key.len() <= MAX_KEY_BYTES {
+        return key;
+    }
+    use sha2::{Digest, Sha256};
+    format!(
+        "event-sha256:{}",
+        hex::encode(Sha256::digest(id.as_bytes()))
+    )
+}
+
 /// The key an append claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
@@ -122,5 +137,22 @@ impl StoredKey {
             return Err(damaged("points at entries of other events"));
         }
         Ok(Replay::Same(found.iter().map(Entry::receipt).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_of_long_ids_are_digests() {
+        assert_eq!(event_key("e1"), "event:e1");
+        let long = "x".repeat(MAX_KEY_BYTES);
+        let key = event_key(&long);
+        assert!(
+            key.starts_with("event-sha256:") && key.len() <= MAX_KEY_BYTES,
+            "{key}"
+        );
+        assert_ne!(event_key(&format!("{long}y")), key);
     }
 }

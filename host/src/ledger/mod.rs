@@ -317,8 +317,7 @@ impl Ledger {
     /// Runs a query; pass the returned cursor back for the next page.
     pub fn query(&self, query: &Query) -> Result<Page, LedgerError> {
         query.validate().map_err(LedgerError::BadRequest)?;
-        let entries = self.with_reader(|r| r.query(query))?;
-        Ok(Page::new(entries, query.limit))
+        self.with_reader(|r| r.query(query))
     }
 
     /// Verifies the whole ledger, or the entries `from..to` by inclusion proofs (see

@@ -30,6 +30,10 @@ pub struct Query {
     pub after_seq: Option<u64>,
     /// At most this many entries (1..=[`MAX_LIMIT`]).
     pub limit: usize,
+    /// End the page once its entries reach this many bytes (see [`Entry::size_hint`]); the
+    /// page still holds at least one entry, and its cursor continues after the last.
+    /// `None`: only `limit` bounds the page.
+    pub max_bytes: Option<usize>,
 }
 
 /// One page of results.
@@ -45,11 +49,14 @@ pub struct Page {
 const CURSOR_PREFIX: &str = "v1.";
 
 impl Query {
-    /// Continues after a cursor returned in a previous [`Page`].
+    /// Continues after a cursor returned in a previous [`Page`]. Sequence numbers are
+    /// stored as signed 64-bit integers, so a cursor past `i64::MAX` is refused rather than
+    /// wrapped to the start.
     pub fn with_cursor(mut self, cursor: &str) -> Result<Self, String> {
         let seq = cursor
             .strip_prefix(CURSOR_PREFIX)
             .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .filter(|&seq| i64::try_from(seq).is_ok())
             .ok_or_else(|| format!("invalid cursor `{cursor}`"))?;
         self.after_seq = Some(seq);
         Ok(self)
@@ -63,6 +70,9 @@ impl Query {
                 self.limit
             ));
         }
+        if self.max_bytes == Some(0) {
+            return Err("max_bytes must be at least 1".to_string());
+        }
         if let (Some(since), Some(until)) = (self.since, self.until)
             && since >= until
         {
@@ -74,10 +84,31 @@ impl Query {
     }
 }
 
+/// Collects the entries of one page from `rows` (in sequence order): at most `query.limit`,
+/// and none after the one that reaches `query.max_bytes`. Reading stops there, so a store
+/// that streams its rows never holds more than one page.
+pub(crate) fn collect_page<E>(
+    query: &Query,
+    rows: impl Iterator<Item = Result<Entry, E>>,
+) -> Result<Page, E> {
+    let (mut entries, mut bytes, mut full) = (Vec::new(), 0usize, false);
+    for row in rows.take(query.limit) {
+        let entry = row?;
+        bytes = bytes.saturating_add(entry.size_hint());
+        entries.push(entry);
+        if entries.len() == query.limit || query.max_bytes.is_some_and(|max| bytes >= max) {
+            full = true;
+            break;
+        }
+    }
+    Ok(Page::new(entries, full))
+}
+
 impl Page {
-    /// A page of `entries` for a query with `limit`.
-    pub(crate) fn new(entries: Vec<Entry>, limit: usize) -> Self {
-        let next_cursor = (entries.len() == limit)
+    /// A page of `entries`; `full` when more may follow (the limit or the byte budget ended
+    /// it).
+    pub(crate) fn new(entries: Vec<Entry>, full: bool) -> Self {
+        let next_cursor = full
             .then(|| {
                 entries
                     .last()
@@ -101,6 +132,12 @@ mod tests {
         assert_eq!(q.after_seq, Some(255));
         assert!(Query::default().with_cursor("ff").is_err());
         assert!(Query::default().with_cursor("v1.zz").is_err());
+        // Past i64::MAX: refused, never wrapped to a negative sequence number.
+        assert!(Query::default().with_cursor("v1.7fffffffffffffff").is_ok());
+        let err = Query::default()
+            .with_cursor("v1.8000000000000000")
+            .unwrap_err();
+        assert!(err.contains("invalid cursor"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! code that must fail its action when audit fails uses the native API.
 //!
 //! Following the OTLP specification: `application/x-protobuf` and `application/json`
-//! bodies, plain or gzip (inflated by the router), answered in the request's encoding; records that cannot be mapped or that a
+//! bodies (the media type matched case-insensitively), plain or gzip (inflated by the
+//! router), answered in the request's encoding; records that cannot be mapped or that a
 //! plugin rejects are counted in `partial_success`; errors carry a `google.rpc.Status`, and
 //! only 429 and 503 (nothing recorded for lack of room or ledger) are retryable.
 
@@ -13,7 +14,7 @@ mod map;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -25,8 +26,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use vellum::ledger::idempotency::event_key;
 use vellum::{AuditEvent, EmitError};
 
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::state::App;
 use map::{Origin, log_event, span_event};
 
@@ -50,6 +54,7 @@ struct Status {
 struct Failure(StatusCode, i32, String);
 
 const INVALID_ARGUMENT: i32 = 3;
+const DEADLINE_EXCEEDED: i32 = 4;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
 const UNAUTHENTICATED: i32 = 16;
@@ -84,11 +89,13 @@ impl Tally {
 /// `POST /v1/traces`.
 pub async fn traces(
     State(app): State<App>,
+    Caller(tenant): Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     receive(
         &app,
+        &tenant,
         &headers,
         body,
         |request: ExportTraceServiceRequest| {
@@ -117,11 +124,13 @@ pub async fn traces(
 /// `POST /v1/logs`.
 pub async fn logs(
     State(app): State<App>,
+    Caller(tenant): Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     receive(
         &app,
+        &tenant,
         &headers,
         body,
         |request: ExportLogsServiceRequest| {
@@ -147,9 +156,11 @@ pub async fn logs(
     .await
 }
 
-/// The shared receiver: decode, authenticate, map, record each record, answer.
+/// The shared receiver: decode, map, record each record, answer. The caller's token was
+/// checked by the request guard before the body was read.
 async fn receive<Req, Resp>(
     app: &App,
+    tenant: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     to_events: impl FnOnce(Req) -> Vec<Result<AuditEvent, String>>,
@@ -159,23 +170,18 @@ where
     Req: Message + Default + DeserializeOwned,
     Resp: Message + Serialize,
 {
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let encoding = match content_type.split(';').next().map(str::trim) {
-        Some("application/x-protobuf") => Encoding::Protobuf,
-        Some("application/json") => Encoding::Json,
-        _ => {
-            let message = format!(
-                "unsupported Content-Type `{content_type}`: send application/x-protobuf or \
-                 application/json"
-            );
-            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
-        }
+    let Some(encoding) = encoding(headers) else {
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let message = format!(
+            "unsupported Content-Type `{content_type}`: send application/x-protobuf or \
+             application/json"
+        );
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
     };
     let result = async {
-        let tenant = tenant(app, headers)?;
         let body = body.map_err(|e| Failure(e.status(), INVALID_ARGUMENT, e.body_text()))?;
         let request: Req = match encoding {
             Encoding::Protobuf => Req::decode(body).map_err(|e| e.to_string()),
@@ -188,40 +194,79 @@ where
                 format!("undecodable request: {e}"),
             )
         })?;
-        let tally = record(app, &tenant, to_events(request)).await?;
+        let tally = record(app, tenant, to_events(request)).await?;
         Ok(to_response(tally))
     }
     .await;
     match result {
         Ok(response) => encode(encoding, StatusCode::OK, &response),
         Err(Failure(status, code, message)) => {
-            let mut response = encode(encoding, status, &Status { code, message });
-            if matches!(
-                status,
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
-            ) {
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    HeaderValue::from(app.retry_after),
-                );
-            }
-            response
+            failure(encoding, status, code, message, Some(app.retry_after))
         }
     }
 }
 
-fn tenant(app: &App, headers: &HeaderMap) -> Result<String, Failure> {
-    let unauthenticated =
-        |m: &str| Failure(StatusCode::UNAUTHORIZED, UNAUTHENTICATED, m.to_string());
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthenticated("missing `Authorization: Bearer <token>`"))?;
-    app.tokens
-        .tenant(token.trim())
-        .map(str::to_string)
-        .ok_or_else(|| unauthenticated("unknown token"))
+/// The request's encoding by its Content-Type, whose media type is matched
+/// case-insensitively (parameters such as `charset` are ignored); `None` for any other.
+fn encoding(headers: &HeaderMap) -> Option<Encoding> {
+    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let media_type = content_type.split(';').next()?.trim();
+    if media_type.eq_ignore_ascii_case("application/x-protobuf") {
+        Some(Encoding::Protobuf)
+    } else if media_type.eq_ignore_ascii_case("application/json") {
+        Some(Encoding::Json)
+    } else {
+        None
+    }
+}
+
+/// Whether `route` is an OTLP receiver's, whose errors take the OTLP shape.
+pub fn is_otlp_route(route: &str) -> bool {
+    matches!(route, "/v1/logs" | "/v1/traces")
+}
+
+/// The OTLP answer to a request the guard refused (no token, no free slot, a body too
+/// large or too slow): a `google.rpc.Status` in the request's encoding (JSON when it has
+/// none the receivers take).
+pub fn refusal(headers: &HeaderMap, error: &ApiError) -> Response {
+    let status = error.status();
+    let code = match status {
+        StatusCode::UNAUTHORIZED => UNAUTHENTICATED,
+        StatusCode::TOO_MANY_REQUESTS => RESOURCE_EXHAUSTED,
+        StatusCode::REQUEST_TIMEOUT => DEADLINE_EXCEEDED,
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+        _ => INVALID_ARGUMENT,
+    };
+    let encoding = encoding(headers).unwrap_or(Encoding::Json);
+    failure(
+        encoding,
+        status,
+        code,
+        error.message().to_string(),
+        error.retry_after(),
+    )
+}
+
+/// An error answer; 429 and 503 carry `Retry-After`.
+fn failure(
+    encoding: Encoding,
+    status: StatusCode,
+    code: i32,
+    message: String,
+    retry_after: Option<u64>,
+) -> Response {
+    let mut response = encode(encoding, status, &Status { code, message });
+    if let Some(seconds) = retry_after
+        && matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        )
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// Records every mappable record as its own idempotent emit (a redelivery is recorded
@@ -246,7 +291,7 @@ async fn record(
                 }
             };
             event.tenant = Some(tenant.clone());
-            let key = format!("event:{}", event.id);
+            let key = event_key(&event.id);
             tickets.push(app.sink.submit_idempotent(&tenant, &key, vec![event]));
         }
         let mut unavailable = None;

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -13,9 +14,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
 
 use super::request::MAX_REQUEST_BYTES;
 use super::{Outcome, Witness};
+use crate::listen::{self, ConnectionLimits, Listener};
+
+/// Time for a whole `add-checkpoint` request once its headers are in (408 beyond): a request
+/// is at most [`MAX_REQUEST_BYTES`], so a client that takes longer is stalling.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The witness's routes under `prefix` (empty, or starting with `/`).
 pub fn router(witness: Arc<Witness>, prefix: &str) -> Router {
@@ -24,15 +32,22 @@ pub fn router(witness: Arc<Witness>, prefix: &str) -> Router {
         .route(&format!("{prefix}/add-checkpoint"), post(add_checkpoint))
         .route(&format!("{prefix}/key"), get(key))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(witness)
 }
 
-/// Serves the witness on `listen` until SIGTERM or SIGINT. `ready` is told the URL prefix
-/// once it accepts connections.
+/// Serves the witness on `listen` until SIGTERM or SIGINT, with `limits` on its
+/// connections: stalled headers are cut at their deadline, and on a stop signal whatever is
+/// still open at the drain deadline. `ready` is told the URL prefix once it accepts
+/// connections.
 pub fn serve(
     witness: Witness,
     listen: SocketAddr,
     prefix: &str,
+    limits: ConnectionLimits,
     ready: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -45,10 +60,21 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let router = router(Arc::new(witness), prefix);
+        let server = tokio::spawn(listen::serve(
+            Listener::Tcp(listener),
+            router,
+            limits,
+            stopped,
+        ));
         ready(&format!("http://{local}{}", prefix.trim_end_matches('/')));
-        axum::serve(listener, router(Arc::new(witness), prefix))
-            .with_graceful_shutdown(crate::listen::stop_signal())
+        listen::stop_signal().await;
+        tracing::info!("stopping the witness");
+        let _ = stop.send(true);
+        server
             .await
+            .context("the witness listener stopped")?
             .context("the witness listener failed")
     })
 }

@@ -6,8 +6,9 @@
 //! when the log's signature verifies and a consistency proof shows the new tree extends the
 //! one it holds; the check and the update are one transaction, made durable before the
 //! answer. So it never cosigns two inconsistent trees of one log, nor a smaller tree after
-//! a larger one, also across restarts, for as long as its state file lives. Refused
-//! requests that the log signed are kept as evidence.
+//! a larger one, also across restarts, for as long as its state file lives. A refused
+//! checkpoint that the log signed and that shows misbehaviour (a fork, a rollback, a larger
+//! tree without a valid proof) is kept as evidence, once, within a cap (see [`state`]).
 //!
 //! [`request`] parses the `add-checkpoint` body, [`state`] keeps the per-log state, and
 //! [`http`] serves the protocol.
@@ -25,7 +26,7 @@ use vellum::ledger::cosignature::Cosigner;
 use vellum::ledger::merkle::ConsistencyProof;
 
 use request::AddCheckpoint;
-use state::{Held, WitnessState};
+use state::{EvidenceKind, Held, WitnessState};
 
 /// The answer to an `add-checkpoint` request, by the protocol's status codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +81,23 @@ impl Witness {
         })
     }
 
+    /// Keeps at most `rows` pieces of evidence (default
+    /// [`state::DEFAULT_MAX_EVIDENCE`]); beyond, the oldest are pruned first.
+    pub fn with_max_evidence(mut self, rows: u64) -> Self {
+        if let Ok(state) = self.state.get_mut() {
+            state.set_max_evidence(rows);
+        }
+        self
+    }
+
+    /// The evidence kept, oldest first.
+    pub fn evidence(&self) -> anyhow::Result<Vec<state::Evidence>> {
+        self.state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the witness state lock is poisoned"))?
+            .evidence()
+    }
+
     /// The witness's verifier key.
     pub fn verifier_key(&self) -> String {
         self.cosigner.verifier_key()
@@ -95,12 +113,6 @@ impl Witness {
             Ok(checkpoint) => checkpoint,
             Err(outcome) => return outcome,
         };
-        if request.old_size > checkpoint.size {
-            return Outcome::BadRequest(format!(
-                "old size {} is larger than the checkpoint's {}",
-                request.old_size, checkpoint.size
-            ));
-        }
         let Ok(mut state) = self.state.lock() else {
             return Outcome::Failed("the witness state lock is poisoned".into());
         };
@@ -110,10 +122,17 @@ impl Witness {
             Err(e) => return Outcome::Failed(e.to_string()),
         };
         if let Err(outcome) = check_extends(&request, &checkpoint, held.as_ref()) {
-            if let Outcome::BadProof(reason) = &outcome
-                && let Err(e) = state.keep_evidence(&checkpoint.origin, body, reason)
-            {
-                tracing::error!("keeping the refused request as evidence: {e}");
+            if let Some((kind, reason)) = misbehaviour(&checkpoint, held.as_ref(), &outcome) {
+                let keys = self
+                    .logs
+                    .get(&checkpoint.origin)
+                    .map_or(&[][..], Vec::as_slice);
+                let (kept, digested) = evidence_of(&request, keys);
+                if let Err(e) =
+                    state.keep_evidence(&checkpoint.origin, kind, &kept, &digested, &reason)
+                {
+                    tracing::error!("keeping the refused checkpoint as evidence: {e}");
+                }
             }
             return outcome;
         }
@@ -152,12 +171,87 @@ impl Witness {
     }
 }
 
+/// What a refused checkpoint, signed by the log, shows the log did, if anything: a fork (the
+/// held size with another root), a rollback (smaller than held), or a larger tree no
+/// consistency proof was given for. A mismatched `old` size alone is the client's mistake.
+fn misbehaviour(
+    checkpoint: &VerifiedCheckpoint,
+    held: Option<&Held>,
+    outcome: &Outcome,
+) -> Option<(EvidenceKind, String)> {
+    let held = held?;
+    let root = |hash: &vellum::ledger::Hash| hex::encode(hash.0);
+    if checkpoint.size == held.size && checkpoint.root != held.root {
+        return Some((
+            EvidenceKind::Fork,
+            format!(
+                "fork: a checkpoint of size {} with root {}, while the witness holds root {}",
+                held.size,
+                root(&checkpoint.root),
+                root(&held.root)
+            ),
+        ));
+    }
+    if checkpoint.size < held.size {
+        return Some((
+            EvidenceKind::Rollback,
+            format!(
+                "rollback: a checkpoint of size {} after the witness cosigned size {}",
+                checkpoint.size, held.size
+            ),
+        ));
+    }
+    match outcome {
+        Outcome::BadProof(reason) => Some((EvidenceKind::BadProof, reason.clone())),
+        _ => None,
+    }
+}
+
+/// What is kept of a refused request: its `old` line and proof, then the checkpoint with
+/// only the signature lines of the log's trusted `keys` (anything else is unsigned and
+/// anyone's); and the part that identifies it, the checkpoint alone, so the same signed
+/// checkpoint is kept once whatever proof lines come with it.
+fn evidence_of(request: &AddCheckpoint, keys: &[String]) -> (String, String) {
+    let note = &request.checkpoint;
+    let signed = match note.split_once("\n\n") {
+        Some((text, signatures)) => {
+            let mut kept = format!("{text}\n\n");
+            for line in signatures.lines() {
+                let alone = format!("{text}\n\n{line}\n");
+                if keys
+                    .iter()
+                    .any(|key| verify_checkpoint(&alone, key).is_ok())
+                {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+            kept
+        }
+        None => note.clone(),
+    };
+    let mut kept = format!("old {}\n", request.old_size);
+    for hash in &request.proof {
+        kept.push_str(&hash.to_base64());
+        kept.push('\n');
+    }
+    kept.push('\n');
+    kept.push_str(&signed);
+    (kept, signed)
+}
+
 /// The protocol's checks of a verified checkpoint against the tree the witness holds.
 fn check_extends(
     request: &AddCheckpoint,
     checkpoint: &VerifiedCheckpoint,
     held: Option<&Held>,
 ) -> Result<(), Outcome> {
+    if request.old_size > checkpoint.size {
+        return Err(Outcome::BadRequest(format!(
+            "old size {} is larger than the checkpoint's {}",
+            request.old_size, checkpoint.size
+        )));
+    }
     let held_size = held.map_or(0, |h| h.size);
     if request.old_size != held_size {
         return Err(Outcome::Conflict(held_size));

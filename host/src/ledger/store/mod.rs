@@ -19,7 +19,20 @@ use super::hash::Hash;
 
 use super::entry::Entry;
 use super::idempotency::StoredKey;
-use super::query::Query;
+use super::query::{Page, Query};
+
+/// Creates an empty file at `path` that only its owner may read and write (mode 0600),
+/// failing if anything exists there. SQLite gives the files it makes beside a database
+/// (`-wal`, `-shm`, `-journal`) the database's own mode, so a ledger or witness state made
+/// this way stays private with them. An operator who wants a reader group grants it
+/// afterwards (`chgrp` and `chmod 0640` on the database file).
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +59,7 @@ pub trait StoreReader: Send {
     /// Entries with `from <= seq < to`, in order, each with the leaf hash stored beside it.
     fn entries(&self, from: u64, to: u64) -> Result<Vec<(Entry, Hash)>, StoreError>;
     /// Entries matching a query, ordered by sequence number.
-    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
+    fn query(&self, query: &Query) -> Result<Page, StoreError>;
     /// Stored checkpoints `(tree size, signed note)`, by size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
     /// The stored checkpoint of tree size `size`, if any.

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::{Client, Config};
@@ -34,7 +35,7 @@ use crate::event::{Attestation, split_timestamp};
 use crate::ledger::Hash;
 use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
-use crate::ledger::query::Query;
+use crate::ledger::query::{Page, Query, collect_page};
 
 /// The migrations, in order, each with the tables it adds that are append-only; `vellum
 /// init` applies those a database has not seen. The version is kept in `vellum_meta`.
@@ -530,7 +531,7 @@ impl StoreReader for PgStore {
         rows.iter().map(read_row).collect()
     }
 
-    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+    fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let mut values: Vec<Box<dyn ToSql + Sync>> =
             vec![Box::new(query.after_seq.map_or(-1, |s| s as i64))];
         let mut conditions = vec!["seq > $1".to_string()];
@@ -570,10 +571,14 @@ impl StoreReader for PgStore {
             conditions.join(" AND ")
         );
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-        let rows = self.with_client(|c| c.query(&sql, &params))?;
-        rows.iter()
-            .map(|row| read_row(row).map(|(entry, _)| entry))
-            .collect()
+        // Rows are streamed, so a page that ends at its byte budget reads no further.
+        self.with_client(|c| {
+            let rows = c
+                .query_raw(&sql, params)?
+                .iterator()
+                .map(|row| read_row(&row.map_err(|e| self.db(e))?).map(|(entry, _)| entry));
+            Ok(collect_page(query, rows))
+        })?
     }
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {

@@ -16,7 +16,7 @@ use super::{StoreError, StoreReader, StoreWriter};
 use crate::event::{Attestation, split_timestamp};
 use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
-use crate::ledger::query::Query;
+use crate::ledger::query::{Page, Query, collect_page};
 
 /// `PRAGMA application_id` of a Vellum ledger ("VELL").
 pub const APPLICATION_ID: i32 = 0x5645_4C4C;
@@ -131,6 +131,8 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        super::create_private_file(path)
+            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(|e| io(path, e))?;
         let store = Self::configure(conn, path)?;
         let mut sql = format!(
@@ -313,8 +315,14 @@ fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Entry, Hash
 fn collect_entries(
     rows: impl Iterator<Item = rusqlite::Result<Result<(Entry, Hash), StoreError>>>,
 ) -> Result<Vec<(Entry, Hash)>, StoreError> {
-    rows.map(|r| r.map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}")))?)
-        .collect()
+    rows.map(read_entry).collect()
+}
+
+/// One row of [`row_to_entry`], its SQLite error named as an unreadable entry.
+fn read_entry(
+    row: rusqlite::Result<Result<(Entry, Hash), StoreError>>,
+) -> Result<(Entry, Hash), StoreError> {
+    row.map_err(|e| StoreError::Invalid(format!("unreadable entry: {e}")))?
 }
 
 impl StoreReader for SqliteStore {
@@ -361,7 +369,7 @@ impl StoreReader for SqliteStore {
         collect_entries(rows)
     }
 
-    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
+    fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let mut conditions = vec!["seq > ?".to_string()];
         let mut values: Vec<rusqlite::types::Value> =
             vec![query.after_seq.map_or(-1, |s| s as i64).into()];
@@ -402,10 +410,10 @@ impl StoreReader for SqliteStore {
         let rows = stmt
             .query_map(params_from_iter(values), row_to_entry)
             .map_err(db)?;
-        Ok(collect_entries(rows)?
-            .into_iter()
-            .map(|(entry, _)| entry)
-            .collect())
+        collect_page(
+            query,
+            rows.map(|row| read_entry(row).map(|(entry, _)| entry)),
+        )
     }
 
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {

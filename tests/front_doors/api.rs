@@ -4,17 +4,11 @@
 //! admin token (and finds an insider's edit of the database file), and gzip bodies are inflated within
 //! the body limit (a gzip bomb is a 413, a corrupt stream a 400, another encoding a 415).
 
-#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use tower::ServiceExt;
-use vellum::chain::{ChainConfig, ChainTemplate, LoadOptions};
-use vellum::ledger::store::StoreReader;
-use vellum::ledger::store::sqlite::SqliteStore;
-use vellum::sink::SinkOptions;
-use vellum::{Ledger, LedgerOptions, Sink};
-use vellum_server::{App, ServerConfig};
+use vellum_server::App;
+
+use super::{body_json, fixture, send, small_event};
 
 /// An event larger than the room the capped ledger has left.
 fn event() -> String {
@@ -24,43 +18,15 @@ fn event() -> String {
     )
 }
 
-/// A server over a new ledger; when `full`, one that cannot grow (SQLite's page cap at its
-/// current size).
+/// A server with `max-concurrent-requests = 1` and `retry-after-secs = 7`; the acme token.
 fn app(dir: &std::path::Path, full: bool) -> (App, String) {
-    let path = dir.join("audit.db");
-    Ledger::init(&path, "test/full").unwrap();
-    let writer = SqliteStore::open(&path).unwrap();
-    let pages: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .unwrap();
-    if full {
-        writer.set_max_pages(pages as u64).unwrap();
-    }
-    assert_eq!(writer.size().unwrap(), 0);
-    let reader = SqliteStore::open(&path).unwrap();
-    let ledger = Ledger::open_with(
-        &path.as_path().into(),
-        Box::new(writer),
-        Box::new(reader),
-        LedgerOptions::default(),
-    )
-    .unwrap();
-    let chain = ChainTemplate::load(&ChainConfig::default(), &LoadOptions::default()).unwrap();
-    let sink = Sink::start(chain, ledger, &SinkOptions::default()).unwrap();
-    let (token, digest) = vellum_server::auth::new_token().unwrap();
-    let (admin, admin_digest) = vellum_server::auth::new_token().unwrap();
-    let config = ServerConfig::parse(
-        &format!(
-            "[server]\nmax-concurrent-requests = 1\nretry-after-secs = 7\n\
-             [[server.token]]\ntenant = \"acme\"\nsha256 = \"{digest}\"\n\
-             [[server.token]]\ntenant = \"ops\"\nsha256 = \"{admin_digest}\"\nadmin = true\n"
-        ),
+    let fixture = fixture(
         dir,
-    )
-    .unwrap();
-    std::fs::write(dir.join("admin.token"), admin).unwrap();
-    (App::new(sink, &config), token)
+        full,
+        "max-concurrent-requests = 1\nretry-after-secs = 7\n",
+    );
+    std::fs::write(dir.join("admin.token"), &fixture.admin).unwrap();
+    (fixture.app, fixture.acme)
 }
 
 fn emit(token: &str) -> Request<Body> {
@@ -69,29 +35,6 @@ fn emit(token: &str) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(event()))
         .unwrap()
-}
-
-/// One request through a fresh router of `app`.
-async fn send(app: &App, request: Request<Body>) -> axum::response::Response {
-    vellum_server::router(app.clone())
-        .oneshot(request)
-        .await
-        .unwrap()
-}
-
-/// A small valid event with id `id`.
-fn small_event(id: &str) -> Vec<u8> {
-    format!(
-        r#"{{"id":"{id}","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{{"tool":"search"}}}}"#
-    )
-    .into_bytes()
-}
-
-async fn body_json(response: axum::response::Response) -> serde_json::Value {
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
