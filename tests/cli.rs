@@ -509,6 +509,35 @@ fn a_payload_nested_100000_deep_is_refused_and_nothing_recorded() {
     assert!(export.stdout.is_empty(), "nothing is recorded");
 }
 
+#[test]
+fn query_and_export_print_the_stored_payload_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("audit.db");
+    let ledger = ledger.to_str().unwrap();
+    assert_eq!(
+        vellum(&["init", "--ledger", ledger], None).status.code(),
+        Some(0)
+    );
+    let payload = r#"{"b":1, "a":2,"a":3, "n":1e-999999, "f":0.12345678901234567890123, "s":"\u00e9"}"#;
+    let input = format!(
+        "{{\"id\":\"x\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\",\"payload\":{payload}}}\n"
+    );
+    assert_eq!(
+        vellum(&["ingest", "--ledger", ledger], Some(&input))
+            .status
+            .code(),
+        Some(0)
+    );
+    for command in ["query", "export"] {
+        let out = vellum(&[command, "--ledger", ledger], None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!(r#""payload":{payload}"#)),
+            "{command}: {stdout}"
+        );
+    }
+}
+
 /// A ledger replaced by a forged one passes `verify` with the key beside it, but not with a
 /// trusted key and checkpoint kept elsewhere: wrong key, rolled back, forked.
 #[test]
