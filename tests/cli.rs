@@ -518,7 +518,8 @@ fn query_and_export_print_the_stored_payload_bytes() {
         vellum(&["init", "--ledger", ledger], None).status.code(),
         Some(0)
     );
-    let payload = r#"{"b":1, "a":2,"a":3, "n":1e-999999, "f":0.12345678901234567890123, "s":"\u00e9"}"#;
+    let payload =
+        r#"{"b":1, "a":2,"a":3, "n":1e-999999, "f":0.12345678901234567890123, "s":"\u00e9"}"#;
     let input = format!(
         "{{\"id\":\"x\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"kind\":\"k\",\"payload\":{payload}}}\n"
     );

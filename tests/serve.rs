@@ -191,7 +191,10 @@ fn python_and_node_producers_emit_query_and_prove() {
     let mut proofs = vec![proof.clone()];
     for entry in std::fs::read_dir(setup.dir.path()).expect("read dir") {
         let path = entry.expect("dir entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.starts_with("proof.json.") {
             proofs.push(path);
         }
@@ -528,7 +531,8 @@ fn sigterm_with_a_stalled_client_cuts_it_at_the_drain_deadline_and_exits_0() {
     )
     .expect("send");
     let mut half = std::net::TcpStream::connect(addr).expect("connect");
-    half.write_all(b"GET /healthz HTTP/1.1\r\nHo").expect("send");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+        .expect("send");
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     server.stop();
@@ -537,8 +541,16 @@ fn sigterm_with_a_stalled_client_cuts_it_at_the_drain_deadline_and_exits_0() {
     assert!(took < Duration::from_secs(25), "the stop took {took:?}");
     // The final checkpoint covers the acknowledged event, and the ledger verifies.
     let ledger = vellum::Ledger::open_read_only(setup.dir.path().join("audit.db")).expect("open");
-    let (last, _) = ledger.checkpoints().expect("checkpoints").pop().expect("one");
-    assert!(last.size > seq, "checkpoint {} does not cover {seq}", last.size);
+    let (last, _) = ledger
+        .checkpoints()
+        .expect("checkpoints")
+        .pop()
+        .expect("one");
+    assert!(
+        last.size > seq,
+        "checkpoint {} does not cover {seq}",
+        last.size
+    );
     drop((stalled, half));
     common::assert_verifies(&setup.dir.path().join("audit.db"));
 }

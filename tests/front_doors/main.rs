@@ -2,12 +2,14 @@
 //! what real clients cannot easily provoke ([`api`]), and an attacker's cases per front door
 //! ([`serve_attacks`], [`otlp_attacks`], [`witness_attacks`]), on the router and, where
 //! connections matter (slow headers and bodies, stalled shutdown), on loopback through the
-//! same connection loop `vellum serve` runs. Every case stays as a regression test.
+//! same connection loop `vellum serve` runs. Every case stays as a regression test. And
+//! [`planted`]: secrets sent through every front door never reach the database file.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod api;
 mod otlp_attacks;
+mod planted;
 mod serve_attacks;
 mod witness_attacks;
 
@@ -39,6 +41,16 @@ pub(crate) struct Fixture {
 /// A [`Fixture`] with `server_lines` in its `[server]` table; when `full`, over a ledger that
 /// cannot grow (SQLite's page cap at its current size).
 pub(crate) fn fixture(dir: &std::path::Path, full: bool, server_lines: &str) -> Fixture {
+    fixture_with_chain(dir, full, server_lines, &ChainConfig::default())
+}
+
+/// A [`fixture`] whose sink runs `chain`.
+pub(crate) fn fixture_with_chain(
+    dir: &std::path::Path,
+    full: bool,
+    server_lines: &str,
+    chain: &ChainConfig,
+) -> Fixture {
     let path = dir.join("audit.db");
     Ledger::init(&path, "test/front-doors").unwrap();
     let writer = SqliteStore::open(&path).unwrap();
@@ -58,7 +70,7 @@ pub(crate) fn fixture(dir: &std::path::Path, full: bool, server_lines: &str) -> 
         LedgerOptions::default(),
     )
     .unwrap();
-    let chain = ChainTemplate::load(&ChainConfig::default(), &LoadOptions::default()).unwrap();
+    let chain = ChainTemplate::load(chain, &LoadOptions::default()).unwrap();
     let sink = Sink::start(chain, ledger, &SinkOptions::default()).unwrap();
     let token = || vellum_server::auth::new_token().unwrap();
     let ((acme, acme_digest), (beta, beta_digest), (admin, admin_digest)) =

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::detectors::DETECTORS;
+use crate::detectors::builtins;
 
 /// How a detected value is rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -53,7 +53,7 @@ pub struct CustomRule {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
-    /// Per-detector settings, by detector name (see [`DETECTORS`]).
+    /// Per-detector settings, by detector name (see [`crate::builtins`]).
     #[serde(default)]
     pub detectors: BTreeMap<String, DetectorConfig>,
     /// Custom rules, applied before the built-in detectors.
@@ -72,9 +72,26 @@ pub struct Config {
     /// Operator for values of sensitive keys (default `mask`).
     #[serde(default)]
     pub sensitive_keys_operator: Option<Operator>,
-    /// Envelope fields to scan besides the payload: `actor`, `subject`, `labels`.
+    /// Envelope fields to scan besides the payload: `actor`, `subject`, `labels` (default:
+    /// all three; `[]` scans the payload only).
     #[serde(default)]
-    pub fields: Vec<String>,
+    pub fields: Option<Vec<String>>,
+    /// What to do when a credential or an e-mail address sits in a protected field (`id`,
+    /// `kind`, `correlation_id`, `chain_id`), which no plugin may rewrite: `reject` the
+    /// event, naming the field (the default: fail closed), or `ignore` it and record the
+    /// field as sent.
+    #[serde(default)]
+    pub protected_fields: Option<ProtectedFields>,
+}
+
+/// See [`Config::protected_fields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtectedFields {
+    /// Refuse the event, naming the field.
+    Reject,
+    /// Record the field as sent.
+    Ignore,
 }
 
 /// The default sensitive key names.
@@ -93,6 +110,16 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "private_key",
     "credential",
     "credentials",
+    "access_key",
+    "secret_key",
+    "app_key",
+    "account_key",
+    "master_key",
+    "signing_key",
+    "encryption_key",
+    "passphrase",
+    "connection_string",
+    "conn_str",
 ];
 
 /// Envelope fields the redactor may scan.
@@ -138,21 +165,22 @@ impl Config {
                 && hash(settings.and_then(|s| s.operator))
         };
         self.rules.iter().any(|r| hash(r.operator))
-            || DETECTORS.iter().any(detector)
+            || builtins().any(detector)
             || hash(self.sensitive_keys_operator)
     }
 
     fn check_names(&self) -> Result<(), ConfigError> {
         for name in self.detectors.keys() {
-            if !DETECTORS.iter().any(|d| d.name == name) {
-                let known: Vec<&str> = DETECTORS.iter().map(|d| d.name).collect();
+            if !builtins().any(|d| d.name == name) {
+                let mut known: Vec<&str> = builtins().map(|d| d.name).collect();
+                known.dedup();
                 return Err(ConfigError(format!(
                     "unknown detector `{name}` in [detectors] (known: {})",
                     known.join(", ")
                 )));
             }
         }
-        for field in &self.fields {
+        for field in self.fields.iter().flatten() {
             if !ENVELOPE_FIELDS.contains(&field.as_str()) {
                 return Err(ConfigError(format!(
                     "unknown envelope field `{field}` in fields (known: {})",

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::credentials::CREDENTIALS;
 use crate::validate;
 
 /// Prepended to every built-in pattern (the detectors' and the look-alikes'): `\d`, `\s`,
@@ -32,6 +33,11 @@ pub struct DetectorSpec {
     pub default_on: bool,
     /// Whether matches inside look-alikes (UUIDs, digests, timestamps, versions) are ignored.
     pub respects_lookalikes: bool,
+    /// Whether a finding is certain enough to refuse an event over when it sits in a
+    /// protected field, which no plugin may rewrite: the credential formats, private keys,
+    /// JWTs, passwords in URLs, `Authorization` values and e-mail addresses. The digit
+    /// detectors (cards, phones) are not: ids made of digits pass their checks now and then.
+    pub precise: bool,
 }
 
 const fn spec(name: &'static str, tag: &'static str, pattern: &'static str) -> DetectorSpec {
@@ -43,23 +49,32 @@ const fn spec(name: &'static str, tag: &'static str, pattern: &'static str) -> D
         validate: None,
         default_on: true,
         respects_lookalikes: false,
+        precise: false,
     }
 }
 
-/// The built-in detectors, in priority order (an earlier detector wins an overlap).
-pub const DETECTORS: &[DetectorSpec] = &[
-    spec(
-        "pem-private-key",
-        "PRIVATE_KEY",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?su:.)*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
-    ),
-    spec(
-        "jwt",
-        "JWT",
-        r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
-    ),
+/// The structural detectors, which come first: a private key block, a JWT, a password in a
+/// URL, the credential of an `Authorization` value.
+const LEADING: &[DetectorSpec] = &[
+    DetectorSpec {
+        precise: true,
+        ..spec(
+            "pem-private-key",
+            "PRIVATE_KEY",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?su:.)*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+        )
+    },
+    DetectorSpec {
+        precise: true,
+        ..spec(
+            "jwt",
+            "JWT",
+            r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
+        )
+    },
     DetectorSpec {
         group: 1,
+        precise: true,
         ..spec(
             "url-password",
             "PASSWORD",
@@ -68,17 +83,17 @@ pub const DETECTORS: &[DetectorSpec] = &[
     },
     DetectorSpec {
         group: 1,
+        precise: true,
         ..spec(
             "authorization",
             "CREDENTIALS",
             r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{8,}=*)",
         )
     },
-    spec(
-        "aws-access-key",
-        "AWS_ACCESS_KEY",
-        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
-    ),
+];
+
+/// The other built-in detectors, after the credential formats: AWS secrets, then PII.
+const TRAILING: &[DetectorSpec] = &[
     DetectorSpec {
         group: 1,
         ..spec(
@@ -99,31 +114,14 @@ pub const DETECTORS: &[DetectorSpec] = &[
             r"(?:^|(?u:[^A-Za-z0-9/+=_.-]))([A-Za-z0-9/+]{40})(?:$|(?u:[^A-Za-z0-9/+=_-]))",
         )
     },
-    spec(
-        "github-token",
-        "GITHUB_TOKEN",
-        r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,}",
-    ),
-    spec(
-        "slack-token",
-        "SLACK_TOKEN",
-        r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]+",
-    ),
-    spec(
-        "stripe-key",
-        "STRIPE_KEY",
-        r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
-    ),
-    spec(
-        "google-api-key",
-        "GOOGLE_API_KEY",
-        r"\bAIza[0-9A-Za-z_-]{35}",
-    ),
-    spec(
-        "email",
-        "EMAIL",
-        r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}\b",
-    ),
+    DetectorSpec {
+        precise: true,
+        ..spec(
+            "email",
+            "EMAIL",
+            r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}\b",
+        )
+    },
     DetectorSpec {
         validate: Some(validate::iban),
         ..spec(
@@ -283,6 +281,18 @@ pub const DETECTORS: &[DetectorSpec] = &[
     },
 ];
 
+/// `key = value` in text: shell and `.env` lines (`DB_PASSWORD=…`, `export X=…`), headers
+/// (`X-Api-Key: …`), code and YAML (`api_key="…"`, `password: …`), and JSON or Python
+/// literals serialized inside a string (`{"token": "…"}`). Groups 1–3: the key (double-,
+/// single- or unquoted); 4–6: the value (its text inside double or single quotes, or an
+/// unquoted token). The key rules decide whether the key names a secret.
+pub const ASSIGNMENT: &str = concat!(
+    r#"(?:^|(?u:[^A-Za-z0-9_.$-]))"#,
+    r#"(?:"([A-Za-z_][A-Za-z0-9_.-]{0,63})"|'([A-Za-z_][A-Za-z0-9_.-]{0,63})'|([A-Za-z_][A-Za-z0-9_.-]{0,63}))"#,
+    r#"[ \t]*(?::=|=>|=|:)[ \t]*"#,
+    r#"(?:"((?:(?u:[^"\\\n])|\\(?u:.))*)"|'((?u:[^'\n])*)'|((?u:[^\s"',;}\])])+))"#,
+);
+
 /// Look-alikes that audit logs are full of and that must not be redacted: UUIDs, hex
 /// digests, ISO timestamps, dates, version numbers, and IBAN-shaped strings that failed the
 /// IBAN checksum (their digits must not be taken for a card).
@@ -295,6 +305,12 @@ pub const LOOKALIKES: &str = concat!(
     // and hid the IPv6 address before it.
     r"|(?-i:\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
 );
+
+/// Every built-in detector, in priority order (an earlier detector wins an overlap): the
+/// structural ones, the credential formats ([`CREDENTIALS`]), then the rest.
+pub fn builtins() -> impl Iterator<Item = &'static DetectorSpec> {
+    LEADING.iter().chain(CREDENTIALS).chain(TRAILING)
+}
 
 /// A detection in a string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,6 +372,7 @@ pub(crate) struct Compiled {
     pub group: usize,
     pub validate: Option<fn(&str) -> bool>,
     pub respects_lookalikes: bool,
+    pub precise: bool,
     pub operator: crate::Operator,
     pub keep: usize,
 }
@@ -367,7 +384,7 @@ mod tests {
     /// Built-in patterns are compiled lazily, on first use, and trusted to compile.
     #[test]
     fn every_built_in_pattern_compiles_ascii_only() {
-        for pattern in DETECTORS.iter().map(|d| d.pattern).chain([LOOKALIKES]) {
+        for pattern in builtins().map(|d| d.pattern).chain([LOOKALIKES]) {
             assert!(
                 LazyRegex::builtin(pattern)
                     .get()
@@ -382,10 +399,7 @@ mod tests {
         // is a boundary, and the parts that match any character still match any.
         assert!(!lazy.get().is_match("INC-\u{0664}\u{0662}"));
         assert!(lazy.get().is_match("éINC-42"));
-        let pem = DETECTORS
-            .iter()
-            .find(|d| d.name == "pem-private-key")
-            .unwrap();
+        let pem = builtins().find(|d| d.name == "pem-private-key").unwrap();
         let key = "-----BEGIN PRIVATE KEY-----\nkéy\n-----END PRIVATE KEY-----";
         assert!(LazyRegex::builtin(pem.pattern).get().is_match(key));
     }

@@ -108,6 +108,12 @@ impl SensitiveKeys {
         Self { names, any_word }
     }
 
+    /// Whether some name's word occurs anywhere in `text`, case-insensitively: when not, no
+    /// key in the text can name a secret (a cheap test before looking for `key = value`).
+    pub fn may_occur_in(&self, text: &str) -> bool {
+        !text.is_ascii() || self.any_word.as_ref().is_none_or(|re| re.is_match(text))
+    }
+
     /// Whether `key` names a secret.
     pub fn matches(&self, key: &str) -> bool {
         if key.is_ascii() && self.any_word.as_ref().is_some_and(|re| !re.is_match(key)) {

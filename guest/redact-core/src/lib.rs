@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod credentials;
 mod detectors;
 mod keys;
 mod names;
@@ -17,6 +18,7 @@ mod redact;
 mod scan;
 mod validate;
 
-pub use config::{Config, ConfigError, Operator};
-pub use detectors::{DETECTORS, Finding};
-pub use redact::{Change, Outcome, Redactor};
+pub use config::{Config, ConfigError, Operator, ProtectedFields};
+pub use credentials::CREDENTIALS;
+pub use detectors::{DetectorSpec, Finding, builtins};
+pub use redact::{Change, Outcome, Redactor, SENSITIVE_KEY};

@@ -3,8 +3,10 @@
 use regex::{Regex, RegexSet};
 use serde_json::Value;
 
-use crate::config::{Config, ConfigError, DEFAULT_SENSITIVE_KEYS, Operator};
-use crate::detectors::{Compiled, DETECTORS, Finding, LOOKALIKES, LazyRegex};
+use crate::config::{
+    Config, ConfigError, DEFAULT_SENSITIVE_KEYS, ENVELOPE_FIELDS, Operator, ProtectedFields,
+};
+use crate::detectors::{ASSIGNMENT, Compiled, Finding, LOOKALIKES, LazyRegex, builtins};
 use crate::keys::SensitiveKeys;
 
 /// Characters kept by `partial` unless configured.
@@ -58,8 +60,15 @@ pub struct Redactor {
     allow_patterns: Vec<Regex>,
     sensitive_keys: SensitiveKeys,
     sensitive_operator: Operator,
+    /// The index in `detectors` of the key rule inside text (`key = value`), last in
+    /// priority.
+    assignment: usize,
     fields: Vec<String>,
+    protected_fields: ProtectedFields,
 }
+
+/// The detector name of a value found by the key rules inside text.
+pub const SENSITIVE_KEY: &str = "sensitive-key";
 
 impl Redactor {
     /// Compiles a configuration; a bad pattern is an error naming its rule.
@@ -79,11 +88,12 @@ impl Redactor {
                 group: 0,
                 validate: None,
                 respects_lookalikes: false,
+                precise: true,
                 operator: rule.operator.unwrap_or(Operator::Mask),
                 keep: rule.keep.unwrap_or(DEFAULT_KEEP),
             });
         }
-        for spec in DETECTORS {
+        for spec in builtins() {
             let settings = config.detectors.get(spec.name).cloned().unwrap_or_default();
             if !settings.enabled.unwrap_or(spec.default_on) {
                 continue;
@@ -95,6 +105,7 @@ impl Redactor {
                 group: spec.group,
                 validate: spec.validate,
                 respects_lookalikes: spec.respects_lookalikes,
+                precise: spec.precise,
                 operator: settings.operator.unwrap_or(Operator::Mask),
                 keep: settings.keep.unwrap_or(DEFAULT_KEEP),
             });
@@ -112,6 +123,19 @@ impl Redactor {
             Some(keys) => SensitiveKeys::new(keys),
             None => SensitiveKeys::new(DEFAULT_SENSITIVE_KEYS),
         };
+        let sensitive_operator = config.sensitive_keys_operator.unwrap_or(Operator::Mask);
+        let assignment = detectors.len();
+        detectors.push(Compiled {
+            name: SENSITIVE_KEY.to_string(),
+            tag: "SECRET".to_string(),
+            regex: LazyRegex::builtin(ASSIGNMENT),
+            group: 0,
+            validate: None,
+            respects_lookalikes: false,
+            precise: true,
+            operator: sensitive_operator,
+            keep: DEFAULT_KEEP,
+        });
         let candidates = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
             .map_err(|e| ConfigError(format!("combining the detectors' patterns: {e}")))?;
         Ok(Self {
@@ -121,14 +145,42 @@ impl Redactor {
             allow: config.allow.clone(),
             allow_patterns,
             sensitive_keys,
-            sensitive_operator: config.sensitive_keys_operator.unwrap_or(Operator::Mask),
-            fields: config.fields.clone(),
+            sensitive_operator,
+            assignment,
+            fields: config
+                .fields
+                .clone()
+                .unwrap_or_else(|| ENVELOPE_FIELDS.iter().map(|f| f.to_string()).collect()),
+            protected_fields: config.protected_fields.unwrap_or(ProtectedFields::Reject),
         })
     }
 
     /// The envelope fields this redactor scans besides the payload.
     pub fn fields(&self) -> &[String] {
         &self.fields
+    }
+
+    /// Why an event must be refused for what its protected fields hold (`(name, value)`
+    /// pairs: `id`, `kind`, `correlation_id`, `chain_id`), which no plugin may rewrite: the
+    /// first precise finding (a credential, a private key, an e-mail address…), unless the
+    /// configuration says `protected-fields = "ignore"`.
+    pub fn protected_refusal(&self, fields: &[(&str, Option<&str>)]) -> Option<String> {
+        if self.protected_fields == ProtectedFields::Ignore {
+            return None;
+        }
+        fields.iter().find_map(|&(name, value)| {
+            let value = value?;
+            let (index, _) = self
+                .find_with_index(value)
+                .into_iter()
+                .find(|(index, _)| self.detectors[*index].precise)?;
+            Some(format!(
+                "protected field `{name}` holds a value the `{}` detector finds; protected \
+                 fields cannot be rewritten, so the event is refused (set protected-fields = \
+                 \"ignore\" in the redact configuration to record it as sent)",
+                self.detectors[index].name
+            ))
+        })
     }
 
     fn allowed(&self, value: &str) -> bool {
@@ -173,6 +225,12 @@ impl Redactor {
             if !candidates.matched(index) {
                 continue;
             }
+            if index == self.assignment {
+                if self.sensitive_keys.may_occur_in(text) {
+                    self.find_assignments(text, index, &mut found);
+                }
+                continue;
+            }
             for caps in d.regex.get().captures_iter(text) {
                 let Some(m) = caps.get(d.group).or_else(|| caps.get(0)) else {
                     continue;
@@ -200,6 +258,40 @@ impl Redactor {
         found
     }
 
+    /// The values of `key = value` pairs in `text` whose key names a secret (see
+    /// [`ASSIGNMENT`]), skipping placeholders and spans already found.
+    fn find_assignments(&self, text: &str, index: usize, found: &mut Vec<(usize, Finding)>) {
+        let regex = self.detectors[index].regex.get();
+        let mut at = 0;
+        while let Some(caps) = regex.captures_at(text, at) {
+            let key = caps.get(1).or_else(|| caps.get(2)).or_else(|| caps.get(3));
+            let value = caps.get(4).or_else(|| caps.get(5)).or_else(|| caps.get(6));
+            let (Some(key), Some(value)) = (key, value) else {
+                break;
+            };
+            let (s, e) = (value.start(), value.end());
+            let sensitive = self.sensitive_keys.matches(key.as_str());
+            // After a harmless pair, look again from its value, which may hold a pair of
+            // its own (`client = Client(api_key="…")`); after a secret, from its end.
+            at = if sensitive { e } else { s }.max(at + 1);
+            if !sensitive
+                || placeholder(value.as_str())
+                || self.allowed(value.as_str())
+                || found.iter().any(|(_, f)| s < f.end && f.start < e)
+            {
+                continue;
+            }
+            found.push((
+                index,
+                Finding {
+                    detector: SENSITIVE_KEY.to_string(),
+                    start: s,
+                    end: e,
+                },
+            ));
+        }
+    }
+
     /// Rewrites the detections in `text`. `pseudonymize(domain, value)` serves `hash`.
     pub fn redact_str(
         &self,
@@ -223,6 +315,19 @@ impl Redactor {
         let found = self.find_with_index(text);
         if found.is_empty() {
             return Change::Unchanged;
+        }
+        // JSON serialized inside the string (tool arguments, OTLP attributes): redacted as
+        // JSON, so key rules, numbers and structure are handled as at the top level and the
+        // string stays valid JSON.
+        if let Some(mut embedded) = embedded_json(text) {
+            return match self.redact_json(&mut embedded, pseudonymize) {
+                Change::Unchanged => Change::Unchanged,
+                Change::Remove => Change::Remove,
+                Change::Changed => {
+                    *text = embedded.to_string();
+                    Change::Changed
+                }
+            };
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
@@ -262,10 +367,12 @@ impl Redactor {
                 change
             }
             Value::Object(map) => {
-                let mut change = Change::Unchanged;
+                let mut change = self.redact_keys(map, pseudonymize);
                 map.retain(|key, v| {
                     let c = if self.is_sensitive_key(key) {
                         self.redact_sensitive(v, pseudonymize)
+                    } else if is_trace_id(key, v) {
+                        Change::Unchanged
                     } else {
                         self.redact_json(v, pseudonymize)
                     };
@@ -274,8 +381,52 @@ impl Redactor {
                 });
                 change
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => Change::Unchanged,
+            Value::Number(n) => match card_sized(n) {
+                Some(mut text) => match self.redact_string(&mut text, pseudonymize) {
+                    Change::Unchanged => Change::Unchanged,
+                    Change::Remove => Change::Remove,
+                    Change::Changed => {
+                        *value = Value::String(text);
+                        Change::Changed
+                    }
+                },
+                None => Change::Unchanged,
+            },
+            Value::Null | Value::Bool(_) => Change::Unchanged,
         }
+    }
+
+    /// Redacts what the detectors find in an object's keys (`{"alice@example.com": …}`):
+    /// the member is kept under the rewritten key (a `#2`, `#3`… suffix keeps two
+    /// rewritten keys apart), or removed by a `remove` detector.
+    fn redact_keys(
+        &self,
+        map: &mut serde_json::Map<String, Value>,
+        pseudonymize: &mut dyn FnMut(&str, &str) -> String,
+    ) -> Change {
+        if !map.keys().any(|k| self.has_finding(k)) {
+            return Change::Unchanged;
+        }
+        let members = std::mem::take(map);
+        for (mut key, value) in members {
+            if self.redact_string(&mut key, pseudonymize) == Change::Remove {
+                continue;
+            }
+            let mut unique = key.clone();
+            let mut n = 1;
+            while map.contains_key(&unique) {
+                n += 1;
+                unique = format!("{key}#{n}");
+            }
+            map.insert(unique, value);
+        }
+        Change::Changed
+    }
+
+    /// Whether a number could hold what a detector finds (a card number has 12 to 19
+    /// digits), and then whether it does.
+    pub(crate) fn number_has_finding(&self, number: &serde_json::Number) -> bool {
+        card_sized(number).is_some_and(|text| self.has_finding(&text))
     }
 
     /// Whether an object key names a secret.
@@ -310,6 +461,60 @@ impl Redactor {
         *value = replacement;
         Change::Changed
     }
+}
+
+/// The digits of an integer long enough to be a card number (12 to 19 digits).
+fn card_sized(number: &serde_json::Number) -> Option<String> {
+    let text = number
+        .as_u64()
+        .map(|n| n.to_string())
+        .or_else(|| number.as_i64().map(|n| n.unsigned_abs().to_string()))?;
+    (12..=19).contains(&text.len()).then_some(text)
+}
+
+/// Whether `value` is a trace or span id (16 or 32 hex digits) under a key that names one
+/// (`trace_id`, `spanId`, `parent_span_id`): never a card or a phone number, whatever its
+/// digits.
+fn is_trace_id(key: &str, value: &Value) -> bool {
+    let Value::String(id) = value else {
+        return false;
+    };
+    let words = crate::keys::words(key);
+    let named = matches!(
+        words
+            .iter()
+            .rev()
+            .take(2)
+            .map(String::as_str)
+            .collect::<Vec<_>>()[..],
+        ["id", "span" | "trace"]
+    );
+    named && matches!(id.len(), 16 | 32) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The JSON object or array `text` holds, if it is one.
+fn embedded_json(text: &str) -> Option<Value> {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// Whether the value of a `key = value` pair says there is no secret there: empty, a null
+/// or boolean literal, a reference to a variable, a placeholder or something already masked.
+fn placeholder(value: &str) -> bool {
+    let v = value.trim();
+    v.is_empty()
+        || matches!(
+            v,
+            "null" | "None" | "nil" | "undefined" | "true" | "false" | "True" | "False"
+        )
+        || v.starts_with('$')
+        || (v.starts_with('[') && v.ends_with(']'))
+        || (v.starts_with('<') && v.ends_with('>'))
+        || v.bytes()
+            .all(|b| b == b'*' || b == b'x' || b == b'X' || b == b'.')
 }
 
 /// The replacement text of one secret.

@@ -47,12 +47,12 @@ impl<'de> Visitor<'de> for Scan<'_> {
         Ok(false)
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
+    fn visit_i64<E>(self, n: i64) -> Result<bool, E> {
+        Ok(self.redactor.number_has_finding(&n.into()))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
+    fn visit_u64<E>(self, n: u64) -> Result<bool, E> {
+        Ok(self.redactor.number_has_finding(&n.into()))
     }
 
     fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
@@ -81,10 +81,10 @@ impl<'de> Visitor<'de> for Scan<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut found = false;
-        while let Some(sensitive) = map.next_key_seed(KeyIsSensitive(self.redactor))? {
-            found |= if found {
+        while let Some(key) = map.next_key_seed(KeyKind(self.redactor))? {
+            found |= if found || key == Key::Rewritten {
                 map.next_value::<IgnoredAny>().map(|_| true)?
-            } else if sensitive {
+            } else if key == Key::Sensitive {
                 // A sensitive key's value is replaced unless it is null.
                 map.next_value_seed(NotNull)?
             } else {
@@ -95,26 +95,43 @@ impl<'de> Visitor<'de> for Scan<'_> {
     }
 }
 
-/// Reads an object key; yields whether it names a secret.
-struct KeyIsSensitive<'r>(&'r Redactor);
+/// What an object key means to redaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// Nothing: its value is scanned.
+    Plain,
+    /// It names a secret: its value is replaced unless null.
+    Sensitive,
+    /// A detector finds something in the key itself: it is rewritten.
+    Rewritten,
+}
 
-impl<'de> DeserializeSeed<'de> for KeyIsSensitive<'_> {
-    type Value = bool;
+/// Reads an object key; yields what it means to redaction.
+struct KeyKind<'r>(&'r Redactor);
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+impl<'de> DeserializeSeed<'de> for KeyKind<'_> {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeyIsSensitive<'_> {
-    type Value = bool;
+impl<'de> Visitor<'de> for KeyKind<'_> {
+    type Value = Key;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
-    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
-        Ok(self.0.is_sensitive_key(key))
+    fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+        Ok(if self.0.has_finding(key) {
+            Key::Rewritten
+        } else if self.0.is_sensitive_key(key) {
+            Key::Sensitive
+        } else {
+            Key::Plain
+        })
     }
 }
 

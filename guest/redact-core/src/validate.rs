@@ -20,6 +20,15 @@ pub fn card(s: &str) -> bool {
     if d.len() == 12 && !maestro(&["50", "56", "57", "58", "639", "67"]) {
         return false;
     }
+    // The first digit fixes the lengths a card can have: 1 is UATP (15 digits), 2 the
+    // Mastercard 2-series (16). Epoch timestamps in milliseconds (13 digits), microseconds
+    // (16) and nanoseconds (19) start with 1 until 2033, and nanoseconds with 2 after: none
+    // of them is a card, whatever Luhn says.
+    match d[0] {
+        1 if d.len() != 15 => return false,
+        2 if d.len() != 16 => return false,
+        _ => {}
+    }
     let separators: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
     if separators.windows(2).any(|w| w[0] != w[1]) {
         return false;

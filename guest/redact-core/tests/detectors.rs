@@ -426,8 +426,14 @@ fn the_read_only_scan_never_misses_what_redaction_would_change() {
         (r#"{"password": "hunter2"}"#, true),
         (r#"{"nested": {"api_key": {"v": 1}}}"#, true),
         (r#"{"pin_secret": 1234}"#, true),
-        // Keys themselves are never rewritten, only values.
-        (r#"{"ada@example.com": 1}"#, false),
+        // Keys are scanned too, and integers long enough to be cards.
+        (r#"{"ada@example.com": 1}"#, true),
+        (r#"{"n": 4111111111111111}"#, true),
+        // Epoch nanoseconds pass Luhn now and then; they are never cards.
+        (
+            r#"{"t": 1700000000000000018, "u": 1712345678901234}"#,
+            false,
+        ),
         (r#""ssn 123-45-6789""#, true),
         ("42", false),
     ];
@@ -439,6 +445,17 @@ fn the_read_only_scan_never_misses_what_redaction_would_change() {
             assert_eq!(change, Change::Unchanged, "the scan said unchanged: {json}");
         }
     }
+    // A trace or span id under its name is never a card, whatever its digits.
+    let mut span =
+        serde_json::json!({"span_id": "4111111111111111", "traceId": "4111111111111111"});
+    assert_eq!(r.redact_json(&mut span, &mut hash), Change::Unchanged);
+    let mut keyed =
+        serde_json::json!({"ada@example.com": 1, "bob@example.com": 2, "n": 4111111111111111u64});
+    assert_eq!(r.redact_json(&mut keyed, &mut hash), Change::Changed);
+    assert_eq!(
+        keyed,
+        serde_json::json!({"[EMAIL]": 1, "[EMAIL]#2": 2, "n": "[CARD]"})
+    );
     for bad in [
         "",
         "{",

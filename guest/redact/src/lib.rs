@@ -81,6 +81,15 @@ fn redact_event(redactor: &Redactor, mut event: AuditEvent) -> Verdict {
             _ => {}
         }
     }
+    let protected = [
+        ("id", Some(event.id.as_str())),
+        ("kind", Some(event.kind.as_str())),
+        ("correlation_id", event.correlation_id.as_deref()),
+        ("chain_id", event.chain_id.as_deref()),
+    ];
+    if let Some(reason) = redactor.protected_refusal(&protected) {
+        return Verdict::Reject(reason);
+    }
     if !changed {
         return Verdict::Pass;
     }
