@@ -9,7 +9,9 @@
 //! subject, labels), parsing the payload into a tree and serialising it again only when a
 //! read-only scan of its text says something may change. The plugin's figure also holds the WIT boundary (lowering
 //! the batch, lifting and checking the verdicts). Prints MB/s of event JSON for each, and
-//! their ratio; asserts nothing. With `VELLUM_BENCH_WRITE_CORPUS=DIR` it also writes the
+//! their ratio; asserts nothing. With `VELLUM_BENCH_DENSE=1` every event's payload also
+//! carries several findings (an e-mail, a phone, a card, an AWS key and a password in a
+//! `NAME=value` line): the PII-dense corpus. With `VELLUM_BENCH_WRITE_CORPUS=DIR` it also writes the
 //! corpus as JSON lines and a chain of the same configuration into DIR, for timing
 //! `vellum run --chain DIR/chain.toml --input DIR/corpus.jsonl`.
 
@@ -32,7 +34,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let (events, bytes) = corpus::corpus(n, 50);
+    let (mut events, mut bytes) = corpus::corpus(n, 50);
+    if std::env::var_os("VELLUM_BENCH_DENSE").is_some() {
+        (events, bytes) = densify(events);
+        println!("PII-dense: every payload carries five findings");
+    }
     let config_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../guest/redact/cases/config.toml"
@@ -104,6 +110,26 @@ fn main() {
     );
 }
 
+/// The PII-dense corpus: every payload gains a note with five findings; returns the events
+/// and their bytes of JSON.
+fn densify(events: Vec<AuditEvent>) -> (Vec<AuditEvent>, usize) {
+    let note = "Reach ada.lovelace@example.com or +1 415 555 2671; card 4111 1111 1111 1111; \
+                DB_PASSWORD=hunter2 and key AKIAIOSFODNN7EXAMPLE";
+    let mut bytes = 0;
+    let events = events
+        .into_iter()
+        .map(|mut event| {
+            let mut payload: serde_json::Value =
+                serde_json::from_str(event.payload.as_str()).expect("JSON payload");
+            payload["note"] = note.into();
+            event.payload = vellum::event::Payload::from_value(&payload);
+            bytes += serde_json::to_string(&event).expect("event").len() + 1;
+            event
+        })
+        .collect();
+    (events, bytes)
+}
+
 /// Writes, into `dir`, the corpus as JSON lines (`corpus.jsonl`), the benchmark's
 /// pseudonym key (`pseudonym.key`, the fixed key below) and a chain with this configuration
 /// (`chain.toml`), for timing `vellum run` on the same events (see BENCHMARKS.md).
@@ -144,6 +170,15 @@ fn native(redactor: &Redactor, key: &PseudonymKey, events: &[AuditEvent]) -> usi
             }
             Err(e) => panic!("the corpus payloads are JSON: {e}"),
         };
+        let protected = [
+            ("id", Some(event.id.as_str())),
+            ("kind", Some(event.kind.as_str())),
+            ("correlation_id", event.correlation_id.as_deref()),
+            ("chain_id", event.chain_id.as_deref()),
+        ];
+        if redactor.protected_refusal(&protected).is_some() {
+            continue;
+        }
         let mut actor = event.actor.clone();
         let mut subject = event.subject.clone();
         let mut any = payload_change.changed();

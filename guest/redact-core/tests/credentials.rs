@@ -42,7 +42,7 @@ fn credential(format: &str, rng: &mut StdRng) -> String {
             "9" | "a" => format!("sk-{}T3BlbkFJ{}", p(ALNUM, 20), p(ALNUM, 20)),
             _ => format!("sk-{}", p(ALNUM, 48)),
         },
-        "anthropic-key" => match p(HEX, 1) < "8".to_string() {
+        "anthropic-key" => match p(HEX, 1).as_str() < "8" {
             true => format!("sk-ant-api03-{}AA", p(URLSAFE, 93)),
             false => format!("sk-ant-admin01-{}AA", p(URLSAFE, 93)),
         },
@@ -58,7 +58,7 @@ fn credential(format: &str, rng: &mut StdRng) -> String {
         "elevenlabs-key" => format!("sk_{}", p(HEX, 48)),
         "fireworks-key" => format!("fw_{}", p(ALNUM, 24)),
         "tavily-key" => format!("tvly-dev-{}", p(ALNUM, 32)),
-        "github-token" => match p(HEX, 1) < "8".to_string() {
+        "github-token" => match p(HEX, 1).as_str() < "8" {
             true => format!("ghp_{}", p(ALNUM, 36)),
             false => format!("github_pat_11{}_{}", p(UPPER, 20), p(ALNUM, 59)),
         },
@@ -92,7 +92,7 @@ fn credential(format: &str, rng: &mut StdRng) -> String {
         "supabase-key" => format!("sbp_{}", p(HEX, 40)),
         "flyio-token" => format!("fo1_{}", p(URLSAFE, 43)),
         "vercel-token" => format!("vcp_{}", p(ALNUM, 56)),
-        "slack-token" => match p(HEX, 1) < "8".to_string() {
+        "slack-token" => match p(HEX, 1).as_str() < "8" {
             true => format!(
                 "xoxb-{}-{}-{}",
                 p(b"0123456789", 12),
