@@ -23,7 +23,7 @@ pub struct DetectorSpec {
     pub name: &'static str,
     /// Tag in masked output, e.g. `EMAIL`.
     pub tag: &'static str,
-    /// The pattern, compiled with [`BUILTIN_FLAGS`] before it.
+    /// The pattern, compiled ASCII-only (with `(?-u)` before it).
     pub pattern: &'static str,
     /// The capture group holding the secret (0: the whole match).
     pub group: usize,
