@@ -11,6 +11,7 @@ use base64::Engine;
 use vellum::ledger::Hash;
 use vellum::ledger::checkpoint::{CheckpointSigner, generate_keys};
 use vellum::ledger::cosignature::Cosigner;
+use vellum::ledger::witness::request_body;
 use vellum_server::witness::state::WitnessState;
 use vellum_server::witness::{Outcome, Witness};
 
@@ -46,14 +47,7 @@ fn signed(log: &CheckpointSigner, size: u64, root: u8) -> String {
 }
 
 fn add(witness: &Witness, old: u64, proof: &[Hash], note: &str) -> Outcome {
-    let mut body = format!("old {old}\n");
-    for hash in proof {
-        body.push_str(&hash.to_base64());
-        body.push('\n');
-    }
-    body.push('\n');
-    body.push_str(note);
-    witness.add_checkpoint(body.as_bytes())
+    witness.add_checkpoint(request_body(old, proof, note).as_bytes())
 }
 
 #[test]

@@ -11,18 +11,13 @@
 //! Cloudflare…) are caught by the key rules instead: `MISTRAL_API_KEY=…`,
 //! `"cohere_api_key": "…"`, `Authorization: Bearer …`.
 
-use crate::detectors::DetectorSpec;
+use crate::detectors::{DetectorSpec, spec};
 
+/// A credential format: on by default, and precise.
 const fn key(name: &'static str, tag: &'static str, pattern: &'static str) -> DetectorSpec {
     DetectorSpec {
-        name,
-        tag,
-        pattern,
-        group: 0,
-        validate: None,
-        default_on: true,
-        respects_lookalikes: false,
         precise: true,
+        ..spec(name, tag, pattern)
     }
 }
 

@@ -40,7 +40,12 @@ pub struct DetectorSpec {
     pub precise: bool,
 }
 
-const fn spec(name: &'static str, tag: &'static str, pattern: &'static str) -> DetectorSpec {
+/// A detector on by default, with no group, check or look-alike handling, not precise.
+pub(crate) const fn spec(
+    name: &'static str,
+    tag: &'static str,
+    pattern: &'static str,
+) -> DetectorSpec {
     DetectorSpec {
         name,
         tag,

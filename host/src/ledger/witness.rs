@@ -156,13 +156,7 @@ impl Witness {
         proof: &[Hash],
         note: &str,
     ) -> Result<(u16, String, String), WitnessError> {
-        let mut body = format!("old {old}\n");
-        for hash in proof {
-            body.push_str(&hash.to_base64());
-            body.push('\n');
-        }
-        body.push('\n');
-        body.push_str(note);
+        let body = request_body(old, proof, note);
         let url = format!("{}/add-checkpoint", self.url);
         let mut response = self
             .agent
@@ -202,4 +196,17 @@ impl Witness {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
+}
+
+/// The body of a C2SP `add-checkpoint` request: `old <size>`, one base64 proof hash per line,
+/// an empty line, then the signed checkpoint.
+pub fn request_body(old: u64, proof: &[Hash], note: &str) -> String {
+    let mut body = format!("old {old}\n");
+    for hash in proof {
+        body.push_str(&hash.to_base64());
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(note);
+    body
 }

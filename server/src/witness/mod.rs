@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use vellum::ledger::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use vellum::ledger::cosignature::Cosigner;
 use vellum::ledger::merkle::ConsistencyProof;
+use vellum::ledger::witness::request_body;
 
 use request::AddCheckpoint;
 use state::{EvidenceKind, Held, WitnessState};
@@ -230,13 +231,7 @@ fn evidence_of(request: &AddCheckpoint, keys: &[String]) -> (String, String) {
         }
         None => note.clone(),
     };
-    let mut kept = format!("old {}\n", request.old_size);
-    for hash in &request.proof {
-        kept.push_str(&hash.to_base64());
-        kept.push('\n');
-    }
-    kept.push('\n');
-    kept.push_str(&signed);
+    let kept = request_body(request.old_size, &request.proof, &signed);
     (kept, signed)
 }
 
