@@ -18,6 +18,7 @@ use fake::faker::name::en::Name;
 use fake::rand::rngs::StdRng;
 use fake::rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
+use vellum::AuditEvent;
 use vellum::chain::{Chain, ChainConfig, LoadOptions, Outcome};
 use vellum_guest_artifacts::REDACT;
 
@@ -418,4 +419,70 @@ fn collect(value: &Value, out: &mut String) {
         Value::Object(map) => map.values().for_each(|v| collect(v, out)),
         _ => {}
     }
+}
+
+/// A secret in a protected field, which no plugin may rewrite, rejects the event, naming
+/// the field; the host can pseudonymise that field before the chain instead.
+#[test]
+fn a_secret_in_a_protected_field_rejects_unless_the_host_pseudonymises_it() {
+    let event = |correlation: &str| -> AuditEvent {
+        serde_json::from_value(json!({
+            "id": "e1", "occurred_at": "2026-12-07T00:00:00Z", "kind": "tool.call",
+            "correlation_id": correlation, "payload": {"q": "x"}
+        }))
+        .unwrap()
+    };
+    let plain = format!("[[plugin]]\nname = \"redact\"\ncomponent = \"{REDACT}\"\n");
+    let mut chain = load(&plain).unwrap();
+    match &chain.apply(vec![event("conv-for-alice@example.com")])[..] {
+        [Outcome::Reject { reason, plugin, .. }] => {
+            assert_eq!(plugin, "redact");
+            assert!(
+                reason.contains("`correlation_id`") && reason.contains("email"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // An ordinary correlation id passes.
+    assert!(matches!(
+        &chain.apply(vec![event("run-42")])[..],
+        [Outcome::Keep { .. }]
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("pseudonym.key");
+    std::fs::write(&key, "5a".repeat(32)).unwrap();
+    let pseudonymizing = format!(
+        "pseudonym-key-file = {:?}\npseudonymize-protected = [\"correlation_id\"]\n{plain}",
+        key.display().to_string()
+    );
+    let mut chain = load(&pseudonymizing).unwrap();
+    let outcomes = chain.apply(vec![
+        event("conv-for-alice@example.com"),
+        event("conv-for-alice@example.com"),
+    ]);
+    let ids: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Keep { event, .. } => event.correlation_id.clone().unwrap(),
+            other => panic!("expected kept, got {other:?}"),
+        })
+        .collect();
+    assert!(
+        ids[0].starts_with("pseu:") && !ids[0].contains("alice"),
+        "{ids:?}"
+    );
+    assert_eq!(
+        ids[0], ids[1],
+        "equal values, equal pseudonyms: a run still joins"
+    );
+    // Without a key the option is refused, naming what is missing.
+    let error = ChainConfig::parse(
+        &format!("pseudonymize-protected = [\"chain_id\"]\n{plain}"),
+        Path::new("."),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("pseudonym-key-file"), "{error}");
 }

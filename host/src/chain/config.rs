@@ -56,6 +56,14 @@ pub struct ChainConfig {
     /// fail.
     #[serde(default)]
     pub pseudonym_key_file: Option<PathBuf>,
+    /// Protected fields the host replaces with a keyed pseudonym (`pseu:…`, by the
+    /// `pseudonym-key-file`) before the first plugin sees the event: `correlation_id`,
+    /// `chain_id`. No plugin may rewrite a protected field, so a producer that puts user
+    /// content there (an e-mail as a conversation id) would otherwise have it stored as
+    /// sent, or the event refused by a redactor that finds it. Equal values give equal
+    /// pseudonyms, so the entries of one run still join. Default: none.
+    #[serde(default)]
+    pub pseudonymize_protected: Vec<ProtectedField>,
     /// Limits applied to every plugin unless the plugin overrides them.
     #[serde(default)]
     pub defaults: LimitsPatch,
@@ -84,6 +92,28 @@ pub struct PluginConfig {
     /// Limits overriding `[defaults]`.
     #[serde(default)]
     pub limits: LimitsPatch,
+}
+
+/// A protected envelope field the host may pseudonymise before the chain (see
+/// [`ChainConfig::pseudonymize_protected`]). The event id (the producer's receipt names it)
+/// and the kind (a dotted name the runtime chooses) are not among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtectedField {
+    /// `correlation_id`.
+    CorrelationId,
+    /// `chain_id`.
+    ChainId,
+}
+
+impl ProtectedField {
+    /// The field's name, also the domain of its pseudonyms.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtectedField::CorrelationId => "correlation_id",
+            ProtectedField::ChainId => "chain_id",
+        }
+    }
 }
 
 /// What to do with an event when a plugin fails on it (trap, deadline, bad output, ...).
@@ -138,6 +168,7 @@ impl Default for ChainConfig {
             batch_size: default_batch_size(),
             cache_dir: None,
             pseudonym_key_file: None,
+            pseudonymize_protected: Vec::new(),
             defaults: LimitsPatch::default(),
             plugins: Vec::new(),
         }
@@ -184,6 +215,9 @@ impl ChainConfig {
 
     /// Checks what the types cannot: the batch size, unique plugin names, usable limits.
     pub(crate) fn validate(&self) -> Result<()> {
+        if !self.pseudonymize_protected.is_empty() && self.pseudonym_key_file.is_none() {
+            bail!("pseudonymize-protected needs a pseudonym-key-file: the pseudonyms are keyed");
+        }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
             bail!(
                 "batch-size must be between 1 and {MAX_BATCH_SIZE}, not {}",

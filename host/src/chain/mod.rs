@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use config::{ChainConfig, ConfigError, LimitsPatch, MAX_BATCH_SIZE, OnError, PluginConfig};
+pub use config::{
+    ChainConfig, ConfigError, LimitsPatch, MAX_BATCH_SIZE, OnError, PluginConfig, ProtectedField,
+};
 pub use outcome::Outcome;
 pub use tenants::DEFAULT_TENANT_CAPACITY;
 
@@ -103,6 +105,8 @@ impl std::fmt::Debug for Builtins {
 /// A compiled chain: its plugins' templates in order with their `on-error` policies.
 /// `Send + Sync`; share it in an `Arc` and give each thread a [`Chain`] of its own.
 pub struct ChainTemplate {
+    /// The protected fields replaced by pseudonyms before the first plugin, and the key.
+    pseudonymized: Option<(Vec<ProtectedField>, PseudonymKey)>,
     plugins: Vec<Arc<PluginTemplate>>,
     on_error: Vec<OnError>,
     batch_size: usize,
@@ -145,7 +149,12 @@ impl ChainTemplate {
             };
             plugins.push(PluginTemplate::load(&engine, spec, key.clone())?);
         }
+        let pseudonymized = match (&config.pseudonymize_protected[..], key) {
+            ([], _) | (_, None) => None,
+            (fields, Some(key)) => Some((fields.to_vec(), key)),
+        };
         Ok(Arc::new(Self {
+            pseudonymized,
             plugins,
             on_error: config.plugins.iter().map(|p| p.on_error).collect(),
             batch_size: config.batch_size,
@@ -205,8 +214,13 @@ impl Chain {
 
     /// Applies the chain; returns one outcome per event, in input order. The events of each
     /// tenant go through that tenant's own plugin instances.
-    pub fn apply(&mut self, events: Vec<AuditEvent>) -> Vec<Outcome> {
+    pub fn apply(&mut self, mut events: Vec<AuditEvent>) -> Vec<Outcome> {
         let template = &self.template;
+        if let Some((fields, key)) = &template.pseudonymized {
+            for event in &mut events {
+                pseudonymize_protected(event, fields, key);
+            }
+        }
         if template.plugins.is_empty() {
             return events.into_iter().map(Outcome::kept).collect();
         }
@@ -228,6 +242,19 @@ impl Outcome {
         Self::Keep {
             event,
             attestations: Vec::new(),
+        }
+    }
+}
+
+/// Replaces `fields` of `event` with keyed pseudonyms (the field's name is the domain).
+fn pseudonymize_protected(event: &mut AuditEvent, fields: &[ProtectedField], key: &PseudonymKey) {
+    for field in fields {
+        let value = match field {
+            ProtectedField::CorrelationId => &mut event.correlation_id,
+            ProtectedField::ChainId => &mut event.chain_id,
+        };
+        if let Some(v) = value.as_mut() {
+            *v = key.pseudonym(field.name(), v);
         }
     }
 }

@@ -4,7 +4,9 @@
 //!   record's from a digest of the record and its resource, so a redelivered record gets
 //!   the same id and is recorded once (the emit is idempotent by event id).
 //! - The trace id becomes the correlation id; the resource's `service.name` the actor;
-//!   `gen_ai.conversation.id` the chain id.
+//!   `gen_ai.conversation.id` the chain id when it is id-shaped. No plugin may rewrite a
+//!   protected field, so user content stays out of them where it can: a conversation id or
+//!   a log's event name that is not id- or kind-shaped stays in the payload only.
 //! - OpenTelemetry GenAI spans become the well-known kinds: `execute_tool` → `tool.call`
 //!   (subject: the tool), `invoke_agent` → `agent.invoke`, `create_agent` →
 //!   `agent.spawned` (subject: the agent), `chat`, `text_completion`, `generate_content`
@@ -108,7 +110,7 @@ pub fn span_event(span: &Span, origin: &Origin<'_>) -> Result<AuditEvent, String
             .ok_or_else(|| format!("span `{}` has no start time", span.name))?,
         tenant: None,
         correlation_id: Some(trace),
-        chain_id: text("gen_ai.conversation.id"),
+        chain_id: text("gen_ai.conversation.id").filter(|id| id_like(id)),
         actor: origin.actor(),
         kind: kind.to_string(),
         subject: subject.or_else(|| Some(span.name.clone())),
@@ -145,18 +147,48 @@ pub fn log_event(record: &LogRecord, origin: &Origin<'_>) -> Result<AuditEvent, 
     if !record.span_id.is_empty() {
         payload["span_id"] = json!(hex::encode(&record.span_id));
     }
+    let name = match name {
+        Some(name) if !kind_like(&name) => {
+            payload["event_name"] = json!(name);
+            None
+        }
+        name => name,
+    };
     Ok(AuditEvent {
         id,
         occurred_at,
         tenant: None,
         correlation_id: (!record.trace_id.is_empty()).then(|| hex::encode(&record.trace_id)),
-        chain_id: attribute(&record.attributes, "gen_ai.conversation.id").and_then(as_string),
+        chain_id: attribute(&record.attributes, "gen_ai.conversation.id")
+            .and_then(as_string)
+            .filter(|id| id_like(id)),
         actor: origin.actor(),
         kind: name.unwrap_or_else(|| "otel.log".to_string()),
         subject: None,
         payload: Payload::from_value(&payload),
         labels: origin.labels("log"),
     })
+}
+
+/// Whether a conversation id can be a chain id: no plugin may rewrite a chain id, so only
+/// an id-shaped value (at most 128 characters of letters, digits and `-_.:/`) goes there.
+/// Anything else (a sentence, an e-mail address) stays in the payload's attributes, where
+/// the redactor can reach it.
+fn id_like(id: &str) -> bool {
+    id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
+}
+
+/// Whether a log's event name can be a kind (which no plugin may rewrite either): a dotted
+/// name of at most 128 letters, digits and `._-`. Anything else makes the kind `otel.log`;
+/// the name stays in the payload.
+fn kind_like(name: &str) -> bool {
+    name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 fn time(unix_nanos: u64) -> Option<Timestamp> {
@@ -289,5 +321,42 @@ mod tests {
             ..other
         };
         assert!(log_event(&untimed, &origin).is_err());
+    }
+
+    #[test]
+    fn user_content_stays_out_of_protected_fields() {
+        let origin = Origin {
+            resource: None,
+            scope: "",
+        };
+        let conversation = |id: &str| KeyValue {
+            key: "gen_ai.conversation.id".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(id.into())),
+            }),
+            ..Default::default()
+        };
+        let record = |name: &str, conversation_id: &str| LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000,
+            event_name: name.into(),
+            attributes: vec![conversation(conversation_id)],
+            ..Default::default()
+        };
+        let ok = log_event(&record("gen_ai.user.message", "conv_01J8Z"), &origin).unwrap();
+        assert_eq!(ok.kind, "gen_ai.user.message");
+        assert_eq!(ok.chain_id.as_deref(), Some("conv_01J8Z"));
+        let odd = log_event(
+            &record("mail alice@example.com", "chat with alice@example.com"),
+            &origin,
+        )
+        .unwrap();
+        assert_eq!(odd.kind, "otel.log");
+        assert_eq!(odd.chain_id, None);
+        let payload: Value = serde_json::from_str(odd.payload.as_str()).unwrap();
+        assert_eq!(payload["event_name"], "mail alice@example.com");
+        assert_eq!(
+            payload["attributes"]["gen_ai.conversation.id"],
+            "chat with alice@example.com"
+        );
     }
 }
