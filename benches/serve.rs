@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use vellum::chain::LoadOptions;
 use vellum::{Ledger, Sink, SinkConfig};
+use vellum_server::listen::{ConnectionLimits, Listener};
 use vellum_server::{App, ServerConfig};
 
 fn main() -> anyhow::Result<()> {
@@ -36,7 +37,14 @@ fn main() -> anyhow::Result<()> {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let url = format!("http://{}/v1/emit", listener.local_addr()?);
         let router = vellum_server::router(App::new(sink.clone(), &server));
-        runtime.spawn(async move { axum::serve(listener, router).await });
+        // The connection loop `vellum serve` runs (deadlines, connection cap, drain).
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        runtime.spawn(vellum_server::listen::serve(
+            Listener::Tcp(listener),
+            router,
+            ConnectionLimits::of(&server),
+            stopped,
+        ));
 
         let per_client = requests / clients;
         let bearer = Arc::new(format!("Bearer {token}"));

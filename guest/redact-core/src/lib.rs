@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+mod candidates;
 mod config;
 mod credentials;
 mod detectors;

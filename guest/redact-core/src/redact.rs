@@ -1,8 +1,9 @@
 //! Finding and rewriting secrets in strings and JSON values.
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use serde_json::Value;
 
+use crate::candidates::Candidates;
 use crate::config::{
     Config, ConfigError, DEFAULT_SENSITIVE_KEYS, ENVELOPE_FIELDS, Operator, ProtectedFields,
 };
@@ -51,9 +52,10 @@ impl Change {
 /// A compiled redaction configuration.
 pub struct Redactor {
     detectors: Vec<Compiled>,
-    /// Every detector's pattern in one set: one pass over a string tells which detectors
-    /// can match it, so the others (usually all of them) are not run at all.
-    candidates: RegexSet,
+    /// Which detectors can match a string, in one cheap pass, so that the others (usually
+    /// all of them) are not run at all. The key rule inside text is gated by the sensitive
+    /// words instead.
+    candidates: Candidates,
     /// Compiled only when a detector that respects look-alikes has a candidate.
     lookalikes: LazyRegex,
     allow: Vec<String>,
@@ -136,7 +138,7 @@ impl Redactor {
             operator: sensitive_operator,
             keep: DEFAULT_KEEP,
         });
-        let candidates = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
+        let candidates = Candidates::new(detectors[..assignment].iter().map(|d| d.regex.as_str()))
             .map_err(|e| ConfigError(format!("combining the detectors' patterns: {e}")))?;
         Ok(Self {
             detectors,
@@ -171,7 +173,7 @@ impl Redactor {
         fields.iter().find_map(|&(name, value)| {
             let value = value?;
             let (index, _) = self
-                .find_with_index(value)
+                .find_with_index(value, false)
                 .into_iter()
                 .find(|(index, _)| self.detectors[*index].precise)?;
             Some(format!(
@@ -190,7 +192,7 @@ impl Redactor {
 
     /// Every detection in `text`, without overlaps (earlier detectors win), in order.
     pub fn find(&self, text: &str) -> Vec<Finding> {
-        self.find_with_index(text)
+        self.find_with_index(text, false)
             .into_iter()
             .map(|(_, f)| f)
             .collect()
@@ -198,14 +200,31 @@ impl Redactor {
 
     /// Whether `text` has at least one detection.
     pub(crate) fn has_finding(&self, text: &str) -> bool {
-        !self.find_with_index(text).is_empty()
+        !self.find_with_index(text, true).is_empty()
     }
 
-    fn find_with_index(&self, text: &str) -> Vec<(usize, Finding)> {
-        let candidates = self.candidates.matches(text);
-        if !candidates.matched_any() {
+    /// Whether an object key may hold something a detector finds. Keys are mostly names
+    /// (`intent_id`, `usage.prompt_tokens`): letters, `_`, `.` and `-` without digits, short
+    /// or all lower-case, hold no address, number, or key (a random key has digits or
+    /// capitals), so they are not searched at all.
+    pub(crate) fn key_has_finding(&self, key: &str) -> bool {
+        let named = key
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'));
+        let plain = named && (key.len() < 20 || !key.bytes().any(|b| b.is_ascii_uppercase()));
+        !plain && self.has_finding(key)
+    }
+
+    /// The detections in `text` with their detectors' indexes, in order; with `first_only`,
+    /// at most one (enough to answer whether there is any, without the work of the rest).
+    fn find_with_index(&self, text: &str, first_only: bool) -> Vec<(usize, Finding)> {
+        let assignment_possible = text.as_bytes().iter().any(|&b| b == b'=' || b == b':')
+            && self.sensitive_keys.may_occur_in(text);
+        let candidates = self.candidates.of(text, self.assignment);
+        if candidates.is_none() && !assignment_possible {
             return Vec::new();
         }
+        let candidates = candidates.unwrap_or_default();
         // Look-alikes only matter to detectors that respect them; find them once, if needed.
         let mut lookalikes: Option<Vec<(usize, usize)>> = None;
         let mut inside_lookalike = |s: usize, e: usize| {
@@ -222,13 +241,16 @@ impl Redactor {
         };
         let mut found: Vec<(usize, Finding)> = Vec::new();
         for (index, d) in self.detectors.iter().enumerate() {
-            if !candidates.matched(index) {
-                continue;
-            }
             if index == self.assignment {
-                if self.sensitive_keys.may_occur_in(text) {
+                if assignment_possible {
                     self.find_assignments(text, index, &mut found);
                 }
+                if first_only && !found.is_empty() {
+                    return found;
+                }
+                continue;
+            }
+            if !candidates.get(index).copied().unwrap_or(false) {
                 continue;
             }
             for caps in d.regex.get().captures_iter(text) {
@@ -252,6 +274,9 @@ impl Redactor {
                         end: e,
                     },
                 ));
+                if first_only {
+                    return found;
+                }
             }
         }
         found.sort_by_key(|(_, f)| f.start);
@@ -312,7 +337,7 @@ impl Redactor {
         text: &mut String,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
     ) -> Change {
-        let found = self.find_with_index(text);
+        let found = self.find_with_index(text, false);
         if found.is_empty() {
             return Change::Unchanged;
         }
@@ -404,12 +429,14 @@ impl Redactor {
         map: &mut serde_json::Map<String, Value>,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
     ) -> Change {
-        if !map.keys().any(|k| self.has_finding(k)) {
+        if !map.keys().any(|k| self.key_has_finding(k)) {
             return Change::Unchanged;
         }
         let members = std::mem::take(map);
         for (mut key, value) in members {
-            if self.redact_string(&mut key, pseudonymize) == Change::Remove {
+            if self.key_has_finding(&key)
+                && self.redact_string(&mut key, pseudonymize) == Change::Remove
+            {
                 continue;
             }
             let mut unique = key.clone();

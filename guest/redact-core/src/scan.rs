@@ -125,7 +125,7 @@ impl<'de> Visitor<'de> for KeyKind<'_> {
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Key, E> {
-        Ok(if self.0.has_finding(key) {
+        Ok(if self.0.key_has_finding(key) {
             Key::Rewritten
         } else if self.0.is_sensitive_key(key) {
             Key::Sensitive
