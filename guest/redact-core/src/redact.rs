@@ -69,6 +69,17 @@ pub struct Redactor {
     protected_fields: ProtectedFields,
 }
 
+/// How much of a string's detections to find.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Search {
+    /// All of them, without overlaps (earlier detectors win).
+    All,
+    /// The first, to answer whether there is any.
+    First,
+    /// The first of a precise detector (for a protected field).
+    FirstPrecise,
+}
+
 /// The detector name of a value found by the key rules inside text.
 pub const SENSITIVE_KEY: &str = "sensitive-key";
 
@@ -171,11 +182,10 @@ impl Redactor {
             return None;
         }
         fields.iter().find_map(|&(name, value)| {
-            let value = value?;
             let (index, _) = self
-                .find_with_index(value, false)
+                .find_with_index(value?, Search::FirstPrecise)
                 .into_iter()
-                .find(|(index, _)| self.detectors[*index].precise)?;
+                .next()?;
             Some(format!(
                 "protected field `{name}` holds a value the `{}` detector finds; protected \
                  fields cannot be rewritten, so the event is refused (set protected-fields = \
@@ -192,7 +202,7 @@ impl Redactor {
 
     /// Every detection in `text`, without overlaps (earlier detectors win), in order.
     pub fn find(&self, text: &str) -> Vec<Finding> {
-        self.find_with_index(text, false)
+        self.find_with_index(text, Search::All)
             .into_iter()
             .map(|(_, f)| f)
             .collect()
@@ -200,7 +210,7 @@ impl Redactor {
 
     /// Whether `text` has at least one detection.
     pub(crate) fn has_finding(&self, text: &str) -> bool {
-        !self.find_with_index(text, true).is_empty()
+        !self.find_with_index(text, Search::First).is_empty()
     }
 
     /// Whether an object key may hold something a detector finds. Keys are mostly names
@@ -215,9 +225,9 @@ impl Redactor {
         !plain && self.has_finding(key)
     }
 
-    /// The detections in `text` with their detectors' indexes, in order; with `first_only`,
-    /// at most one (enough to answer whether there is any, without the work of the rest).
-    fn find_with_index(&self, text: &str, first_only: bool) -> Vec<(usize, Finding)> {
+    /// The detections in `text` with their detectors' indexes, in order (see [`Search`]).
+    fn find_with_index(&self, text: &str, search: Search) -> Vec<(usize, Finding)> {
+        let first_only = search != Search::All;
         let assignment_possible = text.as_bytes().iter().any(|&b| b == b'=' || b == b':')
             && self.sensitive_keys.may_occur_in(text);
         let candidates = self.candidates.of(text, self.assignment);
@@ -250,7 +260,9 @@ impl Redactor {
                 }
                 continue;
             }
-            if !candidates.get(index).copied().unwrap_or(false) {
+            if !candidates.get(index).copied().unwrap_or(false)
+                || (search == Search::FirstPrecise && !d.precise)
+            {
                 continue;
             }
             for caps in d.regex.get().captures_iter(text) {
@@ -337,7 +349,7 @@ impl Redactor {
         text: &mut String,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
     ) -> Change {
-        let found = self.find_with_index(text, false);
+        let found = self.find_with_index(text, Search::All);
         if found.is_empty() {
             return Change::Unchanged;
         }

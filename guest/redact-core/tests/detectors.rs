@@ -467,3 +467,30 @@ fn the_read_only_scan_never_misses_what_redaction_would_change() {
         assert!(r.needs_redaction(bad).is_err(), "{bad:?} is not JSON");
     }
 }
+
+#[test]
+fn protected_fields_refuse_only_precise_findings() {
+    let r = redactor("");
+    let refusal = r
+        .protected_refusal(&[
+            ("id", Some("otlp-span:0102:4111111111111111")),
+            ("correlation_id", Some("chat-with-ada@example.com")),
+        ])
+        .expect("an e-mail in a protected field is refused");
+    assert!(
+        refusal.contains("`correlation_id`") && refusal.contains("email"),
+        "{refusal}"
+    );
+    // Digits that pass a card's checks are not precise enough to refuse an event over.
+    assert_eq!(
+        r.protected_refusal(&[("id", Some("4111 1111 1111 1111")), ("chain_id", None)]),
+        None
+    );
+    let key = format!("run-ghp_{}", "aB3".repeat(12));
+    assert!(r.protected_refusal(&[("chain_id", Some(&key))]).is_some());
+    let ignoring = redactor("protected-fields = \"ignore\"");
+    assert_eq!(
+        ignoring.protected_refusal(&[("correlation_id", Some("ada@example.com"))]),
+        None
+    );
+}
