@@ -213,16 +213,9 @@ impl Redactor {
         !self.find_with_index(text, Search::First).is_empty()
     }
 
-    /// Whether an object key may hold something a detector finds. Keys are mostly names
-    /// (`intent_id`, `usage.prompt_tokens`): letters, `_`, `.` and `-` without digits, short
-    /// or all lower-case, hold no address, number, or key (a random key has digits or
-    /// capitals), so they are not searched at all.
+    /// Whether an object key may hold something a detector finds (see [`plain_key`]).
     pub(crate) fn key_has_finding(&self, key: &str) -> bool {
-        let named = key
-            .bytes()
-            .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'));
-        let plain = named && (key.len() < 20 || !key.bytes().any(|b| b.is_ascii_uppercase()));
-        !plain && self.has_finding(key)
+        !plain_key(key) && self.has_finding(key)
     }
 
     /// The detections in `text` with their detectors' indexes, in order (see [`Search`]).
@@ -349,22 +342,29 @@ impl Redactor {
         text: &mut String,
         pseudonymize: &mut dyn FnMut(&str, &str) -> String,
     ) -> Change {
+        // JSON serialized inside the string (tool arguments, OTLP attributes): redacted as
+        // JSON, so key rules, numbers and structure are handled as at the top level and the
+        // string stays valid JSON. It is parsed only when something in it may change, and
+        // then its detections as text are not needed.
+        let looks_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
+        if looks_json {
+            if !self.has_finding(text) {
+                return Change::Unchanged;
+            }
+            if let Ok(mut embedded) = serde_json::from_str::<Value>(text) {
+                return match self.redact_json(&mut embedded, pseudonymize) {
+                    Change::Unchanged => Change::Unchanged,
+                    Change::Remove => Change::Remove,
+                    Change::Changed => {
+                        *text = embedded.to_string();
+                        Change::Changed
+                    }
+                };
+            }
+        }
         let found = self.find_with_index(text, Search::All);
         if found.is_empty() {
             return Change::Unchanged;
-        }
-        // JSON serialized inside the string (tool arguments, OTLP attributes): redacted as
-        // JSON, so key rules, numbers and structure are handled as at the top level and the
-        // string stays valid JSON.
-        if let Some(mut embedded) = embedded_json(text) {
-            return match self.redact_json(&mut embedded, pseudonymize) {
-                Change::Unchanged => Change::Unchanged,
-                Change::Remove => Change::Remove,
-                Change::Changed => {
-                    *text = embedded.to_string();
-                    Change::Changed
-                }
-            };
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
@@ -446,9 +446,7 @@ impl Redactor {
         }
         let members = std::mem::take(map);
         for (mut key, value) in members {
-            if self.key_has_finding(&key)
-                && self.redact_string(&mut key, pseudonymize) == Change::Remove
-            {
+            if !plain_key(&key) && self.redact_string(&mut key, pseudonymize) == Change::Remove {
                 continue;
             }
             let mut unique = key.clone();
@@ -518,8 +516,12 @@ fn is_trace_id(key: &str, value: &Value) -> bool {
     let Value::String(id) = value else {
         return false;
     };
+    // The value's shape first: it is cheap, and splitting the key into words allocates.
+    if !(matches!(id.len(), 16 | 32) && id.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return false;
+    }
     let words = crate::keys::words(key);
-    let named = matches!(
+    matches!(
         words
             .iter()
             .rev()
@@ -527,17 +529,18 @@ fn is_trace_id(key: &str, value: &Value) -> bool {
             .map(String::as_str)
             .collect::<Vec<_>>()[..],
         ["id", "span" | "trace"]
-    );
-    named && matches!(id.len(), 16 | 32) && id.bytes().all(|b| b.is_ascii_hexdigit())
+    )
 }
 
-/// The JSON object or array `text` holds, if it is one.
-fn embedded_json(text: &str) -> Option<Value> {
-    let trimmed = text.trim_start();
-    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        return None;
-    }
-    serde_json::from_str(text).ok()
+/// Whether an object key is a plain name that holds nothing a detector finds, and is not
+/// searched: letters, `_`, `.` and `-` without digits (`intent_id`, `usage.prompt_tokens`),
+/// short or without capitals. An address, a card or phone number, or a random key has
+/// digits, `@` or capitals.
+fn plain_key(key: &str) -> bool {
+    let named = key
+        .bytes()
+        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'-'));
+    named && (key.len() < 20 || !key.bytes().any(|b| b.is_ascii_uppercase()))
 }
 
 /// Whether the value of a `key = value` pair says there is no secret there: empty, a null
