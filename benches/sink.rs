@@ -138,6 +138,7 @@ fn run(dir: &Path, chain: &ChainConfig, producers: usize, events: &[AuditEvent])
     Ledger::init(&path, "vellum/bench").expect("init");
     let config = SinkConfig {
         server: None,
+        retention: Default::default(),
         sink: SinkOptions::default(),
         ledger: LedgerConfig::at(&path),
         chain: chain.clone(),

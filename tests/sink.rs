@@ -431,6 +431,7 @@ fn open_from_a_sink_file_and_report_a_missing_ledger() {
     sink.close().unwrap();
     let missing = SinkConfig {
         server: None,
+        retention: Default::default(),
         ledger: LedgerConfig::at(dir.path().join("nope.db")),
         ..config
     };

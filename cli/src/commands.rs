@@ -1,7 +1,7 @@
 //! The subcommands, their exit codes, and the shared output helpers.
 
 use crate::plugin_kit::{build, scaffold};
-use crate::{builtins, demo, inspect, ledger, run, serve, test, witness};
+use crate::{builtins, demo, erase, inspect, ledger, run, serve, test, witness};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +76,19 @@ enum Command {
     Verify(ledger::VerifyArgs),
     /// Print the ledger's verifier (public) key.
     Key(ledger::LedgerArg),
+    /// Forget entries' content (a data subject's, a tenant's, or one entry's) and record
+    /// the erasure as a signed entry; proofs made before still verify.
+    Erase(erase::EraseArgs),
+    /// Legal holds: what neither retention nor `erase` may touch.
+    Hold {
+        #[command(subcommand)]
+        command: erase::HoldCommand,
+    },
+    /// Retention: erase the content of entries older than the `[retention]` rules allow.
+    Retention {
+        #[command(subcommand)]
+        command: erase::RetentionCommand,
+    },
     /// Run a plugin against a cases file of events and expected verdicts.
     Test(test::TestArgs),
     /// Serve the sink over HTTP: the native API with receipts, OTLP logs and traces.
@@ -169,6 +182,9 @@ pub fn main() -> ExitCode {
         Command::CheckProof(args) => outcome(ledger::check_proof(args)),
         Command::Verify(args) => outcome(ledger::verify_ledger(args)),
         Command::Key(args) => outcome(ledger::key(args)),
+        Command::Erase(args) => outcome(erase::erase(args)),
+        Command::Hold { command } => outcome(erase::hold(command)),
+        Command::Retention { command } => outcome(erase::retention(command)),
         Command::Test(args) => test::test(args),
         Command::Serve(args) => outcome(serve::serve(args)),
         Command::Token { command } => outcome(serve::token(command)),

@@ -187,6 +187,7 @@ fn open_sink(dir: &Path) -> Result<Sink> {
     )?;
     let config = SinkConfig {
         server: None,
+        retention: Default::default(),
         sink: SinkOptions::default(),
         ledger: LedgerConfig::at(ledger),
         chain,

@@ -40,6 +40,10 @@ pub struct LedgerArg {
     /// Serve reads from this read-only replica (`postgres://` URL) of the ledger's database.
     #[arg(long)]
     pub read_replica: Option<String>,
+    /// The key store of a SQLite ledger: the data keys that seal entries' content
+    /// (default `<ledger>.keys`; a PostgreSQL ledger keeps them in its `vellum_keys` schema).
+    #[arg(long)]
+    pub key_store: Option<PathBuf>,
 }
 
 impl LedgerArg {
@@ -50,6 +54,7 @@ impl LedgerArg {
             .with_signing_key_command(self.signing_key_command.clone())
             .with_verifier_key(self.verifier_key.clone())
             .with_read_replica(self.read_replica.clone())
+            .with_key_store(self.key_store.clone())
     }
 }
 
@@ -426,10 +431,15 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
     let anchor = anchor(&args, &location)?;
     let opened = match location.file() {
         Some(path) => SqliteStore::open(path).and_then(|s| {
-            s.integrity_check()
-                .map(|()| Box::new(s) as Box<dyn StoreReader>)
+            s.integrity_check()?;
+            let keys = location.open_keys(false).map_or_else(
+                |_| Box::new(vellum::ledger::keys::NoKeys) as Box<dyn vellum::ledger::keys::KeyStore>,
+                |k| k,
+            );
+            let unsealer = vellum::ledger::store::unseal::Unsealer::tolerant(keys);
+            Ok(Box::new(s.with_unsealer(unsealer)) as Box<dyn StoreReader>)
         }),
-        None => location.open_reader(),
+        None => location.open_reader_tolerant(),
     };
     let store = match opened {
         Ok(store) => store,

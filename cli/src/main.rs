@@ -25,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod builtins;
 mod commands;
 mod demo;
+mod erase;
 mod inspect;
 mod ledger;
 mod plugin_kit;

@@ -50,6 +50,7 @@ config-file = "{root}/guest/policy/cases/policy.toml"
     let vkey = Ledger::init(&path, "vellum/demo")?;
     let config = SinkConfig {
         server: None,
+        retention: Default::default(),
         sink: SinkOptions::default(),
         ledger: LedgerConfig::at(&path),
         chain: ChainConfig::parse(&chain_toml, Path::new("."))?,

@@ -106,6 +106,7 @@ impl ApiError {
             LedgerError::KeyReused(m) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-event", m)
             }
+            LedgerError::Held(m) => Self::new(StatusCode::CONFLICT, "held", m),
         }
     }
 

@@ -163,6 +163,7 @@ fn sink_config(args: &RunArgs) -> anyhow::Result<SinkConfig> {
         (Some(path), _) => SinkConfig::from_file(path)?,
         (None, Some(ledger)) => SinkConfig {
             server: None,
+            retention: Default::default(),
             sink: SinkOptions::default(),
             ledger: LedgerConfig {
                 signing_key: args.signing_key.clone(),

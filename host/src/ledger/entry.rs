@@ -7,12 +7,15 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tlog_tiles::tlog::record_hash;
 
+use super::content::{Content, KeyId, Salt};
 use super::hash::Hash;
 
 use crate::event::{Attestation, AuditEvent, split_timestamp};
 
-/// Version byte at the start of every encoded entry.
+/// Version byte of format-1 entries, whose leaf hashes their content (schema 4 and before).
 pub const ENCODING_VERSION: u8 = 1;
+/// Version byte of format-2 entries, whose leaf hashes a commitment to their content.
+pub const ENCODING_VERSION_2: u8 = 2;
 
 /// Whether an entry holds the event's content or only a drop marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +91,50 @@ pub struct Entry {
     /// The attestations of the plugins applied.
     #[serde(default)]
     pub attestations: Vec<Attestation>,
+    /// Format 2: the commitment to the content that the leaf covers (absent: a format-1
+    /// entry, whose leaf covers the content itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
+    /// The content as the store holds it, before it is opened; `None` once read.
+    #[serde(skip)]
+    pub(crate) stored: Option<StoredContent>,
+}
+
+/// How a format-2 entry's content is committed to, and whether it can still be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seal {
+    /// SHA-256 commitment to the content (see [`Content::commitment`]).
+    pub commitment: Hash,
+    /// The commitment's salt, present when the content was read: with it, anyone holding
+    /// the entry recomputes the commitment from the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<Salt>,
+    /// Present when the content was erased: the entry then shows its envelope only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased: Option<Erased>,
+}
+
+/// What is known of an erased entry's erasure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erased {
+    /// The sequence number of the `vellum.erasure` record that erased it; `None` when no
+    /// record claims it (content removed behind the ledger's back: `verify` reports it).
+    pub record: Option<u64>,
+    /// The data key the content was sealed under (`None`: stored in the clear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyId>,
+}
+
+/// A format-2 entry's content as stored: sealed under a data key, or (for the ledger's own
+/// records) in the clear; `bytes` is `None` once erased.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredContent {
+    /// The data key (`None`: the bytes are `salt ‖ encoding` in the clear).
+    pub key: Option<KeyId>,
+    /// What [`super::content::seal`] or [`super::content::public`] made.
+    pub bytes: Option<Vec<u8>>,
+    /// The erasure record that removed the bytes or destroyed the key, if the store knows it.
+    pub erased_by: Option<u64>,
 }
 
 /// Proof of durable recording, returned to the producer.
@@ -116,7 +163,40 @@ impl Entry {
             disposition: record.disposition,
             dropped_by: record.dropped_by,
             attestations: record.attestations,
+            seal: None,
+            stored: None,
         }
+    }
+
+    /// The format-2 entry for `record` at `seq`: its content committed to with a fresh salt
+    /// and stored as `seal` makes it from `salt ‖ encoding` (sealed under a data key, or in
+    /// the clear).
+    pub(crate) fn sealed(
+        seq: u64,
+        recorded_at: Timestamp,
+        record: Record,
+        key: Option<KeyId>,
+        seal: impl FnOnce(&Salt, &[u8]) -> Vec<u8>,
+    ) -> Self {
+        let mut entry = Self::new(seq, recorded_at, record);
+        let salt = Salt::random();
+        let encoded = Content::of(&entry.event).encode();
+        entry.seal = Some(Seal {
+            commitment: super::content::commitment(&salt, &encoded),
+            salt: Some(salt),
+            erased: None,
+        });
+        entry.stored = Some(StoredContent {
+            key,
+            bytes: Some(seal(&salt, &encoded)),
+            erased_by: None,
+        });
+        entry
+    }
+
+    /// Whether the content was erased (the entry shows its envelope only).
+    pub fn is_erased(&self) -> bool {
+        self.seal.as_ref().is_some_and(|s| s.erased.is_some())
     }
 
     /// The receipt for this entry.
@@ -163,8 +243,42 @@ impl Entry {
         record_hash(&self.encode()).into()
     }
 
-    /// The canonical, length-framed encoding of every field (see `docs/ledger-format.md`).
+    /// The canonical encoding the leaf hashes (see `docs/ledger-format.md`): format 1 holds
+    /// every field; format 2 the envelope and the content's commitment, recomputed from the
+    /// content when its salt is known and taken as stored when it was erased.
     pub fn encode(&self) -> Vec<u8> {
+        match &self.seal {
+            None => self.encode_v1(),
+            Some(seal) => {
+                let commitment = match (&seal.salt, &seal.erased) {
+                    (Some(salt), None) => Content::of(&self.event).commitment(salt),
+                    _ => seal.commitment,
+                };
+                self.encode_v2(&commitment)
+            }
+        }
+    }
+
+    /// Format 2: the envelope without content, then the commitment.
+    fn encode_v2(&self, commitment: &Hash) -> Vec<u8> {
+        let e = &self.event;
+        let mut out = Encoder(Vec::with_capacity(256));
+        out.u8(ENCODING_VERSION_2);
+        out.u64(self.seq);
+        out.time(self.recorded_at);
+        out.time(e.occurred_at);
+        out.bytes(e.id.as_bytes());
+        out.opt(e.tenant.as_deref());
+        out.opt(e.correlation_id.as_deref());
+        out.opt(e.chain_id.as_deref());
+        out.bytes(e.kind.as_bytes());
+        self.encode_outcome(&mut out);
+        out.0.extend_from_slice(&commitment.0);
+        out.0
+    }
+
+    /// Format 1: every field.
+    fn encode_v1(&self) -> Vec<u8> {
         let e = &self.event;
         let mut out = Encoder(Vec::with_capacity(256 + e.payload.as_str().len()));
         out.u8(ENCODING_VERSION);
@@ -184,6 +298,12 @@ impl Entry {
             out.bytes(key.as_bytes());
             out.bytes(value.as_bytes());
         }
+        self.encode_outcome(&mut out);
+        out.0
+    }
+
+    /// The disposition and the attestations, the same in both formats.
+    fn encode_outcome(&self, out: &mut Encoder) {
         match (&self.disposition, &self.dropped_by) {
             (Disposition::Recorded, _) => out.u8(0),
             (Disposition::Dropped, by) => {
@@ -200,18 +320,23 @@ impl Entry {
             out.bytes(a.config_digest.as_bytes());
             out.bytes(a.verdict.as_str().as_bytes());
         }
-        out.0
     }
 }
 
 /// Big-endian, length-prefixed field writer.
-struct Encoder(Vec<u8>);
+pub(super) struct Encoder(Vec<u8>);
 
 impl Encoder {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+    pub(super) fn into_inner(self) -> Vec<u8> {
+        self.0
+    }
     fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn u32(&mut self, v: u32) {
+    pub(super) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
     fn u64(&mut self, v: u64) {
@@ -222,11 +347,11 @@ impl Encoder {
         self.0.extend_from_slice(&seconds.to_be_bytes());
         self.u32(nanos);
     }
-    fn bytes(&mut self, b: &[u8]) {
+    pub(super) fn bytes(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
         self.0.extend_from_slice(b);
     }
-    fn opt(&mut self, s: Option<&str>) {
+    pub(super) fn opt(&mut self, s: Option<&str>) {
         match s {
             None => self.u8(0),
             Some(s) => {
@@ -262,6 +387,8 @@ mod tests {
                 config_digest: "sha256:d".into(),
                 verdict: crate::event::AttestedVerdict::Keep,
             }],
+            seal: None,
+            stored: None,
         }
     }
 
@@ -277,6 +404,8 @@ mod tests {
             disposition: Disposition::Dropped,
             dropped_by: Some(("policy".into(), "noise".into())),
             attestations: Vec::new(),
+            seal: None,
+            stored: None,
         }
     }
 

@@ -11,10 +11,13 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod content;
 pub mod cosignature;
 pub mod entry;
+pub mod erasure;
 mod hash;
 pub mod idempotency;
+pub mod keys;
 pub mod merkle;
 pub mod publish;
 pub mod query;
@@ -61,6 +64,9 @@ pub enum LedgerError {
     /// An idempotency key was already used for a different request; nothing was recorded.
     #[error("{0}")]
     KeyReused(String),
+    /// An erasure was refused because a legal hold covers what it would erase.
+    #[error("{0}")]
+    Held(String),
 }
 
 impl From<StoreError> for LedgerError {
@@ -71,6 +77,20 @@ impl From<StoreError> for LedgerError {
             StoreError::Invalid(m) => Self::Invalid(m),
         }
     }
+}
+
+/// Entries erased per retention record.
+const RETENTION_BATCH: usize = 10_000;
+
+/// What a legal hold protects, as an operator names it (a subject in plain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldRequest {
+    /// A tenant.
+    Tenant(String),
+    /// A data subject.
+    Subject(String),
+    /// A correlation id (one run).
+    Correlation(String),
 }
 
 /// Tuning of group commit and automatic checkpoints, and where checkpoints are published.
@@ -91,6 +111,9 @@ pub struct LedgerOptions {
     /// Witnesses asked to cosign each checkpoint (see [`witness`]); their cosignatures are
     /// stored beside it. A witness that fails is logged; the checkpoint stands.
     pub witnesses: Vec<witness::Witness>,
+    /// Which field names an event's data subject, whose data key seals its content (see
+    /// [`erasure::SubjectField`]).
+    pub subject_field: erasure::SubjectField,
 }
 
 impl Default for LedgerOptions {
@@ -102,6 +125,7 @@ impl Default for LedgerOptions {
             checkpoint_interval: Duration::from_secs(60),
             publishers: Vec::new(),
             witnesses: Vec::new(),
+            subject_field: erasure::SubjectField::default(),
         }
     }
 }
@@ -200,7 +224,8 @@ impl Ledger {
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;
         let (sender, rx) = mpsc::sync_channel(1024);
         let witnessed = vec![0; options.witnesses.len()];
-        let state = Writer {
+        let keys = location.open_keys(true)?;
+        let mut state = Writer {
             witnessed,
             store: writer,
             signer,
@@ -210,7 +235,11 @@ impl Ledger {
             checkpointed_size,
             checkpointed_at: Instant::now(),
             recheck: None,
+            keys,
+            key_cache: Default::default(),
+            erased: Default::default(),
         };
+        state.finish_erasures()?;
         let thread = std::thread::Builder::new()
             .name("vellum-ledger-writer".to_string())
             .spawn(move || state.run(rx))
@@ -290,6 +319,101 @@ impl Ledger {
         answer.recv().map_err(|_| closed())?
     }
 
+    /// Erases what `request` names (see [`erasure`]): removes the content, appends the
+    /// signed `vellum.erasure` record, destroys the data keys, and signs a checkpoint
+    /// covering the record. Runs on the writer, in order with appends.
+    pub fn erase(&self, request: erasure::EraseRequest) -> Result<erasure::EraseReport, LedgerError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Message::Erase(Box::new(request), reply))?;
+        answer.recv().map_err(|_| closed())?
+    }
+
+    /// Erases the content of every entry a retention rule makes due at `now`, except what
+    /// a legal hold covers; one erasure record per batch of entries. Entries of format 1
+    /// cannot be erased and are counted apart.
+    pub fn run_retention(
+        &self,
+        rules: &[erasure::RetentionRule],
+        now: jiff::Timestamp,
+        by: &str,
+    ) -> Result<erasure::RetentionReport, LedgerError> {
+        let mut report = erasure::RetentionReport::default();
+        let Some(shortest) = rules.iter().map(|r| r.keep_days).min() else {
+            return Ok(report);
+        };
+        // Nothing that occurred after the shortest rule's cutoff can be due.
+        let until = now
+            .checked_sub(jiff::SignedDuration::from_hours(i64::from(shortest) * 24))
+            .map_err(|e| LedgerError::BadRequest(format!("retention cutoff: {e}")))?;
+        let mut query = Query {
+            until: Some(until),
+            limit: query::MAX_LIMIT,
+            ..Query::default()
+        };
+        let mut due = Vec::new();
+        loop {
+            let page = self.with_reader(|r| r.query(&query))?;
+            for entry in &page.entries {
+                let e = &entry.event;
+                let rule = erasure::governing_rule(rules, e.tenant.as_deref(), &e.kind);
+                let is_due = rule.is_some_and(|r| {
+                    erasure::due_at(r, entry.recorded_at, e.occurred_at) <= now
+                });
+                match (is_due, &entry.seal) {
+                    (false, _) => {}
+                    (true, None) => report.format_1 += 1,
+                    (true, Some(seal)) if seal.erased.is_some() => {}
+                    (true, Some(_)) => due.push(entry.seq),
+                }
+            }
+            match (page.entries.last(), page.next_cursor) {
+                (Some(last), Some(_)) => query.after_seq = Some(last.seq),
+                _ => break,
+            }
+        }
+        for batch in due.chunks(RETENTION_BATCH) {
+            let request = erasure::EraseRequest {
+                target: erasure::EraseTarget::Entries(batch.to_vec()),
+                reason: "retention".to_string(),
+                by: by.to_string(),
+                on_hold: erasure::OnHold::Skip,
+            };
+            match self.erase(request) {
+                Ok(done) => {
+                    report.erased += done.entries_erased;
+                    report.held += done.held;
+                    report.records.push(done.record_seq);
+                }
+                Err(LedgerError::BadRequest(m)) if m.contains("legal hold") => {
+                    report.held += batch.len();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// The legal holds.
+    pub fn holds(&self) -> Result<Vec<keys::Hold>, LedgerError> {
+        Ok(self.location.open_keys(false)?.holds()?)
+    }
+
+    /// Places a legal hold. A subject is given in plain and stored as its keyed hash.
+    pub fn add_hold(&self, target: HoldRequest, reason: &str) -> Result<keys::Hold, LedgerError> {
+        let mut store = self.location.open_keys(true)?;
+        let target = match target {
+            HoldRequest::Tenant(t) => keys::HoldTarget::Tenant(t),
+            HoldRequest::Correlation(c) => keys::HoldTarget::Correlation(c),
+            HoldRequest::Subject(s) => keys::HoldTarget::Subject(store.subject_hash(&s).to_string()),
+        };
+        Ok(store.add_hold(&target, reason)?)
+    }
+
+    /// Lifts legal hold `id`; `false` when there is none.
+    pub fn remove_hold(&self, id: u64) -> Result<bool, LedgerError> {
+        Ok(self.location.open_keys(false)?.remove_hold(id)?)
+    }
+
     fn send(&self, message: Message) -> Result<(), LedgerError> {
         self.sender
             .as_ref()
@@ -321,22 +445,19 @@ impl Ledger {
     }
 
     /// Verifies the whole ledger, or the entries `from..to` by inclusion proofs (see
-    /// [`verify::verify`]). Holds the read connection while it runs.
+    /// [`verify::verify`]).
     pub fn verify(&self, range: Option<(u64, u64)>) -> Result<verify::VerifyReport, LedgerError> {
-        let reader = self
-            .reader
-            .lock()
-            .map_err(|_| LedgerError::Unavailable("reader lock poisoned".into()))?;
-        verify::verify(reader.as_ref(), &self.vkey, range, &mut |_, _| {})
+        self.verify_apart(range)
     }
 
-    /// [`Ledger::verify`] on a read connection opened for the pass, so that queries and
-    /// proofs through the shared one go on meanwhile (a server verifying a large ledger).
+    /// [`Ledger::verify`] on a read connection opened for the pass (content that does not
+    /// open is reported, not an error), so that queries and proofs through the shared one
+    /// go on meanwhile (a server verifying a large ledger).
     pub fn verify_apart(
         &self,
         range: Option<(u64, u64)>,
     ) -> Result<verify::VerifyReport, LedgerError> {
-        let reader = self.location.open_reader()?;
+        let reader = self.location.open_reader_tolerant()?;
         verify::verify(reader.as_ref(), &self.vkey, range, &mut |_, _| {})
     }
 

@@ -16,6 +16,9 @@ use serde::Serialize;
 use tlog_tiles::tlog::{self, stored_hash_index};
 
 use super::LedgerError;
+use super::content::KeyId;
+use super::entry::Entry;
+use super::erasure::{ERASURE_KIND, ErasureRecord};
 use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use super::cosignature::CosignatureVerifier;
 use super::hash::Hash;
@@ -58,6 +61,9 @@ pub enum TamperClass {
     /// (`--witness-key`): the witness never saw this ledger's history, or the cosignatures
     /// were removed.
     Unwitnessed,
+    /// An entry's content (or its data key) is gone, and no signed `vellum.erasure` record
+    /// covers it: removed behind the ledger's back.
+    ErasedWithoutRecord,
 }
 
 /// What a verification trusts.
@@ -93,6 +99,8 @@ pub struct VerifyReport {
     pub size: u64,
     /// Entries whose leaf was recomputed.
     pub entries_checked: u64,
+    /// Entries whose content was erased (their leaves are checked all the same).
+    pub entries_erased: u64,
     /// Checkpoints whose signature and root were checked.
     pub checkpoints_checked: usize,
     /// For each required witness (`name+key id`), the largest checkpoint it cosigned; the
@@ -235,6 +243,7 @@ pub fn verify_anchored(
     let mut next_checkpoint = checkpoints.iter().filter(|cp| cp.size <= size).peekable();
     let mut expected = from;
     let mut start = from;
+    let mut erasures = Erasures::default();
     while start < to {
         let end = (start + CHUNK).min(to);
         let rows = store.entries(start, end)?;
@@ -297,6 +306,7 @@ pub fn verify_anchored(
             } else if let Some(cp) = checkpoints.iter().rev().find(|cp| cp.size > i) {
                 check_inclusion(store, &mut report, cp, i, recomputed);
             }
+            erasures.note(entry, &mut report);
             report.entries_checked += 1;
         }
         progress(end - from, to - from);
@@ -309,6 +319,8 @@ pub fn verify_anchored(
             format!("entries {expected}..{to} are missing"),
         );
     }
+    let signed = checkpoints.iter().map(|cp| cp.size).max().unwrap_or(0);
+    erasures.check(range.is_none(), signed, &mut report);
     if range.is_none() {
         // A tree that goes on past the last row means rows were cut off the end.
         if tree_leaf(store, size)?.is_some() {
@@ -327,6 +339,73 @@ pub fn verify_anchored(
         }
     }
     Ok(report)
+}
+
+/// The erased entries seen and the erasure records that must cover them.
+#[derive(Default)]
+struct Erasures {
+    /// `(seq, key, the record it names)` of each erased entry.
+    erased: Vec<(u64, Option<KeyId>, Option<u64>)>,
+    /// The erasure records, by sequence number.
+    records: HashMap<u64, ErasureRecord>,
+}
+
+impl Erasures {
+    /// Notes an entry: erased, an erasure record, or content that does not open.
+    fn note(&mut self, entry: &Entry, report: &mut VerifyReport) {
+        let Some(seal) = &entry.seal else { return };
+        let public = entry.stored.as_ref().is_some_and(|s| s.key.is_none());
+        match (&seal.erased, &seal.salt) {
+            (Some(erased), _) => {
+                report.entries_erased += 1;
+                self.erased.push((entry.seq, erased.key, erased.record));
+            }
+            (None, None) => report.find(
+                TamperClass::Modified,
+                Some(entry.seq),
+                format!(
+                    "entry {}: its sealed content does not open with its key (altered, moved \
+                     or the key replaced)",
+                    entry.seq
+                ),
+            ),
+            (None, Some(_)) if public && entry.event.kind == ERASURE_KIND => {
+                if let Ok(record) = serde_json::from_str(entry.event.payload.as_str()) {
+                    self.records.insert(entry.seq, record);
+                }
+            }
+            (None, Some(_)) => {}
+        }
+    }
+
+    /// Every erased entry must name a `vellum.erasure` record that covers it and that a
+    /// signed checkpoint (of `signed` entries) covers. With `whole` unset (a range check)
+    /// only entries that name no record are reported: the record may be out of range.
+    fn check(&self, whole: bool, signed: u64, report: &mut VerifyReport) {
+        for &(seq, key, record) in &self.erased {
+            let problem = match record {
+                None => Some("no erasure record covers it".to_string()),
+                Some(_) if !whole => None,
+                Some(r) => match self.records.get(&r) {
+                    None => Some(format!("entry {r}, named as its erasure record, is not one")),
+                    Some(rec) if !rec.covers(seq, key.as_ref()) => {
+                        Some(format!("the erasure record {r} does not cover it"))
+                    }
+                    Some(_) if r >= signed => Some(format!(
+                        "its erasure record {r} is not covered by a signed checkpoint"
+                    )),
+                    Some(_) => None,
+                },
+            };
+            if let Some(problem) = problem {
+                report.find(
+                    TamperClass::ErasedWithoutRecord,
+                    Some(seq),
+                    format!("entry {seq}: content or data key removed, but {problem}"),
+                );
+            }
+        }
+    }
 }
 
 /// Verifies every stored checkpoint's signature; bad ones become findings.

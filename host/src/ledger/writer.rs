@@ -9,6 +9,7 @@
 //! the counters for automatic checkpoints, so an I/O error fails only its group: the next
 //! one re-checks the stored tree (as opening does) and carries on.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Instant;
 
@@ -18,7 +19,14 @@ use tlog_tiles::tlog;
 use super::hash::Hash;
 
 use super::checkpoint::CheckpointSigner;
+use super::content::{self, DataKey, KeyId};
 use super::entry::{Entry, Receipt, Record};
+use super::erasure::{
+    ERASURE_KIND, EraseReport, EraseRequest, EraseTarget, ErasureRecord, OnHold, hold_covers,
+    ranges,
+};
+use super::keys::{Hold, KeyScope, KeyStore};
+use super::query::Query;
 use super::idempotency::{IdempotencyKey, Replay, StoredKey};
 use super::merkle::{self, ConsistencyProof, StoreHashes};
 use super::store::{StoreError, StoreWriter};
@@ -32,6 +40,11 @@ pub(crate) enum Message {
     /// Sign a checkpoint of the current tree now; the reply names the witnesses that did
     /// not cosign it.
     Checkpoint(CheckpointReply),
+    /// Erase content, append the erasure record, destroy the keys and sign a checkpoint.
+    Erase(
+        Box<EraseRequest>,
+        SyncSender<Result<EraseReport, LedgerError>>,
+    ),
 }
 
 /// State owned by the writer thread.
@@ -49,7 +62,16 @@ pub(crate) struct Writer {
     pub(crate) recheck: Option<String>,
     /// The size each of `options.witnesses` holds, as far as this writer knows (0: unknown).
     pub(crate) witnessed: Vec<u64>,
+    /// The data keys, apart from the entries.
+    pub(crate) keys: Box<dyn KeyStore>,
+    /// Keys in use, by scope (never one that erasure destroyed).
+    pub(crate) key_cache: HashMap<KeyScope, (KeyId, DataKey)>,
+    /// Keys erasure destroyed (by any writer), and how far `erased_keys` was read.
+    pub(crate) erased: (HashSet<KeyId>, u64),
 }
+
+/// Keys kept in a writer's cache before it is emptied.
+const KEY_CACHE_LIMIT: usize = 100_000;
 
 /// A group's planned rows and how each request is answered.
 struct Plan {
@@ -78,6 +100,23 @@ enum Answer {
     Now(Result<Vec<Receipt>, LedgerError>),
 }
 
+/// Whether entry `entry` may be erased on its own: format 2, not an erasure record.
+fn erasable(entry: &Entry) -> Result<(), LedgerError> {
+    match &entry.stored {
+        None => Err(LedgerError::BadRequest(format!(
+            "entry {} was written in ledger format 1 (before schema 5): its content is \
+             hashed into its leaf, so erasing it would break every proof that covers it. \
+             Only entries written since the upgrade can be erased",
+            entry.seq
+        ))),
+        Some(stored) if stored.key.is_none() => Err(LedgerError::BadRequest(format!(
+            "entry {} is one of the ledger's own records (kind {}), which are never erased",
+            entry.seq, entry.event.kind
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 impl Writer {
     /// Serves messages until every sender is gone, then signs a checkpoint of what it
     /// appended since the last one.
@@ -86,6 +125,9 @@ impl Writer {
             let mut deferred = Vec::new();
             match message {
                 Message::Checkpoint(reply) => deferred.push(reply),
+                Message::Erase(request, reply) => {
+                    let _ = reply.send(self.erase(*request));
+                }
                 Message::Append(append, reply) => {
                     let group = self.gather((append, reply), &rx, &mut deferred);
                     self.commit(group);
@@ -128,6 +170,13 @@ impl Writer {
                     group.push((append, reply));
                 }
                 Ok(Message::Checkpoint(reply)) => deferred.push(reply),
+                Ok(Message::Erase(request, reply)) => {
+                    // Answered after this group, in order with the appends around it.
+                    let _ = reply.send(Err(LedgerError::Unavailable(format!(
+                        "erasure of {:?} arrived during a group commit; retry it",
+                        request.target
+                    ))));
+                }
                 Err(_) => break,
             }
         }
@@ -194,9 +243,17 @@ impl Writer {
 
     /// Assigns sequence numbers from the locked store's size, answers replayed keys, and
     /// computes the tree hashes the new entries add.
-    fn plan(&self, requests: Vec<Append>) -> Result<Plan, StoreError> {
+    fn plan(&mut self, requests: Vec<Append>) -> Result<Plan, StoreError> {
         let size = self.store.size()?;
         let recorded_at = Timestamp::now();
+        self.refresh_erased()?;
+        let scopes: Vec<KeyScope> = requests
+            .iter()
+            .flat_map(|a| &a.records)
+            .map(|r| self.scope_of(&r.event))
+            .collect();
+        self.ensure_keys(&scopes)?;
+        let mut scopes = scopes.into_iter();
         let mut plan = Plan {
             entries: Vec::new(),
             hashes: Vec::new(),
@@ -213,7 +270,11 @@ impl Writer {
             let start = plan.entries.len();
             for record in records {
                 let seq = size + plan.entries.len() as u64;
-                let entry = Entry::new(seq, recorded_at, record);
+                let scope = scopes.next().expect("one scope per record");
+                let (id, key) = &self.key_cache[&scope];
+                let entry = Entry::sealed(seq, recorded_at, record, Some(*id), |salt, encoded| {
+                    content::seal(key, id, seq, salt, encoded)
+                });
                 let leaf = entry.leaf_hash();
                 plan.entries.push((entry, leaf));
             }
@@ -226,6 +287,366 @@ impl Writer {
         }
         plan.hashes = self.tree_hashes(&plan.entries)?;
         Ok(plan)
+    }
+
+    /// The key scope of an event: its tenant and the keyed hash of its data subject.
+    fn scope_of(&self, event: &crate::event::AuditEvent) -> KeyScope {
+        KeyScope {
+            tenant: event.tenant.clone(),
+            subject: self
+                .options
+                .subject_field
+                .value(event)
+                .map(|s| self.keys.subject_hash(&s)),
+        }
+    }
+
+    /// Makes sure every scope's key is in the cache: missing ones are read or created in
+    /// one key-store transaction. A key erasure destroyed (its record committed, the key
+    /// store not yet cleaned after a crash) is destroyed now and replaced.
+    fn ensure_keys(&mut self, scopes: &[KeyScope]) -> Result<(), StoreError> {
+        let missing: Vec<KeyScope> = scopes
+            .iter()
+            .filter(|s| !self.key_cache.contains_key(*s))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if self.key_cache.len() + missing.len() > KEY_CACHE_LIMIT {
+            self.key_cache.clear();
+        }
+        let mut found = self.keys.keys_for(&missing)?;
+        let stale: Vec<KeyId> = found
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| self.erased.0.contains(id))
+            .collect();
+        if !stale.is_empty() {
+            self.keys.destroy(&stale)?;
+            found = self.keys.keys_for(&missing)?;
+        }
+        for (scope, key) in missing.into_iter().zip(found) {
+            self.key_cache.insert(scope, key);
+        }
+        Ok(())
+    }
+
+    /// Reads the keys erasure destroyed since the last look (another process may have
+    /// erased) and drops them from the cache.
+    fn refresh_erased(&mut self) -> Result<(), StoreError> {
+        let new = self.store.erased_keys(self.erased.1)?;
+        if let Some((position, ..)) = new.last() {
+            self.erased.1 = *position;
+            self.erased.0.extend(new.iter().map(|(_, key, _)| *key));
+            let erased = &self.erased.0;
+            self.key_cache.retain(|_, (id, _)| !erased.contains(id));
+        }
+        Ok(())
+    }
+
+    /// Completes erasures whose record was committed but whose keys were not yet destroyed
+    /// (a crash between the two): run when the writer starts.
+    pub(crate) fn finish_erasures(&mut self) -> Result<(), LedgerError> {
+        self.refresh_erased()?;
+        let erased: Vec<KeyId> = self.erased.0.iter().copied().collect();
+        let left = self.keys.existing(&erased)?;
+        if !left.is_empty() {
+            tracing::warn!(
+                "destroying {} data key(s) whose erasure record was committed before a crash",
+                left.len()
+            );
+            self.keys.destroy(&left)?;
+        }
+        Ok(())
+    }
+
+    /// Performs one erasure: under the append lock, removes the content and appends the
+    /// `vellum.erasure` record in one transaction; then destroys the keys and signs a
+    /// checkpoint covering the record.
+    fn erase(&mut self, request: EraseRequest) -> Result<EraseReport, LedgerError> {
+        if self.recheck.is_some() {
+            self.recheck_store()?;
+        }
+        let holds = self.keys.holds()?;
+        let (keys, seqs, mut record) = self.erase_targets(&request)?;
+        let (keys, seqs, held, overridden) = self.apply_holds(&request, &holds, keys, seqs)?;
+        if keys.is_empty() && seqs.is_empty() {
+            return Err(LedgerError::BadRequest(match held {
+                0 => format!("nothing to erase for {:?}", request.target),
+                n => format!("all {n} entries to erase are under a legal hold"),
+            }));
+        }
+        record.keys = keys.clone();
+        record.seqs = ranges(&seqs);
+        record.holds_overridden = overridden.clone();
+        if let Err(e) = self.store.begin_append() {
+            return Err(self.fail(e));
+        }
+        let seqs: Vec<u64> = seqs.into_iter().collect();
+        let committed = self.commit_erasure(&keys, &seqs, record);
+        let (record_seq, erased) = match committed {
+            Ok(done) => done,
+            Err(e) => {
+                self.store.abort_append();
+                return Err(self.fail(e));
+            }
+        };
+        self.size = record_seq + 1;
+        if std::env::var_os("VELLUM_TEST_CRASH_AFTER_ERASURE_RECORD").is_some() {
+            // Test hook: dies as a kill -9 would, between the record and the key shredding.
+            std::process::abort();
+        }
+        self.erased.0.extend(keys.iter().copied());
+        self.key_cache.retain(|_, (id, _)| !keys.contains(id));
+        self.keys.destroy(&keys)?;
+        if let Err(e) = self.checkpoint() {
+            tracing::error!("erasure record {record_seq} committed, its checkpoint failed: {e}");
+        }
+        Ok(EraseReport {
+            record_seq,
+            entries_erased: erased,
+            keys_destroyed: keys.len(),
+            held,
+            holds_overridden: overridden,
+        })
+    }
+
+    /// The keys and entries `request` names, and its record without them.
+    fn erase_targets(
+        &self,
+        request: &EraseRequest,
+    ) -> Result<(Vec<KeyId>, BTreeSet<u64>, ErasureRecord), LedgerError> {
+        let mut record = ErasureRecord {
+            scope: String::new(),
+            tenant: None,
+            subject_hash: None,
+            reason: request.reason.clone(),
+            by: request.by.clone(),
+            keys: Vec::new(),
+            seqs: Vec::new(),
+            entries_erased: 0,
+            holds_overridden: Vec::new(),
+        };
+        let (keys, seqs) = match &request.target {
+            EraseTarget::Subject { subject, tenant } => {
+                let hash = self.keys.subject_hash(subject);
+                record.scope = "subject".into();
+                record.tenant = tenant.clone();
+                record.subject_hash = Some(hash.to_string());
+                let found = self.keys.find(tenant.as_deref(), Some(&hash))?;
+                (found.into_iter().map(|k| k.id).collect(), BTreeSet::new())
+            }
+            EraseTarget::Tenant(tenant) => {
+                record.scope = "tenant".into();
+                record.tenant = Some(tenant.clone());
+                let found = self.keys.find(Some(tenant), None)?;
+                (found.into_iter().map(|k| k.id).collect(), BTreeSet::new())
+            }
+            EraseTarget::Entries(seqs) => {
+                record.scope = "entries".into();
+                let size = self.store.size()?;
+                for &seq in seqs {
+                    let entry = match seq < size {
+                        true => self.store.entries(seq, seq + 1)?.pop().map(|(e, _)| e),
+                        false => None,
+                    };
+                    let entry = entry.ok_or_else(|| {
+                        LedgerError::BadRequest(format!(
+                            "entry {seq} does not exist (the ledger has {size})"
+                        ))
+                    })?;
+                    erasable(&entry)?;
+                }
+                (Vec::new(), seqs.iter().copied().collect())
+            }
+        };
+        Ok((keys, seqs, record))
+    }
+
+    /// Applies the legal holds: refuses, skips or overrides (per the request) the keys and
+    /// entries they cover. Returns what stays to erase, how many entries were left alone
+    /// and which holds were overridden.
+    fn apply_holds(
+        &self,
+        request: &EraseRequest,
+        holds: &[Hold],
+        mut keys: Vec<KeyId>,
+        mut seqs: BTreeSet<u64>,
+    ) -> Result<(Vec<KeyId>, BTreeSet<u64>, usize, Vec<u64>), LedgerError> {
+        if holds.is_empty() {
+            return Ok((keys, seqs, 0, Vec::new()));
+        }
+        // Each affected entry's tenant, correlation and subject hash, as a hold sees them.
+        let scopes: HashMap<KeyId, KeyScope> = self.key_scopes(&keys, &seqs)?;
+        let subject_of = |key: Option<&KeyId>| {
+            key.and_then(|k| scopes.get(k))
+                .and_then(|s| s.subject.map(|h| h.to_string()))
+        };
+        let mut hit: BTreeSet<u64> = BTreeSet::new();
+        let mut held_keys: HashSet<KeyId> = HashSet::new();
+        let mut held_seqs: BTreeSet<u64> = BTreeSet::new();
+        for hold in holds {
+            let mut covers = false;
+            for key in &keys {
+                let Some(scope) = scopes.get(key) else {
+                    continue;
+                };
+                let subject = scope.subject.map(|h| h.to_string());
+                if hold_covers(&hold.target, scope.tenant.as_deref(), None, subject.as_deref()) {
+                    covers = true;
+                    held_keys.insert(*key);
+                }
+            }
+            for &seq in &seqs {
+                let entry = self.store.entries(seq, seq + 1)?.pop().map(|(e, _)| e);
+                let Some(entry) = entry else { continue };
+                let key = entry.stored.as_ref().and_then(|s| s.key);
+                let subject = subject_of(key.as_ref());
+                let e = &entry.event;
+                if hold_covers(
+                    &hold.target,
+                    e.tenant.as_deref(),
+                    e.correlation_id.as_deref(),
+                    subject.as_deref(),
+                ) {
+                    covers = true;
+                    held_seqs.insert(seq);
+                }
+            }
+            if let super::keys::HoldTarget::Correlation(correlation) = &hold.target {
+                // A run under hold keeps its entries even when their subject is erased.
+                for seq in self.entries_of(correlation, &keys)? {
+                    covers = true;
+                    if request.on_hold == OnHold::Skip {
+                        // Skipping a key's held entries would still destroy their key.
+                        held_keys.extend(self.key_of(seq)?);
+                    }
+                }
+            }
+            if covers {
+                hit.insert(hold.id);
+            }
+        }
+        if hit.is_empty() {
+            return Ok((keys, seqs, 0, Vec::new()));
+        }
+        match request.on_hold {
+            OnHold::Refuse => {
+                let names: Vec<String> = holds
+                    .iter()
+                    .filter(|h| hit.contains(&h.id))
+                    .map(|h| format!("hold {} ({}: {})", h.id, h.target, h.reason))
+                    .collect();
+                Err(LedgerError::Held(format!(
+                    "refusing to erase: covered by legal {}; lift it (`vellum hold remove`)                      or erase with --override-hold, which the erasure record names",
+                    names.join(", ")
+                )))
+            }
+            OnHold::Override => Ok((keys, seqs, 0, hit.into_iter().collect())),
+            OnHold::Skip => {
+                let held = held_seqs.len() + held_keys.len();
+                keys.retain(|k| !held_keys.contains(k));
+                seqs.retain(|s| !held_seqs.contains(s));
+                Ok((keys, seqs, held, Vec::new()))
+            }
+        }
+    }
+
+    /// The scope of each key among `keys` and the keys of `seqs`.
+    fn key_scopes(
+        &self,
+        keys: &[KeyId],
+        seqs: &BTreeSet<u64>,
+    ) -> Result<HashMap<KeyId, KeyScope>, LedgerError> {
+        let mut wanted: HashSet<KeyId> = keys.iter().copied().collect();
+        for &seq in seqs {
+            wanted.extend(self.key_of(seq)?);
+        }
+        let mut scopes = HashMap::new();
+        for key in wanted {
+            if let Some(info) = self.keys.find_by_id(&key)? {
+                scopes.insert(key, info.scope);
+            }
+        }
+        Ok(scopes)
+    }
+
+    /// Entries of `correlation` sealed under one of `keys`.
+    fn entries_of(&self, correlation: &str, keys: &[KeyId]) -> Result<Vec<u64>, LedgerError> {
+        let mut found = Vec::new();
+        let mut query = Query {
+            correlation_id: Some(correlation.to_string()),
+            limit: super::query::MAX_LIMIT,
+            ..Query::default()
+        };
+        loop {
+            let page = self.store.query(&query)?;
+            for entry in &page.entries {
+                if entry
+                    .stored
+                    .as_ref()
+                    .and_then(|s| s.key)
+                    .is_some_and(|k| keys.contains(&k))
+                {
+                    found.push(entry.seq);
+                }
+            }
+            match page.entries.last() {
+                Some(last) if page.next_cursor.is_some() => query.after_seq = Some(last.seq),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// The data key entry `seq` is sealed under.
+    fn key_of(&self, seq: u64) -> Result<Option<KeyId>, LedgerError> {
+        Ok(self
+            .store
+            .entries(seq, seq + 1)?
+            .pop()
+            .and_then(|(e, _)| e.stored.and_then(|s| s.key)))
+    }
+
+    /// Within an open append: removes the content and appends the record; commits.
+    fn commit_erasure(
+        &mut self,
+        keys: &[KeyId],
+        seqs: &[u64],
+        mut record: ErasureRecord,
+    ) -> Result<(u64, u64), StoreError> {
+        let seq = self.store.size()?;
+        let erased = self.store.erase(seq, keys, seqs)?;
+        record.entries_erased = erased;
+        let payload = serde_json::to_string(&record)
+            .map_err(|e| StoreError::Io(format!("erasure record: {e}")))?;
+        let event = crate::event::AuditEvent {
+            id: format!("vellum-erasure-{seq}"),
+            occurred_at: Timestamp::now(),
+            tenant: None,
+            correlation_id: None,
+            chain_id: None,
+            actor: Some(record.by.clone()),
+            kind: ERASURE_KIND.to_string(),
+            subject: None,
+            payload: crate::event::Payload::from_json(payload)
+                .map_err(|e| StoreError::Io(format!("erasure record: {e}")))?,
+            labels: Default::default(),
+        };
+        let entry = Entry::sealed(
+            seq,
+            Timestamp::now(),
+            Record::unfiltered(event),
+            None,
+            content::public,
+        );
+        let leaf = entry.leaf_hash();
+        let entries = vec![(entry, leaf)];
+        let hashes = self.tree_hashes(&entries)?;
+        self.store.append(&entries, &hashes, &[])?;
+        Ok((seq, erased))
     }
 
     /// After an I/O error: checks the stored tree as opening does before appending again.

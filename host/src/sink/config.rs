@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::chain::{ChainConfig, ConfigError, DEFAULT_TENANT_CAPACITY};
+use crate::ledger::erasure::{RetentionRule, SubjectField};
 use crate::ledger::publish::Publisher;
 use crate::ledger::store::Location;
 use crate::ledger::witness::Witness;
@@ -31,6 +32,36 @@ pub struct SinkConfig {
     /// The `[server]` table, which `vellum serve` reads; the library only allows it.
     #[serde(default)]
     pub server: Option<serde::de::IgnoredAny>,
+    /// The `[retention]` table: how long entries' content is kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// The `[retention]` table: rules (`[[retention.rule]]`) and how often `vellum serve`
+/// applies them. `vellum retention run` applies them once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RetentionConfig {
+    /// The rules: for each entry, the most specific one that applies (tenant and kind,
+    /// then tenant, then kind, then neither) says how long its content is kept.
+    #[serde(default)]
+    pub rule: Vec<RetentionRule>,
+    /// Seconds between two runs in `vellum serve` (default 3600).
+    #[serde(default = "default_retention_interval")]
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            rule: Vec::new(),
+            interval_secs: default_retention_interval(),
+        }
+    }
+}
+
+fn default_retention_interval() -> u64 {
+    3600
 }
 
 /// The `[ledger]` table.
@@ -78,6 +109,16 @@ pub struct LedgerConfig {
     /// (default 60).
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_secs: u64,
+    /// Which field names an event's data subject, whose own data key seals its content so
+    /// that `vellum erase --subject` can forget it: `label:NAME` (default
+    /// `label:data_subject`), `actor`, `subject`, `correlation_id` or a JSON pointer into the
+    /// payload (`/user/id`).
+    #[serde(default)]
+    pub subject_field: Option<String>,
+    /// The key store file of a SQLite ledger (default `<path>.keys`); keep it on other
+    /// storage than the ledger's backups.
+    #[serde(default)]
+    pub key_store: Option<PathBuf>,
 }
 
 /// A `[[ledger.witness]]` table.
@@ -118,6 +159,8 @@ impl LedgerConfig {
             group_wait_ms: 0,
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_secs: default_checkpoint_interval(),
+            subject_field: None,
+            key_store: None,
         }
     }
 
@@ -128,11 +171,18 @@ impl LedgerConfig {
             .with_signing_key_command(self.signing_key_command.clone())
             .with_verifier_key(self.verifier_key.clone())
             .with_read_replica(self.read_replica.clone())
+            .with_key_store(self.key_store.clone())
     }
 
-    /// The ledger's options; fails when a witness's key cannot be read.
+    /// The ledger's options; fails when a witness's key cannot be read or the subject
+    /// field is not one.
     pub fn options(&self) -> Result<LedgerOptions, LedgerError> {
+        let subject_field = match &self.subject_field {
+            None => SubjectField::default(),
+            Some(text) => SubjectField::parse(text).map_err(LedgerError::BadRequest)?,
+        };
         Ok(LedgerOptions {
+            subject_field,
             group_wait: Duration::from_millis(self.group_wait_ms),
             checkpoint_every_entries: self.checkpoint_every,
             checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs),
@@ -263,6 +313,15 @@ impl SinkConfig {
         config.sink.validate()?;
         config.chain.validate().map_err(|e| e.context("[chain]"))?;
         config.chain.resolve_paths(base);
+        if let Some(field) = &config.ledger.subject_field {
+            SubjectField::parse(field).map_err(|e| ConfigError::new(format!("[ledger] {e}")))?;
+        }
+        if let Some(rule) = config.retention.rule.iter().find(|r| r.keep_days == 0) {
+            return Err(ConfigError::new(format!(
+                "[retention] a rule of {} keeps nothing (keep-days = 0); give at least 1",
+                rule.tenant.as_deref().map_or("every tenant".into(), |t| format!("tenant {t}"))
+            )));
+        }
         let ledger = &mut config.ledger;
         if let Some(file) = ledger.location().relative_to(base).file() {
             ledger.path = file.to_path_buf();
@@ -271,6 +330,7 @@ impl SinkConfig {
             &mut ledger.signing_key,
             &mut ledger.verifier_key,
             &mut ledger.publish_dir,
+            &mut ledger.key_store,
         ]
         .into_iter()
         .flatten()

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::postgres::{Migration, PgStore};
 use super::sqlite::SqliteStore;
+use super::unseal::Unsealer;
 use super::{StoreError, StoreReader, StoreWriter};
+use crate::ledger::keys::postgres::PgKeys;
+use crate::ledger::keys::sqlite::SqliteKeys;
+use crate::ledger::keys::{KeyStore, NoKeys};
 
 /// The store that holds a ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,7 @@ pub struct Location {
     signing_key_command: Option<String>,
     verifier_key: Option<PathBuf>,
     read_replica: Option<String>,
+    key_store: Option<PathBuf>,
 }
 
 impl Location {
@@ -41,6 +46,7 @@ impl Location {
             signing_key_command: None,
             verifier_key: None,
             read_replica: None,
+            key_store: None,
         }
     }
 
@@ -98,6 +104,45 @@ impl Location {
         self
     }
 
+    /// Keeps a SQLite ledger's data keys in this file instead of the default
+    /// (`<file>.keys`); a PostgreSQL ledger keeps them in its database's `vellum_keys` schema.
+    pub fn with_key_store(mut self, path: Option<PathBuf>) -> Self {
+        if path.is_some() {
+            self.key_store = path;
+        }
+        self
+    }
+
+    /// The key store file of a SQLite ledger.
+    pub fn key_store_file(&self) -> Option<PathBuf> {
+        match (&self.key_store, &self.backend) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Backend::Sqlite(file)) => Some(with_suffix(file, ".keys")),
+            (None, Backend::Postgres(_)) => None,
+        }
+    }
+
+    /// Opens the key store, creating it when `create` is set and it does not exist.
+    pub fn open_keys(&self, create: bool) -> Result<Box<dyn KeyStore>, StoreError> {
+        Ok(match (&self.backend, self.key_store_file()) {
+            (Backend::Sqlite(_), Some(path)) => Box::new(SqliteKeys::open(&path, create)?),
+            (Backend::Postgres(url), _) => Box::new(PgKeys::open(url, create)?),
+            (Backend::Sqlite(_), None) => unreachable!("a SQLite ledger always has a key file"),
+        })
+    }
+
+    /// The key store for reading: an empty one when it does not exist (every sealed
+    /// content then reads as erased, which `verify` reports).
+    fn keys_for_reading(&self) -> Result<Box<dyn KeyStore>, StoreError> {
+        match self.open_keys(false) {
+            Ok(keys) => Ok(keys),
+            Err(StoreError::Invalid(e)) if e.contains("does not exist") || e.contains("has no key store") => {
+                Ok(Box::new(NoKeys))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Resolves relative file paths (the ledger's and the keys') against `base`.
     pub fn relative_to(mut self, base: &Path) -> Self {
         let join = |p: &mut PathBuf| {
@@ -110,6 +155,7 @@ impl Location {
         }
         self.signing_key.as_mut().map(join);
         self.verifier_key.as_mut().map(join);
+        self.key_store.as_mut().map(join);
         self
     }
 
@@ -151,10 +197,26 @@ impl Location {
     /// gets the versioned migrations it lacks: an older ledger is upgraded instead, an up to
     /// date one refused.
     pub fn create(&self, origin: &str) -> Result<Migration, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(path) => SqliteStore::create(path, origin).map(|_| Migration::Created),
-            Backend::Postgres(url) => PgStore::connect(url)?.migrate(origin),
+        let migration = match &self.backend {
+            Backend::Sqlite(path) => {
+                if let Some(keys) = self.key_store_file().filter(|k| k.exists()) {
+                    return Err(StoreError::Invalid(format!(
+                        "key store {} already exists; refusing to reuse the keys of another \
+                         ledger",
+                        keys.display()
+                    )));
+                }
+                SqliteStore::create(path, origin).map(|_| Migration::Created)?
+            }
+            Backend::Postgres(url) => PgStore::connect(url)?.migrate(origin)?,
+        };
+        if let Err(e) = self.open_keys(true) {
+            if let Some(file) = self.file() {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err(e);
         }
+        Ok(migration)
     }
 
     /// Opens the store for appending (and reading).
@@ -165,12 +227,27 @@ impl Location {
         })
     }
 
-    /// Opens the store for reading, from the read replica when one is set.
+    /// Opens the store for reading, from the read replica when one is set; entries' content
+    /// is opened with the key store's keys.
     pub fn open_reader(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        self.open_reader_with(Unsealer::new(self.keys_for_reading()?))
+    }
+
+    /// Like [`Location::open_reader`], for `verify`: content that does not open is left
+    /// sealed for `verify` to report instead of failing the read.
+    pub fn open_reader_tolerant(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        self.open_reader_with(Unsealer::tolerant(self.keys_for_reading()?))
+    }
+
+    fn open_reader_with(&self, unsealer: Unsealer) -> Result<Box<dyn StoreReader>, StoreError> {
         Ok(match (&self.backend, &self.read_replica) {
-            (Backend::Sqlite(path), _) => Box::new(SqliteStore::open(path)?),
-            (Backend::Postgres(_), Some(replica)) => Box::new(PgStore::open_replica(replica)?),
-            (Backend::Postgres(url), None) => Box::new(PgStore::open(url)?),
+            (Backend::Sqlite(path), _) => {
+                Box::new(SqliteStore::open(path)?.with_unsealer(unsealer))
+            }
+            (Backend::Postgres(_), Some(replica)) => {
+                Box::new(PgStore::open_replica(replica)?.with_unsealer(unsealer))
+            }
+            (Backend::Postgres(url), None) => Box::new(PgStore::open(url)?.with_unsealer(unsealer)),
         })
     }
 }

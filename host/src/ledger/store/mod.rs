@@ -12,11 +12,13 @@ mod location;
 pub mod postgres;
 mod row;
 pub mod sqlite;
+pub mod unseal;
 
 pub use location::{Backend, Location};
 
 use super::hash::Hash;
 
+use super::content::KeyId;
 use super::entry::Entry;
 use super::idempotency::StoredKey;
 use super::query::{Page, Query};
@@ -69,6 +71,9 @@ pub trait StoreReader: Send {
     fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError>;
     /// The idempotency key `key` of `scope`, if an append claimed it.
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError>;
+    /// Data keys erasure destroyed, after position `after`: `(position, key, erasure
+    /// record)`, by position.
+    fn erased_keys(&self, after: u64) -> Result<Vec<(u64, KeyId, u64)>, StoreError>;
 }
 
 /// Write access: one append is one durable, atomic transaction.
@@ -88,6 +93,11 @@ pub trait StoreWriter: StoreReader {
         hashes: &[(u64, Hash)],
         keys: &[StoredKey],
     ) -> Result<(), StoreError>;
+    /// Within the open append (committed by the [`StoreWriter::append`] that follows, which
+    /// holds the erasure record `record`): removes the content of the entries `seqs` and of
+    /// every entry sealed under `keys`, and records `keys` as destroyed by `record`.
+    /// Returns how many entries' content it removed.
+    fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError>;
     /// Abandons the open append, if any: nothing of it is written. Never fails; a broken
     /// connection is dropped and replaced on the next append.
     fn abort_append(&mut self);

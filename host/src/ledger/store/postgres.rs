@@ -29,8 +29,10 @@ use sha2::{Digest, Sha256};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::location::without_password;
-use super::row::{ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
+use super::row::{ContentRow, ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
+use super::unseal::{Unsealer, actor_matches};
 use super::{StoreError, StoreReader, StoreWriter};
+use crate::ledger::content::KeyId;
 use crate::event::{Attestation, split_timestamp};
 use crate::ledger::Hash;
 use crate::ledger::entry::Entry;
@@ -42,7 +44,40 @@ use crate::ledger::query::{Page, Query, collect_page};
 const MIGRATIONS: &[(&str, &[&str])] = &[
     (MIGRATION_1, APPEND_ONLY_TABLES),
     (MIGRATION_2, &["cosignatures"]),
+    (MIGRATION_3, &["erased_keys"]),
 ];
+
+/// Format 2: each entry's content in a row of its own, which erasure may clear (and nothing
+/// else may change), and the keys erasure destroyed, by the record that did it.
+const MIGRATION_3: &str = "
+ALTER TABLE entries ADD COLUMN commitment BYTEA;
+CREATE TABLE contents (
+    seq       BIGINT PRIMARY KEY,
+    key_id    BYTEA,
+    sealed    BYTEA,
+    erased_by BIGINT
+);
+CREATE INDEX contents_by_key ON contents (key_id) WHERE key_id IS NOT NULL;
+CREATE TABLE erased_keys (
+    id         BIGSERIAL PRIMARY KEY,
+    key_id     BYTEA  NOT NULL UNIQUE,
+    record_seq BIGINT NOT NULL
+);
+CREATE FUNCTION vellum_erase_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.seq <> OLD.seq OR NEW.key_id IS DISTINCT FROM OLD.key_id
+       OR NEW.sealed IS NOT NULL OR NEW.erased_by IS NULL THEN
+        RAISE EXCEPTION 'an entry''s content changes only by erasure';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER contents_erase_only BEFORE UPDATE ON contents FOR EACH ROW
+    EXECUTE FUNCTION vellum_erase_only();
+CREATE TRIGGER contents_no_delete BEFORE DELETE ON contents FOR EACH ROW
+    EXECUTE FUNCTION vellum_append_only();
+CREATE TRIGGER contents_no_truncate BEFORE TRUNCATE ON contents
+    EXECUTE FUNCTION vellum_append_only();
+";
 
 const MIGRATION_1: &str = "
 CREATE TABLE vellum_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -161,9 +196,26 @@ pub struct PgStore {
     append: RefCell<Option<(PooledConnection<Manager>, u64)>>,
     /// Ids of the attestation sets known to be committed, by content.
     attestation_sets: HashMap<Vec<Attestation>, i64>,
+    /// Opens format-2 content as it is read; without it, entries come sealed.
+    unsealer: Option<Unsealer>,
 }
 
 impl PgStore {
+    /// Opens format-2 content as it is read, with `unsealer`'s keys.
+    pub fn with_unsealer(mut self, unsealer: Unsealer) -> Self {
+        self.unsealer = Some(unsealer);
+        self
+    }
+
+    /// Unseals one read entry, when an unsealer is attached.
+    fn unseal(&self, row: Result<(Entry, Hash), StoreError>) -> Result<(Entry, Hash), StoreError> {
+        let (mut entry, leaf) = row?;
+        if let Some(unsealer) = &self.unsealer {
+            unsealer.open(&mut entry)?;
+        }
+        Ok((entry, leaf))
+    }
+
     /// Connects to the database at `url` (nothing is checked yet).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, false)
@@ -194,6 +246,7 @@ impl PgStore {
             shown,
             append: RefCell::new(None),
             attestation_sets: HashMap::new(),
+            unsealer: None,
         })
     }
 
@@ -347,6 +400,22 @@ impl PgStore {
     }
 }
 
+/// One connection of its own to the database at `url` (the key store's), with the same
+/// TLS rules as the pool's; returns it and the URL without its password.
+pub(crate) fn connect_one(url: &str) -> Result<(Client, String), StoreError> {
+    let shown = without_password(url);
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("{shown}: not a PostgreSQL URL: {e}")))?;
+    if config.get_application_name().is_none() {
+        config.application_name("vellum-keys");
+    }
+    config.connect_timeout(CONNECT_TIMEOUT);
+    let tls = tls_connector().map_err(|e| StoreError::Invalid(format!("{shown}: {e}")))?;
+    let client = config.connect(tls).map_err(|e| db(&shown, e))?;
+    Ok((client, shown))
+}
+
 /// The TLS connector: rustls with ring, trusting the system's roots, or only the
 /// certificates in the PEM file `PGSSLROOTCERT` names.
 fn tls_connector() -> Result<MakeRustlsConnect, String> {
@@ -379,7 +448,7 @@ fn tls_connector() -> Result<MakeRustlsConnect, String> {
 }
 
 /// Maps a PostgreSQL error on the database `shown`.
-fn db(shown: &str, error: postgres::Error) -> StoreError {
+pub(crate) fn db(shown: &str, error: postgres::Error) -> StoreError {
     match error.code() {
         Some(c) if *c == SqlState::DISK_FULL => StoreError::Full(format!("{shown}: {error}")),
         Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
@@ -458,6 +527,11 @@ fn read_row(row: &postgres::Row) -> Result<(Entry, Hash), StoreError> {
             dropped_reason: row.try_get(17)?,
             attestations: row.try_get(18)?,
             attestation_set: row.try_get(19)?,
+            commitment: row.try_get(20)?,
+            content_seq: row.try_get(21)?,
+            key_id: row.try_get(22)?,
+            sealed: row.try_get(23)?,
+            erased_by: row.try_get(24)?,
         })
     };
     get(row)
@@ -523,18 +597,21 @@ impl StoreReader for PgStore {
             c.query(
                 &format!(
                     "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} \
-                     WHERE seq >= $1 AND seq < $2 ORDER BY seq"
+                     WHERE entries.seq >= $1 AND entries.seq < $2 ORDER BY entries.seq"
                 ),
                 &[&from, &to],
             )
         })?;
-        rows.iter().map(read_row).collect()
+        if let Some(unsealer) = &self.unsealer {
+            unsealer.begin();
+        }
+        rows.iter().map(|row| self.unseal(read_row(row))).collect()
     }
 
     fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let mut values: Vec<Box<dyn ToSql + Sync>> =
             vec![Box::new(query.after_seq.map_or(-1, |s| s as i64))];
-        let mut conditions = vec!["seq > $1".to_string()];
+        let mut conditions = vec!["entries.seq > $1".to_string()];
         let mut bind = |value: Box<dyn ToSql + Sync>| {
             values.push(value);
             format!("${}", values.len())
@@ -543,7 +620,6 @@ impl StoreReader for PgStore {
             ("tenant", &query.tenant),
             ("correlation_id", &query.correlation_id),
             ("chain_id", &query.chain_id),
-            ("actor", &query.actor),
         ] {
             if let Some(value) = value {
                 conditions.push(format!("{column} = {}", bind(Box::new(value.clone()))));
@@ -565,20 +641,47 @@ impl StoreReader for PgStore {
             let (s, ns) = (bind(Box::new(s)), bind(Box::new(i64::from(ns))));
             conditions.push(format!("(occurred_s, occurred_ns) < ({s}, {ns})"));
         }
-        let limit = bind(Box::new(query.limit as i64));
+        // The actor is sealed content in format 2: it is matched after opening, so rows
+        // are streamed until the page is full rather than limited in SQL.
+        let limit = match query.actor {
+            None => format!("LIMIT {}", bind(Box::new(query.limit as i64))),
+            Some(_) => String::new(),
+        };
         let sql = format!(
-            "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY seq LIMIT {limit}",
+            "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY entries.seq {limit}",
             conditions.join(" AND ")
         );
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        if let Some(unsealer) = &self.unsealer {
+            unsealer.begin();
+        }
         // Rows are streamed, so a page that ends at its byte budget reads no further.
         self.with_client(|c| {
-            let rows = c
-                .query_raw(&sql, params)?
-                .iterator()
-                .map(|row| read_row(&row.map_err(|e| self.db(e))?).map(|(entry, _)| entry));
-            Ok(collect_page(query, rows))
+            let rows = c.query_raw(&sql, params)?.iterator().map(|row| {
+                self.unseal(read_row(&row.map_err(|e| self.db(e))?))
+                    .map(|(entry, _)| entry)
+            });
+            Ok(collect_page(query, rows.filter(|e| actor_matches(query, e))))
         })?
+    }
+
+    fn erased_keys(&self, after: u64) -> Result<Vec<(u64, KeyId, u64)>, StoreError> {
+        let after = after as i64;
+        let rows = self.with_client(|c| {
+            c.query(
+                "SELECT id, key_id, record_seq FROM erased_keys WHERE id > $1 ORDER BY id",
+                &[&after],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get(0);
+                let key = KeyId::from_slice(r.get(1)).ok_or_else(|| {
+                    StoreError::Invalid(format!("erased key {id} is not 16 bytes"))
+                })?;
+                Ok((id as u64, key, r.get::<_, i64>(2) as u64))
+            })
+            .collect()
     }
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
@@ -713,6 +816,39 @@ impl StoreWriter for PgStore {
         Ok(())
     }
 
+    fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError> {
+        let shown = self.shown.clone();
+        let Some((conn, _)) = self.append.get_mut().as_mut() else {
+            return Err(StoreError::Io("erase without begin_append".into()));
+        };
+        let record = record as i64;
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.0.to_vec()).collect();
+        let seqs: Vec<i64> = seqs.iter().map(|s| *s as i64).collect();
+        let by_key = conn
+            .execute(
+                "UPDATE contents SET sealed = NULL, erased_by = $1 \
+                 WHERE key_id = ANY($2) AND erased_by IS NULL",
+                &[&record, &keys],
+            )
+            .and_then(|n| {
+                conn.execute(
+                    "INSERT INTO erased_keys (key_id, record_seq) SELECT k, $1 FROM UNNEST($2::BYTEA[]) AS k \
+                     ON CONFLICT (key_id) DO NOTHING",
+                    &[&record, &keys],
+                )
+                .map(|_| n)
+            })
+            .map_err(|e| db(&shown, e))?;
+        let by_seq = conn
+            .execute(
+                "UPDATE contents SET sealed = NULL, erased_by = $1 \
+                 WHERE seq = ANY($2) AND erased_by IS NULL",
+                &[&record, &seqs],
+            )
+            .map_err(|e| db(&shown, e))?;
+        Ok(by_key + by_seq)
+    }
+
     fn abort_append(&mut self) {
         if let Some((mut conn, _)) = self.append.get_mut().take()
             && let Err(e) = conn.batch_execute("ROLLBACK")
@@ -766,6 +902,10 @@ struct Columns {
     dropped_plugin: Vec<Option<String>>,
     dropped_reason: Vec<Option<String>>,
     attestation_set: Vec<i64>,
+    commitment: Vec<Option<Vec<u8>>>,
+    content_seq: Vec<i64>,
+    content_key: Vec<Option<Vec<u8>>>,
+    content_sealed: Vec<Vec<u8>>,
 }
 
 impl Columns {
@@ -782,15 +922,21 @@ impl Columns {
         self.tenant.push(e.tenant.clone());
         self.correlation_id.push(e.correlation_id.clone());
         self.chain_id.push(e.chain_id.clone());
-        self.actor.push(e.actor.clone());
+        self.actor.push(row.actor);
         self.kind.push(e.kind.clone());
-        self.subject.push(e.subject.clone());
-        self.payload.push(e.payload.as_str().to_string());
+        self.subject.push(row.subject);
+        self.payload.push(row.payload);
         self.labels.push(row.labels);
         self.disposition.push(row.disposition);
         self.dropped_plugin.push(row.dropped_plugin);
         self.dropped_reason.push(row.dropped_reason);
         self.attestation_set.push(set);
+        self.commitment.push(row.commitment);
+        if let Some(content) = ContentRow::new(entry)? {
+            self.content_seq.push(content.seq);
+            self.content_key.push(content.key_id);
+            self.content_sealed.push(content.sealed);
+        }
         Ok(())
     }
 
@@ -803,11 +949,11 @@ impl Columns {
                  $1::BIGINT[], $2::BYTEA[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], \
                  $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], \
                  $12::TEXT[], $13::TEXT[], $14::TEXT[], $15::TEXT[], $16::BIGINT[], \
-                 $17::TEXT[], $18::TEXT[], $19::BIGINT[])"
+                 $17::TEXT[], $18::TEXT[], $19::BIGINT[], $20::BYTEA[])"
             ),
             &[
                 (&self.seq, int8.clone()),
-                (&self.leaf, bytea),
+                (&self.leaf, bytea.clone()),
                 (&self.recorded_s, int8.clone()),
                 (&self.recorded_ns, int8.clone()),
                 (&self.occurred_s, int8.clone()),
@@ -824,7 +970,20 @@ impl Columns {
                 (&self.disposition, int8.clone()),
                 (&self.dropped_plugin, text.clone()),
                 (&self.dropped_reason, text),
-                (&self.attestation_set, int8),
+                (&self.attestation_set, int8.clone()),
+                (&self.commitment, bytea.clone()),
+            ],
+        )?;
+        if self.content_seq.is_empty() {
+            return Ok(0);
+        }
+        client.execute_typed(
+            "INSERT INTO contents (seq, key_id, sealed) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
+            &[
+                (&self.content_seq, int8),
+                (&self.content_key, bytea.clone()),
+                (&self.content_sealed, bytea),
             ],
         )
     }

@@ -11,8 +11,10 @@ use std::path::Path;
 use crate::ledger::Hash;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
 
-use super::row::{ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
+use super::row::{ContentRow, ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
+use super::unseal::{Unsealer, actor_matches};
 use super::{StoreError, StoreReader, StoreWriter};
+use crate::ledger::content::KeyId;
 use crate::event::{Attestation, split_timestamp};
 use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
@@ -22,9 +24,10 @@ use crate::ledger::query::{Page, Query, collect_page};
 pub const APPLICATION_ID: i32 = 0x5645_4C4C;
 /// The schema version this build reads and writes (`PRAGMA user_version`). Version 2
 /// stores each distinct set of attestations once (`attestation_sets`) instead of in every
-/// entry; version 3 adds `idempotency_keys`, version 4 `cosignatures` (older files are
-/// upgraded on open, one version at a time).
-pub const SCHEMA_VERSION: i32 = 4;
+/// entry; version 3 adds `idempotency_keys`, version 4 `cosignatures`, version 5 the
+/// format-2 content apart from the tree (`entries.commitment`, `contents`, `erased_keys`).
+/// Older files are upgraded on open, one version at a time.
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// How long a writer waits for another process's write lock before its append fails.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -33,7 +36,32 @@ const BUSY_TIMEOUT_MS: u64 = 10_000;
 const UPGRADES: &[(i32, &str, &[&str])] = &[
     (2, IDEMPOTENCY_TABLE, &["idempotency_keys"]),
     (3, COSIGNATURES_TABLE, &["cosignatures"]),
+    (4, CONTENTS_TABLES, &["erased_keys"]),
 ];
+
+/// Format 2: each entry's content in a row of its own, which erasure may clear (and nothing
+/// else may change), and the keys erasure destroyed, by the record that did it.
+const CONTENTS_TABLES: &str = "
+ALTER TABLE entries ADD COLUMN commitment BLOB;
+CREATE TABLE contents (
+    seq        INTEGER PRIMARY KEY,
+    key_id     BLOB,
+    sealed     BLOB,
+    erased_by  INTEGER
+) STRICT;
+CREATE INDEX contents_by_key ON contents (key_id) WHERE key_id IS NOT NULL;
+CREATE TABLE erased_keys (
+    id         INTEGER PRIMARY KEY,
+    key_id     BLOB    NOT NULL UNIQUE,
+    record_seq INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER contents_no_DELETE BEFORE DELETE ON contents
+    BEGIN SELECT RAISE(ABORT, 'the Vellum ledger is append-only'); END;
+CREATE TRIGGER contents_erase_only BEFORE UPDATE ON contents
+    WHEN NOT (NEW.seq = OLD.seq AND NEW.key_id IS OLD.key_id AND NEW.sealed IS NULL
+              AND NEW.erased_by IS NOT NULL)
+    BEGIN SELECT RAISE(ABORT, 'an entry''s content changes only by erasure'); END;
+";
 
 /// Witnesses' cosignatures of checkpoints: one signature line per (size, witness key).
 const COSIGNATURES_TABLE: &str = "
@@ -99,6 +127,7 @@ const APPEND_ONLY_TABLES: &[&str] = &[
     "checkpoints",
     "idempotency_keys",
     "cosignatures",
+    "erased_keys",
 ];
 
 /// The triggers that refuse UPDATE and DELETE on `tables`.
@@ -120,6 +149,8 @@ pub struct SqliteStore {
     conn: Connection,
     /// Ids of the attestation sets known to be committed, by content.
     attestation_sets: HashMap<Vec<Attestation>, i64>,
+    /// Opens format-2 content as it is read; without it, entries come sealed.
+    unsealer: Option<Unsealer>,
 }
 
 impl SqliteStore {
@@ -136,8 +167,8 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| io(path, e))?;
         let store = Self::configure(conn, path)?;
         let mut sql = format!(
-            "BEGIN; {SCHEMA} {IDEMPOTENCY_TABLE} {COSIGNATURES_TABLE} PRAGMA application_id = {APPLICATION_ID}; \
-             PRAGMA user_version = {SCHEMA_VERSION};"
+            "BEGIN; {SCHEMA} {IDEMPOTENCY_TABLE} {COSIGNATURES_TABLE} {CONTENTS_TABLES} \
+             PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
         );
         sql.push_str(&append_only_triggers(APPEND_ONLY_TABLES));
         // The origin is written in the schema's transaction: a ledger never exists without it.
@@ -248,10 +279,29 @@ impl SqliteStore {
              PRAGMA wal_autocheckpoint = 16384;"
         ))
         .map_err(|e| invalid(path, e))?;
+        // Erasure clears content in place: freed bytes are overwritten, not left in pages.
+        conn.execute_batch("PRAGMA secure_delete = ON;")
+            .map_err(|e| invalid(path, e))?;
         Ok(Self {
             conn,
             attestation_sets: HashMap::new(),
+            unsealer: None,
         })
+    }
+
+    /// Opens format-2 content as it is read, with `unsealer`'s keys.
+    pub fn with_unsealer(mut self, unsealer: Unsealer) -> Self {
+        self.unsealer = Some(unsealer);
+        self
+    }
+
+    /// Unseals one read entry, when an unsealer is attached.
+    fn unseal(&self, row: Result<(Entry, Hash), StoreError>) -> Result<(Entry, Hash), StoreError> {
+        let (mut entry, leaf) = row?;
+        if let Some(unsealer) = &self.unsealer {
+            unsealer.open(&mut entry)?;
+        }
+        Ok((entry, leaf))
     }
 
     /// The log's origin line, recorded at creation.
@@ -307,15 +357,13 @@ fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Entry, Hash
         dropped_reason: row.get(17)?,
         attestations: row.get(18)?,
         attestation_set: row.get(19)?,
+        commitment: row.get(20)?,
+        content_seq: row.get(21)?,
+        key_id: row.get(22)?,
+        sealed: row.get(23)?,
+        erased_by: row.get(24)?,
     };
     Ok(read.into_entry())
-}
-
-/// Collects rows read by [`row_to_entry`]; a column of the wrong type is an unreadable entry.
-fn collect_entries(
-    rows: impl Iterator<Item = rusqlite::Result<Result<(Entry, Hash), StoreError>>>,
-) -> Result<Vec<(Entry, Hash)>, StoreError> {
-    rows.map(read_entry).collect()
 }
 
 /// One row of [`row_to_entry`], its SQLite error named as an unreadable entry.
@@ -360,24 +408,27 @@ impl StoreReader for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+                "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} \
+                 WHERE entries.seq >= ?1 AND entries.seq < ?2 ORDER BY entries.seq"
             ))
             .map_err(db)?;
         let rows = stmt
             .query_map([from as i64, to.min(i64::MAX as u64) as i64], row_to_entry)
             .map_err(db)?;
-        collect_entries(rows)
+        if let Some(unsealer) = &self.unsealer {
+            unsealer.begin();
+        }
+        rows.map(|row| self.unseal(read_entry(row))).collect()
     }
 
     fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        let mut conditions = vec!["seq > ?".to_string()];
+        let mut conditions = vec!["entries.seq > ?".to_string()];
         let mut values: Vec<rusqlite::types::Value> =
             vec![query.after_seq.map_or(-1, |s| s as i64).into()];
         for (column, value) in [
             ("tenant", &query.tenant),
             ("correlation_id", &query.correlation_id),
             ("chain_id", &query.chain_id),
-            ("actor", &query.actor),
         ] {
             if let Some(value) = value {
                 conditions.push(format!("{column} = ?"));
@@ -401,19 +452,47 @@ impl StoreReader for SqliteStore {
             conditions.push("(occurred_s, occurred_ns) < (?, ?)".to_string());
             values.extend([s.into(), i64::from(ns).into()]);
         }
-        values.push((query.limit as i64).into());
+        // The actor is sealed content in format 2: it is matched after opening, so rows
+        // are streamed until the page is full rather than limited in SQL.
+        let limit = match query.actor {
+            None => query.limit as i64,
+            Some(_) => -1,
+        };
+        values.push(limit.into());
         let sql = format!(
-            "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY seq LIMIT ?",
+            "SELECT {READ_COLUMNS} FROM {ENTRIES_JOINED} WHERE {} ORDER BY entries.seq LIMIT ?",
             conditions.join(" AND ")
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
         let rows = stmt
             .query_map(params_from_iter(values), row_to_entry)
             .map_err(db)?;
-        collect_page(
-            query,
-            rows.map(|row| read_entry(row).map(|(entry, _)| entry)),
-        )
+        if let Some(unsealer) = &self.unsealer {
+            unsealer.begin();
+        }
+        let entries = rows.map(|row| self.unseal(read_entry(row)).map(|(entry, _)| entry));
+        collect_page(query, entries.filter(|e| actor_matches(query, e)))
+    }
+
+    fn erased_keys(&self, after: u64) -> Result<Vec<(u64, KeyId, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, key_id, record_seq FROM erased_keys WHERE id > ?1 ORDER BY id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([after as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(db)?;
+        rows.map(|row| {
+            let (id, key, record) = row.map_err(db)?;
+            let key = KeyId::from_slice(&key)
+                .ok_or_else(|| StoreError::Invalid(format!("erased key {id} is not 16 bytes")))?;
+            Ok((id as u64, key, record as u64))
+        })
+        .collect()
     }
 
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
@@ -514,8 +593,12 @@ impl StoreWriter for SqliteStore {
                 .conn
                 .prepare_cached(&format!(
                     "INSERT INTO entries ({WRITE_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                 ))
+                .map_err(db)?;
+            let mut insert_content = self
+                .conn
+                .prepare_cached("INSERT INTO contents (seq, key_id, sealed) VALUES (?1, ?2, ?3)")
                 .map_err(db)?;
             for (entry, leaf) in entries {
                 let e = &entry.event;
@@ -541,17 +624,23 @@ impl StoreWriter for SqliteStore {
                         e.tenant,
                         e.correlation_id,
                         e.chain_id,
-                        e.actor,
+                        row.actor,
                         e.kind,
-                        e.subject,
-                        e.payload.as_str(),
+                        row.subject,
+                        row.payload,
                         row.labels,
                         row.disposition,
                         row.dropped_plugin,
                         row.dropped_reason,
                         set,
+                        row.commitment,
                     ])
                     .map_err(db)?;
+                if let Some(content) = ContentRow::new(entry)? {
+                    insert_content
+                        .execute(params![content.seq, content.key_id, content.sealed])
+                        .map_err(db)?;
+                }
             }
             let mut insert_hash = self
                 .conn
@@ -585,6 +674,38 @@ impl StoreWriter for SqliteStore {
         // Only now are the new sets' ids known to be on disk.
         self.attestation_sets.extend(new_sets);
         Ok(())
+    }
+
+    fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError> {
+        let mut erased = 0;
+        let mut by_key = self
+            .conn
+            .prepare_cached(
+                "UPDATE contents SET sealed = NULL, erased_by = ?1 \
+                 WHERE key_id = ?2 AND erased_by IS NULL",
+            )
+            .map_err(db)?;
+        let mut note_key = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)")
+            .map_err(db)?;
+        for key in keys {
+            erased += by_key.execute(params![record as i64, &key.0[..]]).map_err(db)? as u64;
+            note_key
+                .execute(params![&key.0[..], record as i64])
+                .map_err(db)?;
+        }
+        let mut by_seq = self
+            .conn
+            .prepare_cached(
+                "UPDATE contents SET sealed = NULL, erased_by = ?1 \
+                 WHERE seq = ?2 AND erased_by IS NULL",
+            )
+            .map_err(db)?;
+        for seq in seqs {
+            erased += by_seq.execute(params![record as i64, *seq as i64]).map_err(db)? as u64;
+        }
+        Ok(erased)
     }
 
     fn abort_append(&mut self) {
