@@ -403,7 +403,8 @@ fn verify_reports_the_first_bad_sequence_number_and_fails() {
     // An insider with a SQL shell drops the append-only triggers and edits an entry.
     let conn = rusqlite::Connection::open(ledger).unwrap();
     conn.execute_batch(
-        "DROP TRIGGER entries_no_UPDATE; UPDATE entries SET payload = '{}' WHERE seq = 3;",
+        "DROP TRIGGER contents_erase_only; \
+         UPDATE contents SET sealed = (SELECT sealed FROM contents WHERE seq = 2) WHERE seq = 3;",
     )
     .unwrap();
     drop(conn);

@@ -144,7 +144,10 @@ fn a_schema_2_ledger_is_upgraded_on_open_to_the_current_version() {
             "DROP TRIGGER idempotency_keys_no_UPDATE; DROP TRIGGER idempotency_keys_no_DELETE; \
              DROP TABLE idempotency_keys; DROP TRIGGER cosignatures_no_UPDATE; \
              DROP TRIGGER cosignatures_no_DELETE; DROP TABLE cosignatures; \
-             PRAGMA user_version = 2;",
+             DROP TRIGGER contents_no_DELETE; DROP TRIGGER contents_erase_only; \
+             DROP TABLE contents; DROP TRIGGER erased_keys_no_UPDATE; \
+             DROP TRIGGER erased_keys_no_DELETE; DROP TABLE erased_keys; \
+             ALTER TABLE entries DROP COLUMN commitment; PRAGMA user_version = 2;",
         )
         .unwrap();
     }

@@ -19,7 +19,6 @@ use common::{
 use serde_json::json;
 use vellum::chain::{ChainTemplate, LoadOptions};
 use vellum::ledger::entry::Entry;
-use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{StoreError, StoreReader};
 use vellum::sink::{Disposition, EmitError, LedgerConfig, SinkOptions};
 use vellum::{AuditEvent, Ledger, LedgerOptions, Sink, SinkConfig, StatusChange};
@@ -48,7 +47,9 @@ fn hostile_sink(workers: usize) -> (tempfile::TempDir, std::path::PathBuf, Sink)
 }
 
 fn entries(path: &Path) -> Vec<Entry> {
-    let store = SqliteStore::open(path).unwrap();
+    let store = vellum::ledger::store::Location::from(path)
+        .open_reader()
+        .unwrap();
     let size = store.size().unwrap();
     store
         .entries(0, size)

@@ -135,6 +135,8 @@ pub(crate) struct StoredContent {
     pub bytes: Option<Vec<u8>>,
     /// The erasure record that removed the bytes or destroyed the key, if the store knows it.
     pub erased_by: Option<u64>,
+    /// Why the bytes did not open, when an attempt failed (for `verify` to report).
+    pub damaged: Option<String>,
 }
 
 /// Proof of durable recording, returned to the producer.
@@ -190,6 +192,7 @@ impl Entry {
             key,
             bytes: Some(seal(&salt, &encoded)),
             erased_by: None,
+            damaged: None,
         });
         entry
     }
@@ -197,6 +200,11 @@ impl Entry {
     /// Whether the content was erased (the entry shows its envelope only).
     pub fn is_erased(&self) -> bool {
         self.seal.as_ref().is_some_and(|s| s.erased.is_some())
+    }
+
+    /// Why the entry's sealed content did not open, when reading tried and failed.
+    pub fn damage(&self) -> Option<&str> {
+        self.stored.as_ref().and_then(|s| s.damaged.as_deref())
     }
 
     /// The receipt for this entry.

@@ -360,15 +360,15 @@ impl Erasures {
                 report.entries_erased += 1;
                 self.erased.push((entry.seq, erased.key, erased.record));
             }
-            (None, None) => report.find(
-                TamperClass::Modified,
-                Some(entry.seq),
-                format!(
-                    "entry {}: its sealed content does not open with its key (altered, moved \
-                     or the key replaced)",
-                    entry.seq
-                ),
-            ),
+            (None, None) => {
+                if let Some(damage) = entry.damage() {
+                    report.find(
+                        TamperClass::Modified,
+                        Some(entry.seq),
+                        format!("entry {}: {damage}", entry.seq),
+                    );
+                }
+            }
             (None, Some(_)) if public && entry.event.kind == ERASURE_KIND => {
                 if let Ok(record) = serde_json::from_str(entry.event.payload.as_str()) {
                     self.records.insert(entry.seq, record);

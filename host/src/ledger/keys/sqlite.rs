@@ -1,7 +1,9 @@
 //! The key store as a SQLite file of its own, beside the ledger by default
 //! (`<ledger>.keys`). `secure_delete` is on, so a deleted key's bytes are overwritten in the
-//! database pages; each destruction then checkpoints and truncates the WAL and VACUUMs the
-//! file, so no page, free page or WAL frame still holds the key.
+//! database pages, and each destruction then VACUUMs the file, so no page or free page
+//! still holds the key. The file uses a rollback journal (deleted at each commit), not a
+//! WAL: a WAL would keep old frames until a checkpoint, and readers (`verify` on a full
+//! disk) would need to create its shared-memory file.
 
 use std::path::{Path, PathBuf};
 
@@ -64,8 +66,8 @@ impl SqliteKeys {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| err(path, e))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-             PRAGMA busy_timeout = 10000;",
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = DELETE; \
+             PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
         )
         .map_err(|e| err(path, e))?;
         if fresh {
@@ -299,14 +301,9 @@ impl KeyStore for SqliteKeys {
             }
         }
         tx.commit().map_err(|e| err(&self.path, e))?;
-        // The key's bytes may still be in WAL frames and in the pages' old versions: move
-        // the WAL into the file and truncate it, rewrite the file, and do it again for
-        // the frames VACUUM wrote.
-        self.conn
-            .execute_batch(
-                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
-            )
-            .map_err(|e| self.db(e))
+        // `secure_delete` zeroed the rows; VACUUM rewrites the file so that no free page or
+        // moved cell keeps a copy either.
+        self.conn.execute_batch("VACUUM;").map_err(|e| self.db(e))
     }
 
     fn holds(&self) -> Result<Vec<Hold>, StoreError> {

@@ -198,16 +198,7 @@ impl Location {
     /// date one refused.
     pub fn create(&self, origin: &str) -> Result<Migration, StoreError> {
         let migration = match &self.backend {
-            Backend::Sqlite(path) => {
-                if let Some(keys) = self.key_store_file().filter(|k| k.exists()) {
-                    return Err(StoreError::Invalid(format!(
-                        "key store {} already exists; refusing to reuse the keys of another \
-                         ledger",
-                        keys.display()
-                    )));
-                }
-                SqliteStore::create(path, origin).map(|_| Migration::Created)?
-            }
+            Backend::Sqlite(path) => SqliteStore::create(path, origin).map(|_| Migration::Created)?,
             Backend::Postgres(url) => PgStore::connect(url)?.migrate(origin)?,
         };
         if let Err(e) = self.open_keys(true) {
@@ -230,24 +221,34 @@ impl Location {
     /// Opens the store for reading, from the read replica when one is set; entries' content
     /// is opened with the key store's keys.
     pub fn open_reader(&self) -> Result<Box<dyn StoreReader>, StoreError> {
-        self.open_reader_with(Unsealer::new(self.keys_for_reading()?))
+        self.open_reader_with(Unsealer::new)
     }
 
     /// Like [`Location::open_reader`], for `verify`: content that does not open is left
     /// sealed for `verify` to report instead of failing the read.
     pub fn open_reader_tolerant(&self) -> Result<Box<dyn StoreReader>, StoreError> {
-        self.open_reader_with(Unsealer::tolerant(self.keys_for_reading()?))
+        self.open_reader_with(Unsealer::tolerant)
     }
 
-    fn open_reader_with(&self, unsealer: Unsealer) -> Result<Box<dyn StoreReader>, StoreError> {
+    /// Opens the store (first, so that a wrong address is named as the ledger's), then its
+    /// key store.
+    fn open_reader_with(
+        &self,
+        unsealer: fn(Box<dyn KeyStore>) -> Unsealer,
+    ) -> Result<Box<dyn StoreReader>, StoreError> {
         Ok(match (&self.backend, &self.read_replica) {
             (Backend::Sqlite(path), _) => {
-                Box::new(SqliteStore::open(path)?.with_unsealer(unsealer))
+                let store = SqliteStore::open(path)?;
+                Box::new(store.with_unsealer(unsealer(self.keys_for_reading()?)))
             }
             (Backend::Postgres(_), Some(replica)) => {
-                Box::new(PgStore::open_replica(replica)?.with_unsealer(unsealer))
+                let store = PgStore::open_replica(replica)?;
+                Box::new(store.with_unsealer(unsealer(self.keys_for_reading()?)))
             }
-            (Backend::Postgres(url), None) => Box::new(PgStore::open(url)?.with_unsealer(unsealer)),
+            (Backend::Postgres(url), None) => {
+                let store = PgStore::open(url)?;
+                Box::new(store.with_unsealer(unsealer(self.keys_for_reading()?)))
+            }
         })
     }
 }

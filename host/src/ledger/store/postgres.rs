@@ -412,7 +412,9 @@ pub(crate) fn connect_one(url: &str) -> Result<(Client, String), StoreError> {
     }
     config.connect_timeout(CONNECT_TIMEOUT);
     let tls = tls_connector().map_err(|e| StoreError::Invalid(format!("{shown}: {e}")))?;
-    let client = config.connect(tls).map_err(|e| db(&shown, e))?;
+    let client = config.connect(tls).map_err(|e| {
+        StoreError::Io(format!("{shown}: cannot connect to PostgreSQL: {e}"))
+    })?;
     Ok((client, shown))
 }
 

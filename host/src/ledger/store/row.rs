@@ -7,7 +7,7 @@ use super::StoreError;
 use crate::event::{AuditEvent, Payload, join_timestamp, split_timestamp};
 use crate::ledger::Hash;
 use crate::ledger::content::KeyId;
-use crate::ledger::entry::{Disposition, Entry, Seal, StoredContent};
+use crate::ledger::entry::{Disposition, Entry, Erased, Seal, StoredContent};
 
 /// The columns an entry is read from, in this order: the entry's own, then its attestation
 /// set's text (NULL when the set is missing) and the set's id, then (format 2) the
@@ -87,16 +87,25 @@ impl ReadRow {
                             .ok_or_else(|| bad("key id is not 16 bytes".to_string()))?,
                     ),
                 };
-                let seal = Seal {
-                    commitment: Hash(commitment),
-                    salt: None,
-                    erased: None,
-                };
                 let stored = StoredContent {
                     key,
                     // No content row at all reads as removed bytes.
                     bytes: self.content_seq.and(self.sealed),
                     erased_by: self.erased_by.and_then(|s| u64::try_from(s).ok()),
+                    damaged: None,
+                };
+                // Removed bytes, or a key an erasure record destroyed: erased, whatever the
+                // key store says (a destroyed key is only looked up when opening).
+                let erased = (stored.bytes.is_none() || stored.erased_by.is_some()).then(|| {
+                    Erased {
+                        record: stored.erased_by,
+                        key,
+                    }
+                });
+                let seal = Seal {
+                    commitment: Hash(commitment),
+                    salt: None,
+                    erased,
                 };
                 (Some(seal), Some(stored))
             }

@@ -56,24 +56,29 @@ impl Unsealer {
     /// Opens `entry`'s content in place. An erased one keeps its envelope and is marked
     /// erased, with the record that erased it when the store knows it.
     pub(crate) fn open(&self, entry: &mut Entry) -> Result<(), StoreError> {
+        let seq = entry.seq;
         let (Some(stored), Some(seal)) = (entry.stored.as_mut(), entry.seal.as_mut()) else {
             return Ok(());
         };
-        let bytes = stored.bytes.take();
-        let key = match (&bytes, stored.key, stored.erased_by) {
-            (Some(_), Some(id), None) => self.key(&id)?,
-            _ => None,
+        if seal.erased.is_some() {
+            return Ok(());
+        }
+        let Some(bytes) = stored.bytes.take() else {
+            return Ok(());
         };
-        let opened = match (bytes, stored.key, key) {
-            (Some(bytes), None, _) if stored.erased_by.is_none() => content::unsealed(&bytes),
-            (Some(bytes), Some(id), Some(key)) => content::open(&key, &id, entry.seq, &bytes),
-            _ => {
-                seal.erased = Some(Erased {
-                    record: stored.erased_by,
-                    key: stored.key,
-                });
-                return Ok(());
-            }
+        let opened = match stored.key {
+            None => content::unsealed(&bytes),
+            Some(id) => match self.key(&id)? {
+                Some(key) => content::open(&key, &id, seq, &bytes),
+                None => {
+                    // The key is gone and no erasure record names it (`verify` reports it).
+                    seal.erased = Some(Erased {
+                        record: None,
+                        key: Some(id),
+                    });
+                    return Ok(());
+                }
+            },
         };
         match opened {
             Ok((salt, content)) => {
@@ -82,10 +87,12 @@ impl Unsealer {
                 Ok(())
             }
             Err(e) if self.strict => Err(StoreError::Invalid(format!(
-                "unreadable entry {}: {e}",
-                entry.seq
+                "unreadable entry {seq}: {e}"
             ))),
-            Err(_) => Ok(()),
+            Err(e) => {
+                stored.damaged = Some(e);
+                Ok(())
+            }
         }
     }
 }
