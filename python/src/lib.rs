@@ -13,6 +13,8 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use vellum::chain::LoadOptions;
+use vellum::ledger::erasure::{EraseRequest, EraseTarget, OnHold};
+use vellum::ledger::query::Query;
 use vellum::ledger::store::Location;
 use vellum::sink::Receipt;
 use vellum::{AuditEvent, EmitError, Ledger, SinkConfig, StatusChange};
@@ -219,6 +221,50 @@ impl Sink {
             .ok_or_else(|| Unavailable::new_err("the sink answered no receipt"))
     }
 
+    /// Erases what one of `subject` (every entry of a data subject; with `tenant`, in
+    /// that tenant only), `tenant` (every entry of a tenant) or `seqs` (these entries)
+    /// names: removes their content, destroys their data keys and appends a signed
+    /// `vellum.erasure` record saying `reason` and `by`. Returns the report (`record_seq`,
+    /// `entries_erased`, `keys_destroyed`, …). Raises `VellumError` when a legal hold
+    /// covers it (unless `override_hold`) or nothing matches.
+    #[pyo3(signature = (*, reason, subject = None, tenant = None, seqs = None, by = "python".to_string(), override_hold = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn erase<'py>(
+        &self,
+        py: Python<'py>,
+        reason: String,
+        subject: Option<String>,
+        tenant: Option<String>,
+        seqs: Option<Vec<u64>>,
+        by: String,
+        override_hold: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = match (subject, tenant, seqs) {
+            (Some(subject), tenant, None) => EraseTarget::Subject { subject, tenant },
+            (None, Some(tenant), None) => EraseTarget::Tenant(tenant),
+            (None, None, Some(seqs)) if !seqs.is_empty() => EraseTarget::Entries(seqs),
+            _ => {
+                return Err(VellumError::new_err(
+                    "give one of subject (optionally with tenant), tenant or seqs",
+                ));
+            }
+        };
+        let request = EraseRequest {
+            target,
+            reason,
+            by,
+            on_hold: match override_hold {
+                true => OnHold::Override,
+                false => OnHold::Refuse,
+            },
+        };
+        let sink = self.sink()?;
+        let report = py
+            .detach(move || sink.ledger().erase(request))
+            .map_err(|e| VellumError::new_err(e.to_string()))?;
+        json_to_python(py, &report)
+    }
+
     /// Finishes queued emits, signs a final checkpoint and returns it; later emits raise
     /// `Unavailable`.
     fn close(&self, py: Python<'_>) -> PyResult<String> {
@@ -267,12 +313,49 @@ fn init_ledger(
     Ledger::init(location, &origin).map_err(|e| OpenError::new_err(e.to_string()))
 }
 
+/// Reads a ledger's entries (a SQLite file, or a `postgres://` URL), oldest first, as the
+/// `vellum query` JSON: content opened with the ledger's key store, erased entries marked
+/// (`seal.erased`). Filters: `tenant`, `correlation_id`, `kinds`; `after_seq` continues
+/// after an entry; at most `limit` (1..=10000) entries.
+#[pyfunction]
+#[pyo3(signature = (ledger, *, tenant = None, correlation_id = None, kinds = None, after_seq = None, limit = 1000))]
+fn query<'py>(
+    py: Python<'py>,
+    ledger: PathBuf,
+    tenant: Option<String>,
+    correlation_id: Option<String>,
+    kinds: Option<Vec<String>>,
+    after_seq: Option<u64>,
+    limit: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let query = Query {
+        tenant,
+        correlation_id,
+        kinds: kinds.unwrap_or_default(),
+        after_seq,
+        limit,
+        ..Query::default()
+    };
+    let location = Location::parse(&ledger.to_string_lossy());
+    let page = py
+        .detach(move || Ledger::open_read_only(location)?.query(&query))
+        .map_err(|e| VellumError::new_err(e.to_string()))?;
+    json_to_python(py, &page.entries)
+}
+
+/// A value as Python sees its JSON (via `json.loads`).
+fn json_to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value).map_err(|e| VellumError::new_err(e.to_string()))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
 /// The `vellum._native` module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Sink>()?;
     m.add_function(wrap_pyfunction!(init_ledger, m)?)?;
+    m.add_function(wrap_pyfunction!(query, m)?)?;
     m.add("VellumError", py.get_type::<VellumError>())?;
     m.add("InvalidEvent", py.get_type::<InvalidEvent>())?;
     m.add("Rejected", py.get_type::<Rejected>())?;

@@ -1,7 +1,6 @@
 """Fixtures: a fresh ledger and a sink file with the shipped policy plugin."""
 
 import os
-import sqlite3
 
 import pytest
 
@@ -47,10 +46,15 @@ def sink(sink_file):
 
 def entries(sink_file):
     """(seq, kind, subject, tenant, correlation_id, chain_id) of every entry, in order."""
-    db = sqlite3.connect(f"file:{sink_file.parent / 'audit.db'}?mode=ro", uri=True)
-    try:
-        return db.execute(
-            "SELECT seq, kind, subject, tenant, correlation_id, chain_id FROM entries ORDER BY seq"
-        ).fetchall()
-    finally:
-        db.close()
+    found = vellum.query(str(sink_file.parent / "audit.db"), limit=10_000)
+    return [
+        (
+            e["seq"],
+            e["event"]["kind"],
+            e["event"].get("subject"),
+            e["event"].get("tenant"),
+            e["event"].get("correlation_id"),
+            e["event"].get("chain_id"),
+        )
+        for e in found
+    ]

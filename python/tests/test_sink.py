@@ -79,3 +79,25 @@ def test_a_closed_sink_and_a_bad_file_raise(sink, tmp_path):
     (tmp_path / "bad.toml").write_text("[ledger]\npath = 'missing.db'\n")
     with pytest.raises(vellum.OpenError, match="missing.db"):
         vellum.Sink.open(str(tmp_path / "bad.toml"))
+
+
+def test_erasing_a_subject_forgets_its_content_and_records_the_erasure(sink, sink_file):
+    ledger = str(sink_file.parent / "audit.db")
+    for i, who in enumerate(["ada", "bob", "ada"]):
+        sink.emit(
+            event(f"e{i}", tenant="acme", payload={"note": f"{who}-private-{i}"},
+                  labels={"data_subject": who})
+        )
+    report = sink.erase(subject="ada", reason="GDPR art. 17, request 7", by="dpo")
+    assert report["entries_erased"] == 2 and report["keys_destroyed"] == 1
+    found = {e["seq"]: e for e in vellum.query(ledger)}
+    for seq in (0, 2):
+        assert found[seq]["seal"]["erased"]["record"] == report["record_seq"]
+        assert found[seq]["event"]["payload"] == {}
+    assert found[1]["event"]["payload"] == {"note": "bob-private-1"}
+    record = found[report["record_seq"]]
+    assert record["event"]["kind"] == "vellum.erasure"
+    assert record["event"]["payload"]["reason"] == "GDPR art. 17, request 7"
+    assert "ada" not in str(record)
+    with pytest.raises(vellum.VellumError, match="nothing to erase"):
+        sink.erase(subject="nobody", reason="x")

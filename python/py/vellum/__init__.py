@@ -10,7 +10,8 @@
 Every emit returns receipts only after the entries are durable, or raises: `InvalidEvent`,
 `Rejected` (`.plugin` names the plugin) or `Unavailable`. On any error nothing was
 recorded: treat the action as not audited. Adapters: `vellum.openai_agents`,
-`vellum.langchain`.
+`vellum.langchain`. `vellum.query(ledger)` reads entries back; `sink.erase(subject=…,
+reason=…)` forgets a data subject (see docs/erasure.md).
 """
 
 from ._native import (
@@ -21,6 +22,7 @@ from ._native import (
     Unavailable,
     VellumError,
     init_ledger,
+    query,
 )
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "Unavailable",
     "VellumError",
     "init_ledger",
+    "query",
 ]
