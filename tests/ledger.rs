@@ -1,12 +1,13 @@
 //! The ledger suite, run on every storage backend (`sqlite::…` and `postgres::…`):
 //! receipts, queries and cursors, drop markers, checkpoints and proofs, the append-only
 //! store, concurrent appends from threads and from several writers, and what is not a
-//! ledger.
+//! ledger; erasure, retention and legal hold (`erasure::…`).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 #[macro_use]
 mod common;
+mod erasure;
 
 use std::sync::Arc;
 
