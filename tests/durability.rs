@@ -1,7 +1,8 @@
 //! The failure policy: nothing acknowledged is ever lost. An injected write or fsync error
 //! fails its append only (the next one re-checks the stored tree; a damaged one stops
 //! appends), and a full store is a clean error — on every storage backend; a full disk and
-//! SIGKILL at random moments on SQLite files.
+//! SIGKILL at random moments on SQLite files. Forgetting from the CLI, and a kill between
+//! an erasure's record and its key shredding, on every backend.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -13,6 +14,8 @@ per_backend!(
     fsync_error_is_never_acknowledged,
     a_torn_write_found_by_the_recheck_stops_appends,
     full_device_is_a_clean_error_that_does_not_poison,
+    forgetting_a_subject_from_the_cli_keeps_proofs_and_copies_unreadable,
+    a_kill_between_the_erasure_record_and_the_key_shredding_is_finished_on_open,
 );
 
 use std::io::{BufRead, BufReader, Write};
@@ -338,4 +341,155 @@ fn sigkill_at_random_moments_loses_no_acknowledged_entry() {
         .unwrap()
         .append(records("final", 1))
         .unwrap();
+}
+
+/// `--ledger …` (and, on PostgreSQL, the signing key) for the CLI.
+fn cli_ledger(test: &TestLedger) -> Vec<String> {
+    match test.location.backend() {
+        vellum::ledger::store::Backend::Sqlite(path) => {
+            vec!["--ledger".into(), path.display().to_string()]
+        }
+        vellum::ledger::store::Backend::Postgres(url) => vec![
+            "--ledger".into(),
+            url.clone(),
+            "--signing-key".into(),
+            test.location.signing_key().unwrap().display().to_string(),
+        ],
+    }
+}
+
+/// Runs `vellum` with `args`, `stdin` and extra environment; returns (exit code, stdout,
+/// stderr).
+fn vellum_cli(args: &[String], stdin: &str, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vellum"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `vellum <command> --ledger … <rest>`, which must exit 0; returns stdout.
+fn ok(test: &TestLedger, command: &str, rest: &[&str], stdin: &str) -> String {
+    let mut args = vec![command.to_string()];
+    args.extend(cli_ledger(test));
+    args.extend(rest.iter().map(|s| s.to_string()));
+    let (code, out, err) = vellum_cli(&args, stdin, &[]);
+    assert_eq!(code, Some(0), "vellum {args:?}: {err}");
+    out
+}
+
+/// Six events for subjects ada (even) and bob (odd) of tenant acme.
+fn ada_and_bob() -> String {
+    (0..6)
+        .map(|i| {
+            let who = if i % 2 == 0 { "ada" } else { "bob" };
+            format!(
+                "{{\"id\":\"e{i}\",\"occurred_at\":\"2026-11-22T10:00:00Z\",\"tenant\":\"acme\",\
+                 \"kind\":\"tool.call\",\"payload\":{{\"note\":\"{who}-private-{i}\"}},\
+                 \"labels\":{{\"data_subject\":\"{who}\"}}}}\n"
+            )
+        })
+        .collect()
+}
+
+fn forgetting_a_subject_from_the_cli_keeps_proofs_and_copies_unreadable(backend: Backend) {
+    let test = TestLedger::new(&backend);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    ok(&test, "ingest", &[], &ada_and_bob());
+    ok(&test, "checkpoint", &["--out", &file("kept.note")], "");
+    std::fs::write(file("bob.json"), ok(&test, "prove", &["1"], "")).unwrap();
+    // A copy of the ledger file taken before the erasure (a backup).
+    let copy = test.location.file().map(|path| {
+        let copy = dir.path().join("backup.db");
+        std::fs::copy(path, &copy).unwrap();
+        copy
+    });
+
+    let report = ok(&test, "erase", &["--subject", "ada", "--reason", "GDPR art. 17"], "");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["entries_erased"], 3, "{report}");
+
+    let vkey = test.location.verifier_key().unwrap().display().to_string();
+    ok(
+        &test,
+        "verify",
+        &["--trusted-key", &vkey, "--trusted-checkpoint", &file("kept.note")],
+        "",
+    );
+    let (code, _, err) = vellum_cli(
+        &["check-proof".into(), "--key-file".into(), vkey.clone(), file("bob.json")],
+        "",
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let entries = ok(&test, "query", &[], "");
+    assert!(!entries.contains("ada-private"), "{entries}");
+    for i in [1, 3, 5] {
+        assert!(entries.contains(&format!("bob-private-{i}")), "{entries}");
+    }
+    assert!(entries.contains("\"kind\":\"vellum.erasure\""));
+    if let (Some(copy), Some(keys)) = (copy, test.location.key_store_file()) {
+        // The copy read with the key store as it is now: ada's entries do not open.
+        let args = [
+            "query".to_string(),
+            "--ledger".into(),
+            copy.display().to_string(),
+            "--key-store".into(),
+            keys.display().to_string(),
+            "--verifier-key".into(),
+            vkey.clone(),
+        ];
+        let (code, out, err) = vellum_cli(&args, "", &[]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(!out.contains("ada-private") && out.contains("bob-private-1"), "{out}");
+        let bytes = std::fs::read(&copy).unwrap();
+        assert!(!bytes.windows(11).any(|w| w == b"ada-private"));
+    }
+    // An insider removes one of bob's contents with a SQL shell: a new tamper class.
+    test.insider("DELETE FROM contents WHERE seq = 3");
+    let mut args = vec!["verify".to_string()];
+    args.extend(cli_ledger(&test));
+    let (code, _, err) = vellum_cli(&args, "", &[]);
+    assert_eq!(code, Some(7), "{err}");
+    assert!(
+        err.contains("first bad sequence number 3") && err.contains("erased-without-record"),
+        "{err}"
+    );
+}
+
+fn a_kill_between_the_erasure_record_and_the_key_shredding_is_finished_on_open(
+    backend: Backend,
+) {
+    let test = TestLedger::new(&backend);
+    ok(&test, "ingest", &[], &ada_and_bob());
+    let mut args = vec!["erase".to_string()];
+    args.extend(cli_ledger(&test));
+    args.extend(["--subject", "ada", "--reason", "r"].map(String::from));
+    let (code, _, _) = vellum_cli(&args, "", &[("VELLUM_TEST_CRASH_AFTER_ERASURE_RECORD", "1")]);
+    assert_eq!(code, None, "killed by a signal");
+    // The record is committed; ada's key is still in the key store.
+    let keys = test.location.open_keys(false).unwrap();
+    let ada = keys.subject_hash("ada");
+    assert_eq!(keys.find(None, Some(&ada)).unwrap().len(), 1);
+    drop(keys);
+    // Opening the ledger for writing finishes the erasure: record and shredded key.
+    ok(&test, "checkpoint", &[], "");
+    let keys = test.location.open_keys(false).unwrap();
+    assert!(keys.find(None, Some(&ada)).unwrap().is_empty());
+    let entries = ok(&test, "query", &[], "");
+    assert!(!entries.contains("ada-private") && entries.contains("vellum.erasure"));
+    let report = test.report();
+    assert!(report.ok(), "{:?}", report.findings);
+    assert_eq!(report.entries_erased, 3);
 }

@@ -397,3 +397,113 @@ fn content_resealed_by_an_insider_with_the_keys_is_modified(backend: Backend) {
     assert!(entry.event.payload.as_str().contains("nothing to see"));
     assert_eq!(first_finding(&test), Some((TamperClass::Modified, Some(0))));
 }
+
+/// Stored tree hashes as an older build's writer computes them for its own leaves: new
+/// ones from memory, earlier ones from the store.
+struct OlderWriterHashes<'a> {
+    store: &'a dyn vellum::ledger::store::StoreWriter,
+    new: std::cell::RefCell<BTreeMap<u64, tlog_tiles::tlog::Hash>>,
+}
+
+impl tlog_tiles::tlog::HashReader for OlderWriterHashes<'_> {
+    fn read_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> Result<Vec<tlog_tiles::tlog::Hash>, tlog_tiles::tlog::Error> {
+        indexes
+            .iter()
+            .map(|i| match self.new.borrow().get(i) {
+                Some(h) => Ok(*h),
+                None => self
+                    .store
+                    .read_hashes(&[*i])
+                    .map(|h| h[0].into())
+                    .map_err(|_| tlog_tiles::tlog::Error::MalformedHash),
+            })
+            .collect()
+    }
+}
+
+/// A ledger written by a build before format 2 (schema 4, content in the leaves) is
+/// upgraded on open, keeps verifying, takes format-2 entries after its format-1 ones, and
+/// `erase` says why its old entries cannot be erased.
+#[test]
+fn a_schema_4_ledger_of_format_1_entries_still_verifies_and_says_what_cannot_be_erased() {
+    let (_dir, path) = crate::common::new_ledger();
+    let older: crate::common::AppendHook = Box::new(|store, entries, _, keys| {
+        let entries: Vec<(Entry, vellum::ledger::Hash)> = entries
+            .iter()
+            .map(|(e, _)| {
+                let record = Record {
+                    event: e.event.clone(),
+                    disposition: e.disposition,
+                    dropped_by: e.dropped_by.clone(),
+                    attestations: e.attestations.clone(),
+                };
+                let v1 = Entry::new(e.seq, e.recorded_at, record);
+                let leaf = v1.leaf_hash();
+                (v1, leaf)
+            })
+            .collect();
+        let mut hashes = Vec::new();
+        {
+            let reader = OlderWriterHashes {
+                store: &*store,
+                new: Default::default(),
+            };
+            for (entry, leaf) in &entries {
+                let added = tlog_tiles::tlog::stored_hashes_for_record_hash(
+                    entry.seq,
+                    (*leaf).into(),
+                    &reader,
+                )
+                .unwrap();
+                let start = tlog_tiles::tlog::stored_hash_index(0, entry.seq);
+                for (i, h) in added.into_iter().enumerate() {
+                    reader.new.borrow_mut().insert(start + i as u64, h);
+                    hashes.push((start + i as u64, h.into()));
+                }
+            }
+        }
+        store.append(&entries, &hashes, keys)
+    });
+    let ledger = crate::common::ledger_with_append_hook(&path, older);
+    ledger
+        .append(vec![
+            about("old0", "acme", "ada", "r"),
+            about("old1", "acme", "ada", "r"),
+        ])
+        .unwrap();
+    drop(ledger);
+    // Back to schema 4, as that build left it.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER contents_no_DELETE; DROP TRIGGER contents_erase_only; \
+             DROP TABLE contents; DROP TRIGGER erased_keys_no_UPDATE; \
+             DROP TRIGGER erased_keys_no_DELETE; DROP TABLE erased_keys; \
+             ALTER TABLE entries DROP COLUMN commitment; PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    let ledger = Ledger::open(&path, Default::default()).unwrap();
+    ledger
+        .append(vec![about("new0", "acme", "ada", "r")])
+        .unwrap();
+    let refused = erase(&ledger, EraseTarget::Entries(vec![0]), OnHold::Refuse).unwrap_err();
+    assert!(refused.to_string().contains("format 1"), "{refused}");
+    let report = ledger.erase(EraseRequest {
+        target: subject("ada"),
+        reason: "request".into(),
+        by: "dpo".into(),
+        on_hold: OnHold::Refuse,
+    });
+    assert_eq!(report.unwrap().entries_erased, 1, "only the format-2 entry");
+    drop(ledger);
+    let store = vellum::ledger::store::Location::from(&path)
+        .open_reader()
+        .unwrap();
+    let entries = store.entries(0, 4).unwrap();
+    assert!(entries[0].0.seal.is_none() && entries[0].0.event.payload.as_str().contains("ada-secret"));
+    assert!(entries[2].0.is_erased());
+    crate::common::assert_verifies(&path);
+}

@@ -478,6 +478,13 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
                 "ok: {} entries and {} checkpoint(s) verified in {location}{against}",
                 report.entries_checked, report.checkpoints_checked,
             );
+            if report.entries_erased > 0 {
+                eprintln!(
+                    "ok: {} of them erased, each covered by a signed erasure record; their \
+                     leaves still verify",
+                    report.entries_erased
+                );
+            }
             for (witness, size) in &report.witnessed {
                 eprintln!("ok: witness {witness} cosigned the first {size} entries");
             }
