@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod erase;
 pub mod error;
 pub mod listen;
 pub mod metrics;
@@ -49,6 +50,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/proof/inclusion/{seq}", get(read::inclusion))
         .route("/v1/proof/consistency", get(read::consistency))
         .route("/v1/verify", post(read::verify))
+        .route("/v1/erase", post(erase::erase))
         .route("/v1/logs", post(otlp::logs))
         .route("/v1/traces", post(otlp::traces))
         .route("/healthz", get(ops::healthz))
@@ -86,6 +88,11 @@ pub fn run(
         .with_context(invalid)?;
     let sink_config = SinkConfig::parse(&text, base).with_context(invalid)?;
     let sink = Sink::open(&sink_config, load)?;
+    let retention = erase::RetentionRuns::start(
+        sink.clone(),
+        sink_config.retention.rule.clone(),
+        std::time::Duration::from_secs(sink_config.retention.interval_secs.max(1)),
+    );
     let app = App::new(sink.clone(), &server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,5 +100,6 @@ pub fn run(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve_until_signal(app, &server, ready))?;
+    drop(retention);
     Ok(sink.close()?)
 }

@@ -196,6 +196,7 @@ mod tests {
             "/v1/proof/inclusion/{seq}",
             "/v1/proof/consistency",
             "/v1/verify",
+            "/v1/erase",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
         }

@@ -206,6 +206,7 @@ pub async fn verify(State(app): State<App>, _: Admin) -> Result<Json<Value>, Api
         "ok": report.ok(),
         "size": report.size,
         "entries_checked": report.entries_checked,
+        "entries_erased": report.entries_erased,
         "checkpoints_checked": report.checkpoints_checked,
         "findings": report.findings,
     })))

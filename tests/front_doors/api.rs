@@ -1,8 +1,9 @@
 //! The API's answers that real clients cannot easily provoke, checked on the router
 //! in-process: a full ledger is a 503 with `Retry-After` (nothing recorded), a server
 //! serving its `max-concurrent-requests` answers 429, whole-ledger verification needs an
-//! admin token (and finds an insider's edit of the database file), and gzip bodies are inflated within
-//! the body limit (a gzip bomb is a 413, a corrupt stream a 400, another encoding a 415).
+//! admin token (and finds an insider's edit of the database file), so does erasure, and gzip
+//! bodies are inflated within the body limit (a gzip bomb is a 413, a corrupt stream a 400,
+//! another encoding a 415).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -163,10 +164,69 @@ async fn whole_ledger_verification_needs_an_admin_token() {
         db.execute_batch(&format!("DROP TRIGGER {trigger}"))
             .unwrap();
     }
-    db.execute_batch(r#"UPDATE entries SET payload = '{"tool":"rm"}' WHERE seq = 0"#)
+    db.execute_batch("UPDATE contents SET sealed = zeroblob(64) WHERE seq = 0")
         .unwrap();
     let response = send(&app, verify(&admin)).await;
     let report = body_json(response).await;
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["findings"][0]["seq"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_needs_an_admin_token_a_reason_and_a_single_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, token) = app(dir.path(), false);
+    let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let erase = |token: &str, body: &str| {
+        Request::post("/v1/erase")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    for (i, who) in ["ada", "bob", "ada"].iter().enumerate() {
+        let event = format!(
+            r#"{{"id":"e{i}","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call",
+                "payload":{{"note":"{who}-private"}},"labels":{{"data_subject":"{who}"}}}}"#
+        );
+        let response = send(&app, emit_encoded(&token, "identity", event.into_bytes())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let body = r#"{"subject":"ada","reason":"GDPR art. 17"}"#;
+    let response = send(&app, erase(&token, body)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a tenant token may not");
+    for bad in [
+        r#"{"subject":"ada","reason":" "}"#,
+        r#"{"subject":"ada","seqs":[1],"reason":"x"}"#,
+        r#"{"reason":"x"}"#,
+        r#"{"subject":"ada","reason":"x","extra":1}"#,
+        r#"{"subject":"nobody","reason":"x"}"#,
+    ] {
+        let response = send(&app, erase(&admin, bad)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let response = send(&app, erase(&admin, body)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report = body_json(response).await;
+    assert_eq!(report["entries_erased"], 2, "{report}");
+    let record = report["record_seq"].as_u64().unwrap();
+    let ledger = app.sink.ledger();
+    let page = ledger
+        .query(&vellum::ledger::query::Query {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(page.entries[0].is_erased() && !page.entries[1].is_erased());
+    let logged = &page.entries[record as usize];
+    assert!(logged.event.payload.as_str().contains("admin token of tenant"));
+    // A legal hold makes it a 409 naming the hold.
+    ledger
+        .add_hold(vellum::ledger::HoldRequest::Subject("bob".into()), "case 3")
+        .unwrap();
+    let response = send(&app, erase(&admin, r#"{"subject":"bob","reason":"x"}"#)).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["class"], "held", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("case 3"));
 }

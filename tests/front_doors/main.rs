@@ -62,11 +62,13 @@ pub(crate) fn fixture_with_chain(
         writer.set_max_pages(pages as u64).unwrap();
     }
     assert_eq!(writer.size().unwrap(), 0);
-    let reader = SqliteStore::open(&path).unwrap();
+    let reader = vellum::ledger::store::Location::from(&path)
+        .open_reader()
+        .unwrap();
     let ledger = Ledger::open_with(
         &path.as_path().into(),
         Box::new(writer),
-        Box::new(reader),
+        reader,
         LedgerOptions::default(),
     )
     .unwrap();
