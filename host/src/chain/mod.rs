@@ -217,7 +217,12 @@ impl Chain {
     pub fn apply(&mut self, mut events: Vec<AuditEvent>) -> Vec<Outcome> {
         let template = &self.template;
         if let Some((fields, key)) = &template.pseudonymized {
+            let mut tenant_keys: std::collections::HashMap<Option<String>, PseudonymKey> =
+                std::collections::HashMap::new();
             for event in &mut events {
+                let key = tenant_keys
+                    .entry(event.tenant.clone())
+                    .or_insert_with(|| key.for_tenant(event.tenant.as_deref()));
                 pseudonymize_protected(event, fields, key);
             }
         }
@@ -246,7 +251,8 @@ impl Outcome {
     }
 }
 
-/// Replaces `fields` of `event` with keyed pseudonyms (the field's name is the domain).
+/// Replaces `fields` of `event` with keyed pseudonyms (the field's name is the domain),
+/// under its tenant's key.
 fn pseudonymize_protected(event: &mut AuditEvent, fields: &[ProtectedField], key: &PseudonymKey) {
     for field in fields {
         let value = match field {

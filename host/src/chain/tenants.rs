@@ -62,7 +62,7 @@ impl InstancePool {
                 .position(|s| s.tenant.as_deref() == tenant)?;
             Some(idle.slots.swap_remove(at).plugins)
         });
-        found.unwrap_or_else(|| templates.iter().map(|t| t.instance()).collect())
+        found.unwrap_or_else(|| templates.iter().map(|t| t.instance_for(tenant)).collect())
     }
 
     /// Returns a set after use, discarding the least recently used past the capacity.

@@ -51,6 +51,25 @@ impl PseudonymKey {
         Self::new(&bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// The key of one tenant's pseudonyms (`None`: events without a tenant): HKDF-SHA-256
+    /// of this key with the info `vellum/pseudonym-key/v1` and the tenant. One tenant's
+    /// pseudonyms cannot be joined with another's, and neither reveals this key.
+    pub fn for_tenant(&self, tenant: Option<&str>) -> Self {
+        let hkdf = hkdf::Hkdf::<Sha256>::new(Some(b"vellum/pseudonym-key/v1"), &self.0);
+        let mut info = Vec::with_capacity(2 + tenant.map_or(0, str::len));
+        match tenant {
+            None => info.push(b'-'),
+            Some(t) => {
+                info.extend_from_slice(b"t:");
+                info.extend_from_slice(t.as_bytes());
+            }
+        }
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        hkdf.expand(&info, key.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA-256 output length");
+        Self(key.as_ref().into())
+    }
+
     /// The token for `value` in `domain`: `pseu:` plus 32 hex digits of
     /// HMAC-SHA-256(key, len(domain) ‖ domain ‖ value), where len is 4 bytes big-endian.
     pub fn pseudonym(&self, domain: &str, value: &str) -> String {
@@ -152,6 +171,14 @@ mod tests {
         assert_ne!(a, k2.pseudonym("email", "ada@example.com"));
         assert_ne!(a, k1.pseudonym("user", "ada@example.com"));
         assert_ne!(k1.pseudonym("ab", "c"), k1.pseudonym("a", "bc"));
+        let (acme, globex) = (k1.for_tenant(Some("acme")), k1.for_tenant(Some("globex")));
+        assert_eq!(acme.pseudonym("email", "a"), k1.for_tenant(Some("acme")).pseudonym("email", "a"));
+        assert_ne!(acme.pseudonym("email", "a"), globex.pseudonym("email", "a"));
+        assert_ne!(acme.pseudonym("email", "a"), k1.pseudonym("email", "a"));
+        assert_ne!(
+            k1.for_tenant(None).pseudonym("email", "a"),
+            k1.for_tenant(Some("-")).pseudonym("email", "a")
+        );
         assert!(a.starts_with("pseu:") && a.len() == 5 + 32, "{a}");
     }
 

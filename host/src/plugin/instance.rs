@@ -57,6 +57,8 @@ pub struct PluginTemplate {
 pub struct Plugin {
     template: Arc<PluginTemplate>,
     live: Option<Live>,
+    /// The pseudonym key of the tenant these instances serve.
+    key: Option<PseudonymKey>,
 }
 
 /// An instance that has not failed yet.
@@ -82,11 +84,19 @@ impl PluginTemplate {
         Plugin::load(engine, spec, key).map(|plugin| plugin.template)
     }
 
-    /// A new owner of instances of this plugin; its first instance is made on first use.
+    /// A new owner of instances of this plugin for events without a tenant; its first
+    /// instance is made on first use.
     pub fn instance(self: &Arc<Self>) -> Plugin {
+        self.instance_for(None)
+    }
+
+    /// A new owner of instances serving `tenant`: their `pseudonymize` uses the tenant's
+    /// own key (see [`PseudonymKey::for_tenant`]).
+    pub fn instance_for(self: &Arc<Self>, tenant: Option<&str>) -> Plugin {
         Plugin {
             template: self.clone(),
             live: None,
+            key: self.key.as_ref().map(|k| k.for_tenant(tenant)),
         }
     }
 
@@ -120,9 +130,9 @@ impl PluginTemplate {
         }
     }
 
-    fn instantiate(&self) -> Result<Live, PluginFailure> {
+    fn instantiate(&self, key: Option<PseudonymKey>) -> Result<Live, PluginFailure> {
         let limits = &self.limits;
-        let mut store = sandbox_store(&self.pre, &self.name, limits, self.key.clone());
+        let mut store = sandbox_store(&self.pre, &self.name, limits, key);
         prepare_call(&mut store, limits, self.fuel_metered);
         let classify = |e| PluginFailure::from_call_error(e, limits.deadline_ms, limits.fuel);
         let bindings = self.pre.instantiate(&mut store).map_err(classify)?;
@@ -272,7 +282,7 @@ impl Plugin {
     /// The live instance, creating and configuring a fresh one if needed.
     fn live(&mut self) -> Result<&mut Live, PluginFailure> {
         if self.live.is_none() {
-            self.live = Some(self.template.instantiate()?);
+            self.live = Some(self.template.instantiate(self.key.clone())?);
         }
         Ok(self.live.as_mut().expect("just set"))
     }

@@ -13,6 +13,9 @@
 //!   → `llm.call`, `embeddings` → `llm.embeddings` (subject: the model). Other spans are
 //!   `otel.span`; log records take their event name, or `otel.log`.
 //! - Attributes, status, span events and the log body go to the payload, as JSON.
+//! - The record's (else the resource's) `user.id` or `enduser.id` becomes the
+//!   `data_subject` label: the ledger seals the event under that person's key, so that
+//!   `vellum erase --subject` can forget them.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use vellum::AuditEvent;
 use vellum::event::Payload;
+
+/// The attributes that name the person a record is about (OpenTelemetry's `user.id`, and
+/// the older `enduser.id`), in order of preference.
+const SUBJECT_ATTRIBUTES: [&str; 2] = ["user.id", "enduser.id"];
 
 /// Where a record came from: its resource and instrumentation scope.
 pub struct Origin<'a> {
@@ -42,10 +49,23 @@ impl Origin<'_> {
             .and_then(as_string)
     }
 
-    fn labels(&self, signal: &str) -> BTreeMap<String, String> {
+    /// The labels: the signal, the scope, and the data subject (`data_subject`, whose key
+    /// seals the event's content so that it can be erased) from the record's `user.id` or
+    /// `enduser.id`, else the resource's.
+    fn labels(&self, signal: &str, attributes: &[KeyValue]) -> BTreeMap<String, String> {
         let mut labels = BTreeMap::from([("otel.signal".to_string(), signal.to_string())]);
         if !self.scope.is_empty() {
             labels.insert("otel.scope".to_string(), self.scope.to_string());
+        }
+        let resource = self.resource.map_or(&[][..], |r| &r.attributes[..]);
+        let subject = [attributes, resource].into_iter().find_map(|attrs| {
+            SUBJECT_ATTRIBUTES
+                .iter()
+                .find_map(|key| attribute(attrs, key).and_then(as_string))
+                .filter(|s| !s.is_empty())
+        });
+        if let Some(subject) = subject {
+            labels.insert("data_subject".to_string(), subject);
         }
         labels
     }
@@ -115,7 +135,7 @@ pub fn span_event(span: &Span, origin: &Origin<'_>) -> Result<AuditEvent, String
         kind: kind.to_string(),
         subject: subject.or_else(|| Some(span.name.clone())),
         payload: Payload::from_value(&payload),
-        labels: origin.labels("span"),
+        labels: origin.labels("span", &span.attributes),
     })
 }
 
@@ -166,7 +186,7 @@ pub fn log_event(record: &LogRecord, origin: &Origin<'_>) -> Result<AuditEvent, 
         kind: name.unwrap_or_else(|| "otel.log".to_string()),
         subject: None,
         payload: Payload::from_value(&payload),
-        labels: origin.labels("log"),
+        labels: origin.labels("log", &record.attributes),
     })
 }
 
@@ -279,6 +299,7 @@ mod tests {
             scope: "agents",
         };
         let event = span_event(&span, &origin).unwrap();
+        assert_eq!(event.labels.get("data_subject"), None);
         assert_eq!(event.kind, "tool.call");
         assert_eq!(event.subject.as_deref(), Some("book_flight"));
         assert_eq!(event.actor.as_deref(), Some("travel-agent"));
@@ -292,6 +313,30 @@ mod tests {
             ..span
         };
         assert!(span_event(&bad, &origin).is_err());
+    }
+
+    #[test]
+    fn user_ids_name_the_data_subject_record_first_then_resource() {
+        let resource = Resource {
+            attributes: vec![kv("enduser.id", "from-resource")],
+            ..Default::default()
+        };
+        let origin = Origin {
+            resource: Some(&resource),
+            scope: "",
+        };
+        let record = LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000,
+            attributes: vec![kv("user.id", "ada")],
+            ..Default::default()
+        };
+        let subject = |r: &LogRecord| log_event(r, &origin).unwrap().labels["data_subject"].clone();
+        assert_eq!(subject(&record), "ada");
+        let anonymous = LogRecord {
+            attributes: vec![kv("user.id", "")],
+            ..record
+        };
+        assert_eq!(subject(&anonymous), "from-resource");
     }
 
     #[test]
