@@ -187,7 +187,8 @@ fn postgres_reads_come_from_the_read_replica() {
 }
 
 fn receipts_are_gapless_and_match_their_entries(backend: Backend) {
-    let ledger = TestLedger::new(&backend).open();
+    let test = TestLedger::new(&backend);
+    let ledger = test.open();
     let first = ledger.append(records("a", 3)).unwrap();
     let second = ledger.append(records("b", 2)).unwrap();
     let seqs: Vec<u64> = first.iter().chain(&second).map(|r| r.seq).collect();
@@ -207,7 +208,8 @@ fn receipts_are_gapless_and_match_their_entries(backend: Backend) {
 }
 
 fn queries_filter_and_page_with_a_cursor(backend: Backend) {
-    let ledger = TestLedger::new(&backend).open();
+    let test = TestLedger::new(&backend);
+    let ledger = test.open();
     let mut batch = Vec::new();
     for i in 0..30u32 {
         let mut e = event(
@@ -345,7 +347,8 @@ fn drop_markers_are_entries_without_content(backend: Backend) {
 }
 
 fn checkpoints_and_proofs_verify_without_the_database(backend: Backend) {
-    let ledger = TestLedger::new(&backend).open();
+    let test = TestLedger::new(&backend);
+    let ledger = test.open();
     ledger.append(records("a", 5)).unwrap();
     let note5 = ledger.checkpoint().unwrap();
     ledger.append(records("b", 8)).unwrap();
@@ -390,7 +393,8 @@ fn automatic_checkpoints_follow_the_entry_count(backend: Backend) {
         checkpoint_every_entries: 4,
         ..LedgerOptions::default()
     };
-    let ledger = TestLedger::new(&backend).open_with(options);
+    let test = TestLedger::new(&backend);
+    let ledger = test.open_with(options);
     for _ in 0..5 {
         ledger.append(records("x", 2)).unwrap();
     }

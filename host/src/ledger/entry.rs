@@ -417,6 +417,101 @@ mod tests {
         }
     }
 
+    /// Test vector 3: vector 1's event as a format-2 entry, committed with the salt of 32
+    /// bytes `0x11`.
+    fn vector_sealed() -> Entry {
+        let mut entry = vector_recorded();
+        let salt = Salt([0x11; 32]);
+        entry.seal = Some(Seal {
+            commitment: Content::of(&entry.event).commitment(&salt),
+            salt: Some(salt),
+            erased: None,
+        });
+        entry
+    }
+
+    #[test]
+    fn format_2_test_vector_matches_the_documentation_and_survives_erasure() {
+        let entry = vector_sealed();
+        let content = Content::of(&entry.event).encode();
+        let commitment = entry.seal.as_ref().unwrap().commitment;
+        assert_eq!(
+            hex::encode(&content),
+            concat!(
+                "01",
+                "0000000d",
+                "6167656e743a706c616e6e6572",
+                "01",
+                "0000000a",
+                "7765622e736561726368",
+                "00000009",
+                "7b2271223a2278227d",
+                "00000001",
+                "00000003",
+                "656e76",
+                "00000004",
+                "70726f64",
+            )
+        );
+        assert_eq!(
+            commitment.to_hex(),
+            "fce45d096c9c7dafc5a1cb0d14298b32cc31f09f5b263901e322e7f4df2ebb09"
+        );
+        assert_eq!(
+            hex::encode(entry.encode()),
+            concat!(
+                "02",
+                "0000000000000007",
+                "000000006b02af11",
+                "00000000",
+                "000000006b02af10",
+                "1dcd6500",
+                "00000002",
+                "6531",
+                "01",
+                "00000004",
+                "61636d65",
+                "01",
+                "00000006",
+                "72756e2d3432",
+                "01",
+                "00000006",
+                "706c616e2d37",
+                "00000009",
+                "746f6f6c2e63616c6c",
+                "00",
+                "00000001",
+                "00000001",
+                "70",
+                "00000008",
+                "7368613235363a63",
+                "00000008",
+                "7368613235363a64",
+                "00000004",
+                "6b656570",
+                "fce45d096c9c7dafc5a1cb0d14298b32cc31f09f5b263901e322e7f4df2ebb09",
+            )
+        );
+        assert_eq!(
+            entry.leaf_hash().to_hex(),
+            "ddac84db6e9973daf0fc299f6b898febf83816108f23b466eed4a003863ff8f4"
+        );
+        // Erased: the content is gone, the stored commitment gives the same leaf.
+        let mut erased = entry.clone();
+        erased.event = erased.event.without_content();
+        let seal = erased.seal.as_mut().unwrap();
+        seal.salt = None;
+        seal.erased = Some(Erased {
+            record: Some(9),
+            key: None,
+        });
+        assert_eq!(erased.leaf_hash(), entry.leaf_hash());
+        // With the salt known, a changed content changes the leaf.
+        let mut edited = entry.clone();
+        edited.event.actor = Some("agent:other".into());
+        assert_ne!(edited.leaf_hash(), entry.leaf_hash());
+    }
+
     #[test]
     fn encoding_test_vectors_match_the_documentation() {
         let recorded = vector_recorded();
