@@ -369,7 +369,12 @@ fn vellum_cli(args: &[String], stdin: &str, env: &[(&str, &str)]) -> (Option<i32
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.code(),
@@ -416,7 +421,12 @@ fn forgetting_a_subject_from_the_cli_keeps_proofs_and_copies_unreadable(backend:
         copy
     });
 
-    let report = ok(&test, "erase", &["--subject", "ada", "--reason", "GDPR art. 17"], "");
+    let report = ok(
+        &test,
+        "erase",
+        &["--subject", "ada", "--reason", "GDPR art. 17"],
+        "",
+    );
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["entries_erased"], 3, "{report}");
 
@@ -424,11 +434,21 @@ fn forgetting_a_subject_from_the_cli_keeps_proofs_and_copies_unreadable(backend:
     ok(
         &test,
         "verify",
-        &["--trusted-key", &vkey, "--trusted-checkpoint", &file("kept.note")],
+        &[
+            "--trusted-key",
+            &vkey,
+            "--trusted-checkpoint",
+            &file("kept.note"),
+        ],
         "",
     );
     let (code, _, err) = vellum_cli(
-        &["check-proof".into(), "--key-file".into(), vkey.clone(), file("bob.json")],
+        &[
+            "check-proof".into(),
+            "--key-file".into(),
+            vkey.clone(),
+            file("bob.json"),
+        ],
         "",
         &[],
     );
@@ -452,7 +472,10 @@ fn forgetting_a_subject_from_the_cli_keeps_proofs_and_copies_unreadable(backend:
         ];
         let (code, out, err) = vellum_cli(&args, "", &[]);
         assert_eq!(code, Some(0), "{err}");
-        assert!(!out.contains("ada-private") && out.contains("bob-private-1"), "{out}");
+        assert!(
+            !out.contains("ada-private") && out.contains("bob-private-1"),
+            "{out}"
+        );
         let bytes = std::fs::read(&copy).unwrap();
         assert!(!bytes.windows(11).any(|w| w == b"ada-private"));
     }
@@ -468,15 +491,17 @@ fn forgetting_a_subject_from_the_cli_keeps_proofs_and_copies_unreadable(backend:
     );
 }
 
-fn a_kill_between_the_erasure_record_and_the_key_shredding_is_finished_on_open(
-    backend: Backend,
-) {
+fn a_kill_between_the_erasure_record_and_the_key_shredding_is_finished_on_open(backend: Backend) {
     let test = TestLedger::new(&backend);
     ok(&test, "ingest", &[], &ada_and_bob());
     let mut args = vec!["erase".to_string()];
     args.extend(cli_ledger(&test));
     args.extend(["--subject", "ada", "--reason", "r"].map(String::from));
-    let (code, _, _) = vellum_cli(&args, "", &[("VELLUM_TEST_CRASH_AFTER_ERASURE_RECORD", "1")]);
+    let (code, _, _) = vellum_cli(
+        &args,
+        "",
+        &[("VELLUM_TEST_CRASH_AFTER_ERASURE_RECORD", "1")],
+    );
     assert_eq!(code, None, "killed by a signal");
     // The record is committed; ada's key is still in the key store.
     let keys = test.location.open_keys(false).unwrap();

@@ -72,8 +72,11 @@ fn all(test: &TestLedger) -> BTreeMap<u64, Entry> {
     page.entries.into_iter().map(|e| (e.seq, e)).collect()
 }
 
-/// The stored content rows `(seq, key id, sealed bytes)`, read as a backup would copy them.
-fn content_rows(test: &TestLedger) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+/// A stored content row: sequence number, key id, sealed bytes.
+type ContentRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The stored content rows, read as a backup would copy them.
+fn content_rows(test: &TestLedger) -> Vec<ContentRow> {
     let sql = "SELECT seq, key_id, sealed FROM contents ORDER BY seq";
     match test.location.backend() {
         StoreBackend::Sqlite(path) => {
@@ -154,7 +157,10 @@ fn erasing_a_subject_forgets_it_and_every_earlier_proof_still_checks(backend: Ba
     let logged = &after[&record];
     assert_eq!(logged.event.kind, "vellum.erasure");
     let text = logged.event.payload.as_str();
-    assert!(text.contains("\"entries_erased\":3") && !text.contains("ada"), "{text}");
+    assert!(
+        text.contains("\"entries_erased\":3") && !text.contains("ada"),
+        "{text}"
+    );
 
     // The copy taken before still holds ada's sealed bytes, but no key opens them now.
     let keys = test.location.open_keys(false).unwrap();
@@ -191,7 +197,11 @@ fn erasing_a_subject_forgets_it_and_every_earlier_proof_still_checks(backend: Ba
     assert_eq!(report.entries_erased, 3);
     // The proof made before still checks, and so does a new one of an erased entry.
     bundle.check(&vkey).unwrap();
-    ledger.inclusion_bundle(0, None).unwrap().check(&vkey).unwrap();
+    ledger
+        .inclusion_bundle(0, None)
+        .unwrap()
+        .check(&vkey)
+        .unwrap();
 
     // Erasing ada again finds nothing; bob keeps writing under his key, ada gets a new one.
     assert!(erase(&ledger, subject("ada"), OnHold::Refuse).is_err());
@@ -216,7 +226,12 @@ fn one_entry_and_a_whole_tenant_can_be_erased(backend: Backend) {
         ])
         .unwrap();
     let one = erase(&ledger, EraseTarget::Entries(vec![1]), OnHold::Refuse).unwrap();
-    let tenant = erase(&ledger, EraseTarget::Tenant("globex".into()), OnHold::Refuse).unwrap();
+    let tenant = erase(
+        &ledger,
+        EraseTarget::Tenant("globex".into()),
+        OnHold::Refuse,
+    )
+    .unwrap();
     let entries = all(&test);
     let erased_by = |seq: u64| {
         entries[&seq]
@@ -326,7 +341,11 @@ fn content_removed_behind_the_ledgers_back_is_erased_without_record(backend: Bac
     let test = TestLedger::new(&backend);
     let ledger = test.open();
     ledger
-        .append((0..4).map(|i| about(&format!("e{i}"), "acme", "ada", "r")).collect())
+        .append(
+            (0..4)
+                .map(|i| about(&format!("e{i}"), "acme", "ada", "r"))
+                .collect(),
+        )
         .unwrap();
     let record = erase(&ledger, EraseTarget::Entries(vec![0]), OnHold::Refuse).unwrap();
     drop(ledger);
@@ -372,15 +391,19 @@ fn a_key_deleted_from_the_key_store_is_erased_without_record(backend: Backend) {
 fn content_resealed_by_an_insider_with_the_keys_is_modified(backend: Backend) {
     let test = TestLedger::new(&backend);
     let ledger = test.open();
-    ledger
-        .append(vec![about("a", "acme", "ada", "r")])
-        .unwrap();
+    ledger.append(vec![about("a", "acme", "ada", "r")]).unwrap();
     ledger.checkpoint().unwrap();
     drop(ledger);
     // The insider holds the key store: they seal other content for entry 0 correctly.
     let (_, key, _) = content_rows(&test).remove(0);
     let id = KeyId::from_slice(&key.unwrap()).unwrap();
-    let key: DataKey = test.location.open_keys(false).unwrap().key(&id).unwrap().unwrap();
+    let key: DataKey = test
+        .location
+        .open_keys(false)
+        .unwrap()
+        .key(&id)
+        .unwrap()
+        .unwrap();
     let forged = content::Content {
         actor: Some("user:ada".into()),
         subject: None,
@@ -503,7 +526,9 @@ fn a_schema_4_ledger_of_format_1_entries_still_verifies_and_says_what_cannot_be_
         .open_reader()
         .unwrap();
     let entries = store.entries(0, 4).unwrap();
-    assert!(entries[0].0.seal.is_none() && entries[0].0.event.payload.as_str().contains("ada-secret"));
+    assert!(
+        entries[0].0.seal.is_none() && entries[0].0.event.payload.as_str().contains("ada-secret")
+    );
     assert!(entries[2].0.is_erased());
     crate::common::assert_verifies(&path);
 }

@@ -97,12 +97,36 @@ fn ccos_a_transition_is_applied_only_after_its_audit_receipt() {
     let history = audit.actions_for_intent("intent-42").unwrap();
     let statuses: Vec<_> = history
         .iter()
-        .map(|h| (h.change.old_status.as_str(), h.change.new_status.as_str()))
+        .map(|h| {
+            let change = h.change.as_ref().unwrap();
+            (change.old_status.as_str(), change.new_status.as_str())
+        })
         .collect();
     assert_eq!(statuses, [("Active", "Executing"), ("Executing", "Failed")]);
     assert!(history[0].seq < history[1].seq);
-    assert_eq!(history[1].change.plan_id.as_deref(), Some("plan-7"));
+    assert_eq!(
+        history[1].change.as_ref().unwrap().plan_id.as_deref(),
+        Some("plan-7")
+    );
     assert!(audit.actions_for_intent("intent-other").unwrap().is_empty());
+    // An erased change is listed as erased, not left out.
+    let ledger = vellum::Ledger::open(&path, Default::default()).unwrap();
+    let erasure = ledger
+        .erase(vellum::ledger::erasure::EraseRequest {
+            target: vellum::ledger::erasure::EraseTarget::Entries(vec![history[0].seq]),
+            reason: "test".into(),
+            by: "tester".into(),
+            on_hold: vellum::ledger::erasure::OnHold::Refuse,
+        })
+        .unwrap();
+    drop(ledger);
+    let history = audit.actions_for_intent("intent-42").unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[0].change.as_ref(), history[0].erased),
+        (None, Some(Some(erasure.record_seq)))
+    );
+    assert!(history[1].change.is_some() && history[1].erased.is_none());
 }
 
 #[test]

@@ -19,7 +19,7 @@ use common::{
 use serde_json::json;
 use vellum::chain::{ChainTemplate, LoadOptions};
 use vellum::ledger::entry::Entry;
-use vellum::ledger::store::{StoreError, StoreReader};
+use vellum::ledger::store::StoreError;
 use vellum::sink::{Disposition, EmitError, LedgerConfig, SinkOptions};
 use vellum::{AuditEvent, Ledger, LedgerOptions, Sink, SinkConfig, StatusChange};
 use vellum_guest_artifacts::{HOSTILE, NOOP};

@@ -130,7 +130,9 @@ fn intact_ledger_verifies(backend: Backend) {
 fn edited_content_is_modified(backend: Backend) {
     let test = ledger(&backend);
     // Another entry's sealed content, moved here: it does not open for this entry.
-    test.insider("UPDATE contents SET sealed = (SELECT sealed FROM contents WHERE seq = 3) WHERE seq = 7");
+    test.insider(
+        "UPDATE contents SET sealed = (SELECT sealed FROM contents WHERE seq = 3) WHERE seq = 7",
+    );
     assert_eq!(first(&test), (TamperClass::Modified, Some(7)));
 }
 
@@ -260,7 +262,9 @@ fn flipped_bits_in_the_header_make_the_file_unreadable_not_a_panic() {
 
 fn a_range_check_finds_a_modified_entry_by_inclusion_proofs(backend: Backend) {
     let test = ledger(&backend);
-    test.insider("UPDATE contents SET sealed = (SELECT sealed FROM contents WHERE seq = 4) WHERE seq = 3");
+    test.insider(
+        "UPDATE contents SET sealed = (SELECT sealed FROM contents WHERE seq = 4) WHERE seq = 3",
+    );
     let store = test.location.open_reader_tolerant().unwrap();
     let vkey = vellum::ledger::read_vkey(&test.location).unwrap();
     let ranged = verify(store.as_ref(), &vkey, Some((2, 6)), &mut |_, _| {}).unwrap();

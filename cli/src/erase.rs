@@ -171,7 +171,11 @@ pub fn retention(command: RetentionCommand) -> Result<u8> {
     );
     let ledger = Ledger::open(config.ledger.location(), config.ledger.options()?)
         .with_context(|| format!("opening the ledger of {}", sink.display()))?;
-    let report = ledger.run_retention(&config.retention.rule, now.unwrap_or_else(Timestamp::now), &by)?;
+    let report = ledger.run_retention(
+        &config.retention.rule,
+        now.unwrap_or_else(Timestamp::now),
+        &by,
+    )?;
     eprintln!(
         "retention: erased {} entries, {} held, {} of format 1 left (cannot be erased)",
         report.erased, report.held, report.format_1

@@ -432,10 +432,7 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
     let opened = match location.file() {
         Some(path) => SqliteStore::open(path).and_then(|s| {
             s.integrity_check()?;
-            let keys = location.open_keys(false).map_or_else(
-                |_| Box::new(vellum::ledger::keys::NoKeys) as Box<dyn vellum::ledger::keys::KeyStore>,
-                |k| k,
-            );
+            let keys = location.keys_for_reading()?;
             let unsealer = vellum::ledger::store::unseal::Unsealer::tolerant(keys);
             Ok(Box::new(s.with_unsealer(unsealer)) as Box<dyn StoreReader>)
         }),

@@ -344,7 +344,10 @@ fn query<'py>(
 }
 
 /// A value as Python sees its JSON (via `json.loads`).
-fn json_to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+fn json_to_python<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(value).map_err(|e| VellumError::new_err(e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
 }

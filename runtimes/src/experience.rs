@@ -590,8 +590,14 @@ impl<'a> ExperienceReplayer<'a> {
             .filter(|e| is_recorded(e))
             .map(|e| Ok((e.seq, envelope(e)?)))
             .collect::<Result<_, ExperienceError>>()?;
+        let erased = page
+            .entries
+            .iter()
+            .filter_map(|e| crate::erased_by(e).map(|record| (e.seq, record)))
+            .collect();
         Ok(ReplayPage {
             events,
+            erased,
             resume_after: page.entries.last().map(|e| e.seq).or(after_seq),
             caught_up: page.next_cursor.is_none(),
         })
@@ -601,16 +607,22 @@ impl<'a> ExperienceReplayer<'a> {
 /// One page of a replay.
 #[derive(Debug, Clone)]
 pub struct ReplayPage {
-    /// The envelopes, with their sequence numbers (drop markers are skipped).
+    /// The envelopes, with their sequence numbers (drop markers and erased entries are
+    /// skipped).
     pub events: Vec<(u64, ExperienceEventEnvelope)>,
+    /// The erased entries of the page, `(seq, erasure record)`: their content is gone, so
+    /// they have no envelope, but a replay still learns where they were.
+    pub erased: Vec<(u64, Option<u64>)>,
     /// Where the next page starts ([`ReplayFrom::After`]).
     pub resume_after: Option<u64>,
     /// Whether this page reached the end of the ledger.
     pub caught_up: bool,
 }
 
+/// Whether an entry holds an envelope: recorded, and not erased (the queries leave erased
+/// entries out; [`ExperienceReplayer::replay`] lists them).
 fn is_recorded(entry: &Entry) -> bool {
-    entry.disposition == Disposition::Recorded
+    entry.disposition == Disposition::Recorded && !entry.is_erased()
 }
 
 fn envelope(entry: &Entry) -> Result<ExperienceEventEnvelope, ExperienceError> {

@@ -40,8 +40,11 @@ pub struct IntentStatusChanged {
     pub recorded_at: Timestamp,
     /// When the transition happened.
     pub occurred_at: Timestamp,
-    /// The change, as the plugin chain left it.
-    pub change: StatusChange,
+    /// The change, as the plugin chain left it; `None` once erased.
+    pub change: Option<StatusChange>,
+    /// When the change's content was erased: the erasure record's sequence number (`None`
+    /// inside: no record covers it, which `vellum verify` reports).
+    pub erased: Option<Option<u64>>,
 }
 
 impl IntentAuditSink {
@@ -113,20 +116,32 @@ impl IntentAuditSink {
             kinds: vec![STATUS_CHANGED_KIND.to_string()],
             ..Query::default()
         };
+        // An erased change keeps its envelope (the correlation id is the intent's) but not
+        // its subject: it is listed as erased, never left out.
         let entries = crate::query_all(self.sink.ledger(), query, None, |e| {
-            e.event.subject.as_deref() == Some(intent_id)
+            e.is_erased() || e.event.subject.as_deref() == Some(intent_id)
         })?;
         entries
             .into_iter()
             .map(|entry| {
-                let change = serde_json::from_str(entry.event.payload.as_str()).map_err(|e| {
-                    LedgerError::Invalid(format!("entry {} is not a status change: {e}", entry.seq))
-                })?;
+                let erased = crate::erased_by(&entry);
+                let change = match erased {
+                    Some(_) => None,
+                    None => Some(serde_json::from_str(entry.event.payload.as_str()).map_err(
+                        |e| {
+                            LedgerError::Invalid(format!(
+                                "entry {} is not a status change: {e}",
+                                entry.seq
+                            ))
+                        },
+                    )?),
+                };
                 Ok(IntentStatusChanged {
                     seq: entry.seq,
                     recorded_at: entry.recorded_at,
                     occurred_at: entry.event.occurred_at,
                     change,
+                    erased,
                 })
             })
             .collect()

@@ -30,6 +30,15 @@ fn new_event_id(prefix: &str) -> String {
     format!("{prefix}:{}:{n}", jiff::Timestamp::now().as_nanosecond())
 }
 
+/// When `entry`'s content was erased: `Some(the erasure record, if one covers it)`.
+fn erased_by(entry: &Entry) -> Option<Option<u64>> {
+    entry
+        .seal
+        .as_ref()
+        .and_then(|s| s.erased.as_ref())
+        .map(|e| e.record)
+}
+
 /// Every entry matching `query`, page by page (up to `limit` in all when given), by
 /// sequence number.
 fn query_all(

@@ -5,11 +5,11 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::Extension;
 use serde::Deserialize;
 use vellum::Sink;
 use vellum::ledger::erasure::{EraseReport, EraseRequest, EraseTarget, OnHold, RetentionRule};

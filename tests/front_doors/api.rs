@@ -194,7 +194,11 @@ async fn erasure_needs_an_admin_token_a_reason_and_a_single_target() {
     }
     let body = r#"{"subject":"ada","reason":"GDPR art. 17"}"#;
     let response = send(&app, erase(&token, body)).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a tenant token may not");
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a tenant token may not"
+    );
     for bad in [
         r#"{"subject":"ada","reason":" "}"#,
         r#"{"subject":"ada","seqs":[1],"reason":"x"}"#,
@@ -219,7 +223,13 @@ async fn erasure_needs_an_admin_token_a_reason_and_a_single_target() {
         .unwrap();
     assert!(page.entries[0].is_erased() && !page.entries[1].is_erased());
     let logged = &page.entries[record as usize];
-    assert!(logged.event.payload.as_str().contains("admin token of tenant"));
+    assert!(
+        logged
+            .event
+            .payload
+            .as_str()
+            .contains("admin token of tenant")
+    );
     // A legal hold makes it a 409 naming the hold.
     ledger
         .add_hold(vellum::ledger::HoldRequest::Subject("bob".into()), "case 3")
@@ -228,5 +238,10 @@ async fn erasure_needs_an_admin_token_a_reason_and_a_single_target() {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let body = body_json(response).await;
     assert_eq!(body["error"]["class"], "held", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("case 3"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("case 3")
+    );
 }

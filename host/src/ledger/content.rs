@@ -274,7 +274,9 @@ impl Decoder<'_> {
         Ok(head)
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn string(&mut self) -> Result<String, String> {
         let n = self.u32()? as usize;
@@ -372,9 +374,15 @@ mod tests {
         let c = content().encode();
         let (key, id, salt) = (DataKey::random(), KeyId::random(), Salt::random());
         let sealed = seal(&key, &id, 3, &salt, &c);
-        assert!(open(&DataKey::random(), &id, 3, &sealed).is_err(), "other key");
+        assert!(
+            open(&DataKey::random(), &id, 3, &sealed).is_err(),
+            "other key"
+        );
         assert!(open(&key, &id, 4, &sealed).is_err(), "moved to entry 4");
-        assert!(open(&key, &KeyId::random(), 3, &sealed).is_err(), "other id");
+        assert!(
+            open(&key, &KeyId::random(), 3, &sealed).is_err(),
+            "other id"
+        );
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(open(&key, &id, 3, &flipped).is_err(), "altered");

@@ -322,7 +322,10 @@ impl Ledger {
     /// Erases what `request` names (see [`erasure`]): removes the content, appends the
     /// signed `vellum.erasure` record, destroys the data keys, and signs a checkpoint
     /// covering the record. Runs on the writer, in order with appends.
-    pub fn erase(&self, request: erasure::EraseRequest) -> Result<erasure::EraseReport, LedgerError> {
+    pub fn erase(
+        &self,
+        request: erasure::EraseRequest,
+    ) -> Result<erasure::EraseReport, LedgerError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(Message::Erase(Box::new(request), reply))?;
         answer.recv().map_err(|_| closed())?
@@ -356,9 +359,8 @@ impl Ledger {
             for entry in &page.entries {
                 let e = &entry.event;
                 let rule = erasure::governing_rule(rules, e.tenant.as_deref(), &e.kind);
-                let is_due = rule.is_some_and(|r| {
-                    erasure::due_at(r, entry.recorded_at, e.occurred_at) <= now
-                });
+                let is_due = rule
+                    .is_some_and(|r| erasure::due_at(r, entry.recorded_at, e.occurred_at) <= now);
                 match (is_due, &entry.seal) {
                     (false, _) => {}
                     (true, None) => report.format_1 += 1,
@@ -404,7 +406,9 @@ impl Ledger {
         let target = match target {
             HoldRequest::Tenant(t) => keys::HoldTarget::Tenant(t),
             HoldRequest::Correlation(c) => keys::HoldTarget::Correlation(c),
-            HoldRequest::Subject(s) => keys::HoldTarget::Subject(store.subject_hash(&s).to_string()),
+            HoldRequest::Subject(s) => {
+                keys::HoldTarget::Subject(store.subject_hash(&s).to_string())
+            }
         };
         Ok(store.add_hold(&target, reason)?)
     }

@@ -16,11 +16,11 @@ use serde::Serialize;
 use tlog_tiles::tlog::{self, stored_hash_index};
 
 use super::LedgerError;
+use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use super::content::KeyId;
+use super::cosignature::CosignatureVerifier;
 use super::entry::Entry;
 use super::erasure::{ERASURE_KIND, ErasureRecord};
-use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
-use super::cosignature::CosignatureVerifier;
 use super::hash::Hash;
 use super::merkle::StoreHashes;
 use super::store::{StoreError, StoreReader};
@@ -387,7 +387,9 @@ impl Erasures {
                 None => Some("no erasure record covers it".to_string()),
                 Some(_) if !whole => None,
                 Some(r) => match self.records.get(&r) {
-                    None => Some(format!("entry {r}, named as its erasure record, is not one")),
+                    None => Some(format!(
+                        "entry {r}, named as its erasure record, is not one"
+                    )),
                     Some(rec) if !rec.covers(seq, key.as_ref()) => {
                         Some(format!("the erasure record {r} does not cover it"))
                     }

@@ -25,10 +25,10 @@ use super::erasure::{
     ERASURE_KIND, EraseReport, EraseRequest, EraseTarget, ErasureRecord, OnHold, hold_covers,
     ranges,
 };
-use super::keys::{Hold, KeyScope, KeyStore};
-use super::query::Query;
 use super::idempotency::{IdempotencyKey, Replay, StoredKey};
+use super::keys::{Hold, KeyScope, KeyStore};
 use super::merkle::{self, ConsistencyProof, StoreHashes};
+use super::query::Query;
 use super::store::{StoreError, StoreWriter};
 use super::witness::WitnessError;
 use super::{LedgerError, LedgerOptions, check_on_open};
@@ -98,6 +98,21 @@ enum Answer {
     New { start: usize, count: usize },
     /// Already decided (a replayed key, a conflict, a failed key look-up).
     Now(Result<Vec<Receipt>, LedgerError>),
+}
+
+/// What an erasure removes: data keys to destroy (with every entry sealed under them) and
+/// single entries.
+struct Targets {
+    keys: Vec<KeyId>,
+    seqs: BTreeSet<u64>,
+}
+
+/// The targets left after the legal holds, how many entries or keys were left alone, and
+/// which holds were overridden.
+struct Held {
+    targets: Targets,
+    held: usize,
+    overridden: Vec<u64>,
 }
 
 /// Whether entry `entry` may be erased on its own: format 2, not an erasure record.
@@ -371,8 +386,12 @@ impl Writer {
             self.recheck_store()?;
         }
         let holds = self.keys.holds()?;
-        let (keys, seqs, mut record) = self.erase_targets(&request)?;
-        let (keys, seqs, held, overridden) = self.apply_holds(&request, &holds, keys, seqs)?;
+        let (targets, mut record) = self.erase_targets(&request)?;
+        let Held {
+            targets: Targets { keys, seqs },
+            held,
+            overridden,
+        } = self.apply_holds(&request, &holds, targets)?;
         if keys.is_empty() && seqs.is_empty() {
             return Err(LedgerError::BadRequest(match held {
                 0 => format!("nothing to erase for {:?}", request.target),
@@ -418,7 +437,7 @@ impl Writer {
     fn erase_targets(
         &self,
         request: &EraseRequest,
-    ) -> Result<(Vec<KeyId>, BTreeSet<u64>, ErasureRecord), LedgerError> {
+    ) -> Result<(Targets, ErasureRecord), LedgerError> {
         let mut record = ErasureRecord {
             scope: String::new(),
             tenant: None,
@@ -463,7 +482,7 @@ impl Writer {
                 (Vec::new(), seqs.iter().copied().collect())
             }
         };
-        Ok((keys, seqs, record))
+        Ok((Targets { keys, seqs }, record))
     }
 
     /// Applies the legal holds: refuses, skips or overrides (per the request) the keys and
@@ -473,12 +492,17 @@ impl Writer {
         &self,
         request: &EraseRequest,
         holds: &[Hold],
-        mut keys: Vec<KeyId>,
-        mut seqs: BTreeSet<u64>,
-    ) -> Result<(Vec<KeyId>, BTreeSet<u64>, usize, Vec<u64>), LedgerError> {
+        targets: Targets,
+    ) -> Result<Held, LedgerError> {
+        let untouched = |targets| Held {
+            targets,
+            held: 0,
+            overridden: Vec::new(),
+        };
         if holds.is_empty() {
-            return Ok((keys, seqs, 0, Vec::new()));
+            return Ok(untouched(targets));
         }
+        let Targets { mut keys, mut seqs } = targets;
         // Each affected entry's tenant, correlation and subject hash, as a hold sees them.
         let scopes: HashMap<KeyId, KeyScope> = self.key_scopes(&keys, &seqs)?;
         let subject_of = |key: Option<&KeyId>| {
@@ -495,7 +519,12 @@ impl Writer {
                     continue;
                 };
                 let subject = scope.subject.map(|h| h.to_string());
-                if hold_covers(&hold.target, scope.tenant.as_deref(), None, subject.as_deref()) {
+                if hold_covers(
+                    &hold.target,
+                    scope.tenant.as_deref(),
+                    None,
+                    subject.as_deref(),
+                ) {
                     covers = true;
                     held_keys.insert(*key);
                 }
@@ -531,7 +560,7 @@ impl Writer {
             }
         }
         if hit.is_empty() {
-            return Ok((keys, seqs, 0, Vec::new()));
+            return Ok(untouched(Targets { keys, seqs }));
         }
         match request.on_hold {
             OnHold::Refuse => {
@@ -545,12 +574,20 @@ impl Writer {
                     names.join(", ")
                 )))
             }
-            OnHold::Override => Ok((keys, seqs, 0, hit.into_iter().collect())),
+            OnHold::Override => Ok(Held {
+                targets: Targets { keys, seqs },
+                held: 0,
+                overridden: hit.into_iter().collect(),
+            }),
             OnHold::Skip => {
                 let held = held_seqs.len() + held_keys.len();
                 keys.retain(|k| !held_keys.contains(k));
                 seqs.retain(|s| !held_seqs.contains(s));
-                Ok((keys, seqs, held, Vec::new()))
+                Ok(Held {
+                    targets: Targets { keys, seqs },
+                    held,
+                    overridden: Vec::new(),
+                })
             }
         }
     }

@@ -169,10 +169,16 @@ mod tests {
         assert_ne!(a, k1.pseudonym("user", "ada@example.com"));
         assert_ne!(k1.pseudonym("ab", "c"), k1.pseudonym("a", "bc"));
         let (acme, globex) = (k1.for_tenant(Some("acme")), k1.for_tenant(Some("globex")));
-        assert_eq!(acme.pseudonym("email", "a"), k1.for_tenant(Some("acme")).pseudonym("email", "a"));
+        assert_eq!(
+            acme.pseudonym("email", "a"),
+            k1.for_tenant(Some("acme")).pseudonym("email", "a")
+        );
         assert_ne!(acme.pseudonym("email", "a"), globex.pseudonym("email", "a"));
         assert_ne!(acme.pseudonym("email", "a"), k1.pseudonym("email", "a"));
-        assert_eq!(k1.for_tenant(None).pseudonym("email", "a"), k1.pseudonym("email", "a"));
+        assert_eq!(
+            k1.for_tenant(None).pseudonym("email", "a"),
+            k1.pseudonym("email", "a")
+        );
         assert!(a.starts_with("pseu:") && a.len() == 5 + 32, "{a}");
     }
 

@@ -319,7 +319,9 @@ impl SinkConfig {
         if let Some(rule) = config.retention.rule.iter().find(|r| r.keep_days == 0) {
             return Err(ConfigError::new(format!(
                 "[retention] a rule of {} keeps nothing (keep-days = 0); give at least 1",
-                rule.tenant.as_deref().map_or("every tenant".into(), |t| format!("tenant {t}"))
+                rule.tenant
+                    .as_deref()
+                    .map_or("every tenant".into(), |t| format!("tenant {t}"))
             )));
         }
         let ledger = &mut config.ledger;

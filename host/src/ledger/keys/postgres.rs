@@ -80,9 +80,9 @@ impl PgKeys {
             )
             .map_err(|e| db(&shown, e))?
             .get(0);
-        let index_key = index_key
-            .try_into()
-            .map_err(|_| StoreError::Invalid(format!("{shown}: the key store's index key is damaged")))?;
+        let index_key = index_key.try_into().map_err(|_| {
+            StoreError::Invalid(format!("{shown}: the key store's index key is damaged"))
+        })?;
         Ok(Self {
             client: Mutex::new(client),
             shown,

@@ -297,7 +297,9 @@ impl KeyStore for SqliteKeys {
                 .prepare_cached("DELETE FROM data_keys WHERE id = ?1")
                 .map_err(|e| err(&self.path, e))?;
             for id in ids {
-                delete.execute([&id.0[..]]).map_err(|e| err(&self.path, e))?;
+                delete
+                    .execute([&id.0[..]])
+                    .map_err(|e| err(&self.path, e))?;
             }
         }
         tx.commit().map_err(|e| err(&self.path, e))?;
@@ -364,10 +366,9 @@ fn err(path: &Path, e: rusqlite::Error) -> StoreError {
         Some(rusqlite::ErrorCode::DiskFull) => {
             StoreError::Full(format!("key store {}: {e}", path.display()))
         }
-        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Invalid(format!(
-            "{} is not a Vellum key store: {e}",
-            path.display()
-        )),
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            StoreError::Invalid(format!("{} is not a Vellum key store: {e}", path.display()))
+        }
         _ => StoreError::Io(format!("key store {}: {e}", path.display())),
     }
 }

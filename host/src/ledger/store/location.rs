@@ -133,10 +133,12 @@ impl Location {
 
     /// The key store for reading: an empty one when it does not exist (every sealed
     /// content then reads as erased, which `verify` reports).
-    fn keys_for_reading(&self) -> Result<Box<dyn KeyStore>, StoreError> {
+    pub fn keys_for_reading(&self) -> Result<Box<dyn KeyStore>, StoreError> {
         match self.open_keys(false) {
             Ok(keys) => Ok(keys),
-            Err(StoreError::Invalid(e)) if e.contains("does not exist") || e.contains("has no key store") => {
+            Err(StoreError::Invalid(e))
+                if e.contains("does not exist") || e.contains("has no key store") =>
+            {
                 Ok(Box::new(NoKeys))
             }
             Err(e) => Err(e),
@@ -198,7 +200,9 @@ impl Location {
     /// date one refused.
     pub fn create(&self, origin: &str) -> Result<Migration, StoreError> {
         let migration = match &self.backend {
-            Backend::Sqlite(path) => SqliteStore::create(path, origin).map(|_| Migration::Created)?,
+            Backend::Sqlite(path) => {
+                SqliteStore::create(path, origin).map(|_| Migration::Created)?
+            }
             Backend::Postgres(url) => PgStore::connect(url)?.migrate(origin)?,
         };
         if let Err(e) = self.open_keys(true) {

@@ -32,9 +32,9 @@ use super::location::without_password;
 use super::row::{ContentRow, ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
 use super::unseal::{Unsealer, actor_matches};
 use super::{StoreError, StoreReader, StoreWriter};
-use crate::ledger::content::KeyId;
 use crate::event::{Attestation, split_timestamp};
 use crate::ledger::Hash;
+use crate::ledger::content::KeyId;
 use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
 use crate::ledger::query::{Page, Query, collect_page};
@@ -412,9 +412,9 @@ pub(crate) fn connect_one(url: &str) -> Result<(Client, String), StoreError> {
     }
     config.connect_timeout(CONNECT_TIMEOUT);
     let tls = tls_connector().map_err(|e| StoreError::Invalid(format!("{shown}: {e}")))?;
-    let client = config.connect(tls).map_err(|e| {
-        StoreError::Io(format!("{shown}: cannot connect to PostgreSQL: {e}"))
-    })?;
+    let client = config
+        .connect(tls)
+        .map_err(|e| StoreError::Io(format!("{shown}: cannot connect to PostgreSQL: {e}")))?;
     Ok((client, shown))
 }
 
@@ -663,7 +663,10 @@ impl StoreReader for PgStore {
                 self.unseal(read_row(&row.map_err(|e| self.db(e))?))
                     .map(|(entry, _)| entry)
             });
-            Ok(collect_page(query, rows.filter(|e| actor_matches(query, e))))
+            Ok(collect_page(
+                query,
+                rows.filter(|e| actor_matches(query, e)),
+            ))
         })?
     }
 

@@ -23,8 +23,7 @@ pub(super) const READ_COLUMNS: &str = "entries.seq, entries.leaf_hash, entries.r
 
 /// Entries with their attestation sets and contents; a missing set reads as NULL (and is
 /// reported), a missing content row too (an erasure without record).
-pub(super) const ENTRIES_JOINED: &str =
-    "entries LEFT JOIN attestation_sets ON attestation_sets.id = entries.attestation_set \
+pub(super) const ENTRIES_JOINED: &str = "entries LEFT JOIN attestation_sets ON attestation_sets.id = entries.attestation_set \
      LEFT JOIN contents ON contents.seq = entries.seq \
      LEFT JOIN erased_keys ON erased_keys.key_id = contents.key_id";
 
@@ -96,12 +95,11 @@ impl ReadRow {
                 };
                 // Removed bytes, or a key an erasure record destroyed: erased, whatever the
                 // key store says (a destroyed key is only looked up when opening).
-                let erased = (stored.bytes.is_none() || stored.erased_by.is_some()).then(|| {
-                    Erased {
+                let erased =
+                    (stored.bytes.is_none() || stored.erased_by.is_some()).then_some(Erased {
                         record: stored.erased_by,
                         key,
-                    }
-                });
+                    });
                 let seal = Seal {
                     commitment: Hash(commitment),
                     salt: None,
@@ -117,9 +115,7 @@ impl ReadRow {
         };
         let labels = match seal {
             Some(_) => Default::default(),
-            None => {
-                serde_json::from_str(&self.labels).map_err(|e| bad(format!("labels: {e}")))?
-            }
+            None => serde_json::from_str(&self.labels).map_err(|e| bad(format!("labels: {e}")))?,
         };
         let set = self.attestation_set;
         let attestations = self

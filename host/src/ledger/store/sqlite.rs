@@ -14,8 +14,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, para
 use super::row::{ContentRow, ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
 use super::unseal::{Unsealer, actor_matches};
 use super::{StoreError, StoreReader, StoreWriter};
-use crate::ledger::content::KeyId;
 use crate::event::{Attestation, split_timestamp};
+use crate::ledger::content::KeyId;
 use crate::ledger::entry::Entry;
 use crate::ledger::idempotency::StoredKey;
 use crate::ledger::query::{Page, Query, collect_page};
@@ -483,7 +483,11 @@ impl StoreReader for SqliteStore {
             .map_err(db)?;
         let rows = stmt
             .query_map([after as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(db)?;
         rows.map(|row| {
@@ -687,10 +691,14 @@ impl StoreWriter for SqliteStore {
             .map_err(db)?;
         let mut note_key = self
             .conn
-            .prepare_cached("INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)",
+            )
             .map_err(db)?;
         for key in keys {
-            erased += by_key.execute(params![record as i64, &key.0[..]]).map_err(db)? as u64;
+            erased += by_key
+                .execute(params![record as i64, &key.0[..]])
+                .map_err(db)? as u64;
             note_key
                 .execute(params![&key.0[..], record as i64])
                 .map_err(db)?;
@@ -703,7 +711,9 @@ impl StoreWriter for SqliteStore {
             )
             .map_err(db)?;
         for seq in seqs {
-            erased += by_seq.execute(params![record as i64, *seq as i64]).map_err(db)? as u64;
+            erased += by_seq
+                .execute(params![record as i64, *seq as i64])
+                .map_err(db)? as u64;
         }
         Ok(erased)
     }

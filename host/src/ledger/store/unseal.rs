@@ -86,9 +86,9 @@ impl Unsealer {
                 seal.salt = Some(salt);
                 Ok(())
             }
-            Err(e) if self.strict => Err(StoreError::Invalid(format!(
-                "unreadable entry {seq}: {e}"
-            ))),
+            Err(e) if self.strict => {
+                Err(StoreError::Invalid(format!("unreadable entry {seq}: {e}")))
+            }
             Err(e) => {
                 stored.damaged = Some(e);
                 Ok(())
