@@ -5,6 +5,10 @@
 //! - `verify/full`: `vellum verify` over a ledger of `VELLUM_BENCH_VERIFY` entries
 //!   (default 100,000): recomputing every leaf, the tree and the checkpoints.
 //! - `query/*`: indexed queries on that ledger (first page of 100).
+//! - `append/group-subjects/N`: as `append/group/N`, each event of a new data subject, so
+//!   every commit also creates N data keys (the worst case for the key store).
+//! - erase: a ledger of `VELLUM_BENCH_ERASE` entries (default 1,000,000; 0 skips it), one
+//!   data subject holding 1 % of them; prints how long `erase --subject` takes.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -18,6 +22,15 @@ use vellum::ledger::verify::verify;
 use vellum::{Ledger, LedgerOptions};
 
 fn record(i: u64) -> Record {
+    record_of(i, None)
+}
+
+/// Event `i`, of the data subject `subject` when given.
+fn record_of(i: u64, subject: Option<String>) -> Record {
+    let labels = match subject {
+        None => serde_json::json!({"env": "prod"}),
+        Some(subject) => serde_json::json!({"env": "prod", "data_subject": subject}),
+    };
     let event: AuditEvent = serde_json::from_value(serde_json::json!({
         "id": format!("01JD6Z6Y7A{i:016}"),
         "occurred_at": "2026-11-22T09:00:01.250Z",
@@ -28,7 +41,7 @@ fn record(i: u64) -> Record {
         "kind": if i.is_multiple_of(7) { "approval.granted" } else { "tool.call" },
         "subject": "web.search",
         "payload": {"arguments": {"query": "quarterly revenue"}, "duration_ms": 812, "ok": true},
-        "labels": {"env": "prod"},
+        "labels": labels,
     }))
     .expect("valid event");
     Record::unfiltered(event)
@@ -66,7 +79,71 @@ fn append(c: &mut Criterion) {
             )
         });
     }
+    let n = 100u64;
+    group.throughput(Throughput::Elements(n));
+    group.bench_function(BenchmarkId::new("group-subjects", n), |b| {
+        b.iter_batched(
+            || {
+                next += n;
+                (next - n..next)
+                    .map(|i| record_of(i, Some(format!("user-{i}"))))
+                    .collect::<Vec<_>>()
+            },
+            |records| black_box(ledger.append(records).expect("append")),
+            criterion::BatchSize::SmallInput,
+        )
+    });
     group.finish();
+}
+
+/// One subject's erasure in a large ledger: timed once, printed.
+fn erase(_: &mut Criterion) {
+    let size: u64 = std::env::var("VELLUM_BENCH_ERASE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    if size == 0 {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, ledger) = new_ledger(dir.path());
+    let started = std::time::Instant::now();
+    for start in (0..size).step_by(1_000) {
+        let records = (start..(start + 1_000).min(size))
+            .map(|i| {
+                // Every 100th event is ada's; the others spread over 10,000 subjects.
+                let who = match i % 100 {
+                    0 => "ada".to_string(),
+                    _ => format!("user-{}", i % 10_000),
+                };
+                record_of(i, Some(who))
+            })
+            .collect();
+        ledger.append(records).expect("append");
+    }
+    ledger.checkpoint().expect("checkpoint");
+    let built = started.elapsed();
+    let started = std::time::Instant::now();
+    let report = ledger
+        .erase(vellum::ledger::erasure::EraseRequest {
+            target: vellum::ledger::erasure::EraseTarget::Subject {
+                subject: "ada".into(),
+                tenant: None,
+            },
+            reason: "benchmark".into(),
+            by: "bench".into(),
+            on_hold: vellum::ledger::erasure::OnHold::Refuse,
+        })
+        .expect("erase");
+    let erased_in = started.elapsed();
+    eprintln!(
+        "erase: built a {size}-entry ledger ({} subjects) in {built:?} ({:.0} ev/s); erased \
+         {} entries of one subject ({} keys) in {erased_in:?}",
+        10_001,
+        size as f64 / built.as_secs_f64(),
+        report.entries_erased,
+        report.keys_destroyed
+    );
 }
 
 fn verify_and_query(c: &mut Criterion) {
@@ -125,7 +202,13 @@ fn verify_and_query(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     group.sample_size(10);
     group.throughput(Throughput::Elements(size));
-    let store = SqliteStore::open(&path).expect("open");
+    let store = SqliteStore::open(&path).expect("open").with_unsealer(
+        vellum::ledger::store::unseal::Unsealer::tolerant(
+            vellum::ledger::store::Location::from(&path)
+                .open_keys(false)
+                .expect("key store"),
+        ),
+    );
     group.bench_function("full", |b| {
         b.iter(|| {
             let report = verify(&store, &vkey, None, &mut |_, _| {}).expect("verify");
@@ -135,5 +218,5 @@ fn verify_and_query(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, verify_and_query);
+criterion_group!(benches, append, verify_and_query, erase);
 criterion_main!(benches);
