@@ -137,20 +137,7 @@ impl Writer {
     /// appended since the last one.
     pub(crate) fn run(mut self, rx: Receiver<Message>) {
         while let Ok(message) = rx.recv() {
-            let mut deferred = Vec::new();
-            match message {
-                Message::Checkpoint(reply) => deferred.push(reply),
-                Message::Erase(request, reply) => {
-                    let _ = reply.send(self.erase(*request));
-                }
-                Message::Append(append, reply) => {
-                    let group = self.gather((append, reply), &rx, &mut deferred);
-                    self.commit(group);
-                }
-            }
-            for reply in deferred {
-                let _ = reply.send(self.checkpoint());
-            }
+            self.handle(message, &rx);
             self.maybe_checkpoint();
         }
         // Closed cleanly: no unsigned tail is left behind.
@@ -162,13 +149,34 @@ impl Writer {
         }
     }
 
-    /// Collects queued appends into one group, up to the size and wait limits.
+    /// Serves one message: an append with those queued behind it (one group commit), a
+    /// checkpoint or an erasure. A checkpoint or erasure that ends a group runs right after
+    /// its commit, so everything is served in arrival order.
+    fn handle(&mut self, message: Message, rx: &Receiver<Message>) {
+        match message {
+            Message::Append(append, reply) => {
+                let (group, next) = self.gather((append, reply), rx);
+                self.commit(group);
+                if let Some(next) = next {
+                    self.handle(next, rx);
+                }
+            }
+            Message::Checkpoint(reply) => {
+                let _ = reply.send(self.checkpoint());
+            }
+            Message::Erase(request, reply) => {
+                let _ = reply.send(self.erase(*request));
+            }
+        }
+    }
+
+    /// Collects queued appends into one group, up to the size and wait limits; a
+    /// checkpoint or erasure request ends the group and is returned, to run after it.
     fn gather(
         &self,
         first: AppendRequest,
         rx: &Receiver<Message>,
-        deferred: &mut Vec<CheckpointReply>,
-    ) -> Vec<AppendRequest> {
+    ) -> (Vec<AppendRequest>, Option<Message>) {
         let mut events = first.0.records.len();
         let mut group = vec![first];
         let deadline = Instant::now() + self.options.group_wait;
@@ -184,18 +192,11 @@ impl Writer {
                     events += append.records.len();
                     group.push((append, reply));
                 }
-                Ok(Message::Checkpoint(reply)) => deferred.push(reply),
-                Ok(Message::Erase(request, reply)) => {
-                    // Answered after this group, in order with the appends around it.
-                    let _ = reply.send(Err(LedgerError::Unavailable(format!(
-                        "erasure of {:?} arrived during a group commit; retry it",
-                        request.target
-                    ))));
-                }
+                Ok(other) => return (group, Some(other)),
                 Err(_) => break,
             }
         }
-        group
+        (group, None)
     }
 
     /// Commits one group and answers its callers. A request whose key was used before is

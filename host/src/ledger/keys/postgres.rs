@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS vellum_keys.holds (
 /// The key store in a PostgreSQL database.
 pub struct PgKeys {
     client: Mutex<Client>,
+    /// The database's URL, to reconnect after a lost connection.
+    url: String,
     shown: String,
     index_key: [u8; 32],
 }
@@ -85,11 +87,14 @@ impl PgKeys {
         })?;
         Ok(Self {
             client: Mutex::new(client),
+            url: url.to_string(),
             shown,
             index_key,
         })
     }
 
+    /// Runs `f` on the connection; a connection lost (a server restart) is replaced first,
+    /// so one failed call does not fail every later one.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
@@ -98,6 +103,9 @@ impl PgKeys {
             .client
             .lock()
             .map_err(|_| StoreError::Io("key store connection lock poisoned".into()))?;
+        if client.is_closed() {
+            *client = connect_one(&self.url)?.0;
+        }
         f(&mut client).map_err(|e| db(&self.shown, e))
     }
 
