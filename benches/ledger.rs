@@ -7,8 +7,8 @@
 //! - `query/*`: indexed queries on that ledger (first page of 100).
 //! - `append/group-subjects/N`: as `append/group/N`, each event of a new data subject, so
 //!   every commit also creates N data keys (the worst case for the key store).
-//! - erase: a ledger of `VELLUM_BENCH_ERASE` entries (default 1,000,000; 0 skips it), one
-//!   data subject holding 1 % of them; prints how long `erase --subject` takes.
+//! - erase: a ledger of `VELLUM_BENCH_ERASE` entries (default 1,000,000; 0 skips it) in ten
+//!   tenants, one data subject holding 1 % of them; prints how long `erase --subject` takes.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -111,12 +111,15 @@ fn erase(_: &mut Criterion) {
     for start in (0..size).step_by(1_000) {
         let records = (start..(start + 1_000).min(size))
             .map(|i| {
-                // Every 100th event is ada's; the others spread over 10,000 subjects.
+                // Ten tenants of 100,000 entries; every 100th event (all in tenant-0) is
+                // ada's, the others spread over 10,000 subjects.
                 let who = match i % 100 {
                     0 => "ada".to_string(),
                     _ => format!("user-{}", i % 10_000),
                 };
-                record_of(i, Some(who))
+                let mut record = record_of(i, Some(who));
+                record.event.tenant = Some(format!("tenant-{}", i % 10));
+                record
             })
             .collect();
         ledger.append(records).expect("append");
@@ -137,8 +140,8 @@ fn erase(_: &mut Criterion) {
         .expect("erase");
     let erased_in = started.elapsed();
     eprintln!(
-        "erase: built a {size}-entry ledger ({} subjects) in {built:?} ({:.0} ev/s); erased \
-         {} entries of one subject ({} keys) in {erased_in:?}",
+        "erase: built a {size}-entry ledger (10 tenants, {} subjects) in {built:?} ({:.0} ev/s); \
+         erased {} entries of one subject ({} keys) in {erased_in:?}",
         10_001,
         size as f64 / built.as_secs_f64(),
         report.entries_erased,

@@ -179,7 +179,12 @@ mod intercepted {
         fn abort_append(&mut self) {
             self.inner.abort_append()
         }
-        fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError> {
+        fn erase(
+            &mut self,
+            record: u64,
+            keys: &[(KeyId, Option<String>)],
+            seqs: &[u64],
+        ) -> Result<u64, StoreError> {
             self.inner.erase(record, keys, seqs)
         }
         fn append(

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload as AeadPayload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, OsRng, Payload as AeadPayload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand_core::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -40,10 +40,10 @@ const NONCE_BYTES: usize = 24;
 pub struct Salt(pub [u8; SALT_BYTES]);
 
 impl Salt {
-    /// A fresh random salt.
+    /// A fresh random salt (from the thread's CSPRNG: one per entry, no system call).
     pub fn random() -> Self {
         let mut bytes = [0; SALT_BYTES];
-        OsRng.fill_bytes(&mut bytes);
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
         Self(bytes)
     }
 }
@@ -136,16 +136,22 @@ impl Content {
     /// The canonical encoding: `opt(actor) opt(subject) bytes(payload)` then the labels as
     /// in the entry encoding (see `docs/ledger-format.md`).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Encoder::with_capacity(64 + self.payload.as_str().len());
-        out.opt(self.actor.as_deref());
-        out.opt(self.subject.as_deref());
-        out.bytes(self.payload.as_str().as_bytes());
-        out.u32(self.labels.len() as u32);
-        for (key, value) in &self.labels {
-            out.bytes(key.as_bytes());
-            out.bytes(value.as_bytes());
-        }
-        out.into_inner()
+        encode(
+            self.actor.as_deref(),
+            self.subject.as_deref(),
+            &self.payload,
+            &self.labels,
+        )
+    }
+
+    /// [`Content::encode`] of `event`'s content, without copying it out first.
+    pub fn encode_event(event: &AuditEvent) -> Vec<u8> {
+        encode(
+            event.actor.as_deref(),
+            event.subject.as_deref(),
+            &event.payload,
+            &event.labels,
+        )
     }
 
     /// Parses [`Content::encode`]'s output.
@@ -176,6 +182,25 @@ impl Content {
     }
 }
 
+/// The content encoding of these fields.
+fn encode(
+    actor: Option<&str>,
+    subject: Option<&str>,
+    payload: &Payload,
+    labels: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut out = Encoder::with_capacity(64 + payload.as_str().len());
+    out.opt(actor);
+    out.opt(subject);
+    out.bytes(payload.as_str().as_bytes());
+    out.u32(labels.len() as u32);
+    for (key, value) in labels {
+        out.bytes(key.as_bytes());
+        out.bytes(value.as_bytes());
+    }
+    out.into_inner()
+}
+
 /// SHA-256("vellum/content/v2\n" ‖ salt ‖ encoded content).
 pub fn commitment(salt: &Salt, encoded: &[u8]) -> Hash {
     let mut h = Sha256::new();
@@ -199,23 +224,19 @@ fn associated_data(seq: u64, key: &KeyId) -> Vec<u8> {
 /// not open for another.
 pub fn seal(key: &DataKey, id: &KeyId, seq: u64, salt: &Salt, encoded: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
-    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-    let mut plain = Zeroizing::new(Vec::with_capacity(SALT_BYTES + encoded.len()));
-    plain.extend_from_slice(&salt.0);
-    plain.extend_from_slice(encoded);
+    // nonce ‖ salt ‖ content, then salt ‖ content encrypted in place and the tag appended:
+    // one buffer, no plaintext copy left behind.
+    let mut out = Vec::with_capacity(NONCE_BYTES + SALT_BYTES + encoded.len() + 16);
+    out.resize(NONCE_BYTES, 0);
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut out);
+    out.extend_from_slice(&salt.0);
+    out.extend_from_slice(encoded);
     let aad = associated_data(seq, id);
-    let sealed = cipher
-        .encrypt(
-            &nonce,
-            AeadPayload {
-                msg: &plain,
-                aad: &aad,
-            },
-        )
+    let (nonce, plain) = out.split_at_mut(NONCE_BYTES);
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(nonce), &aad, plain)
         .expect("XChaCha20-Poly1305 encrypts any message under 256 GiB");
-    let mut out = Vec::with_capacity(NONCE_BYTES + sealed.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(&tag);
     out
 }
 

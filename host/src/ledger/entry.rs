@@ -170,31 +170,34 @@ impl Entry {
         }
     }
 
-    /// The format-2 entry for `record` at `seq`: its content committed to with a fresh salt
-    /// and stored as `seal` makes it from `salt ‖ encoding` (sealed under a data key, or in
-    /// the clear).
+    /// The format-2 entry for `record` at `seq`, and its leaf hash: its content committed
+    /// to with a fresh salt and stored as `seal` makes it from `salt ‖ encoding` (sealed
+    /// under a data key, or in the clear).
     pub(crate) fn sealed(
         seq: u64,
         recorded_at: Timestamp,
         record: Record,
         key: Option<KeyId>,
         seal: impl FnOnce(&Salt, &[u8]) -> Vec<u8>,
-    ) -> Self {
+    ) -> (Self, Hash) {
         let mut entry = Self::new(seq, recorded_at, record);
         let salt = Salt::random();
-        let encoded = Content::of(&entry.event).encode();
-        entry.seal = Some(Seal {
-            commitment: super::content::commitment(&salt, &encoded),
-            salt: Some(salt),
-            erased: None,
-        });
+        let encoded = Content::encode_event(&entry.event);
+        let commitment = super::content::commitment(&salt, &encoded);
         entry.stored = Some(StoredContent {
             key,
             bytes: Some(seal(&salt, &encoded)),
             erased_by: None,
             damaged: None,
         });
-        entry
+        entry.seal = Some(Seal {
+            commitment,
+            salt: Some(salt),
+            erased: None,
+        });
+        // The commitment was just made from this content: no need to recompute it.
+        let leaf = record_hash(&entry.encode_v2(&commitment)).into();
+        (entry, leaf)
     }
 
     /// Whether the content was erased (the entry shows its envelope only).
@@ -259,7 +262,9 @@ impl Entry {
             None => self.encode_v1(),
             Some(seal) => {
                 let commitment = match (&seal.salt, &seal.erased) {
-                    (Some(salt), None) => Content::of(&self.event).commitment(salt),
+                    (Some(salt), None) => {
+                        super::content::commitment(salt, &Content::encode_event(&self.event))
+                    }
                     _ => seal.commitment,
                 };
                 self.encode_v2(&commitment)

@@ -288,10 +288,10 @@ impl Writer {
                 let seq = size + plan.entries.len() as u64;
                 let scope = scopes.next().expect("one scope per record");
                 let (id, key) = &self.key_cache[&scope];
-                let entry = Entry::sealed(seq, recorded_at, record, Some(*id), |salt, encoded| {
-                    content::seal(key, id, seq, salt, encoded)
-                });
-                let leaf = entry.leaf_hash();
+                let (entry, leaf) =
+                    Entry::sealed(seq, recorded_at, record, Some(*id), |salt, encoded| {
+                        content::seal(key, id, seq, salt, encoded)
+                    });
                 plan.entries.push((entry, leaf));
             }
             let count = plan.entries.len() - start;
@@ -402,11 +402,16 @@ impl Writer {
         record.keys = keys.clone();
         record.seqs = ranges(&seqs);
         record.holds_overridden = overridden.clone();
+        // Each key's tenant: the store finds a key's entries through the tenant index.
+        let keyed = keys
+            .iter()
+            .map(|k| Ok((*k, self.keys.find_by_id(k)?.and_then(|i| i.scope.tenant))))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         if let Err(e) = self.store.begin_append() {
             return Err(self.fail(e));
         }
         let seqs: Vec<u64> = seqs.into_iter().collect();
-        let committed = self.commit_erasure(&keys, &seqs, record);
+        let committed = self.commit_erasure(&keyed, &seqs, record);
         let (record_seq, erased) = match committed {
             Ok(done) => done,
             Err(e) => {
@@ -651,7 +656,7 @@ impl Writer {
     /// Within an open append: removes the content and appends the record; commits.
     fn commit_erasure(
         &mut self,
-        keys: &[KeyId],
+        keys: &[(KeyId, Option<String>)],
         seqs: &[u64],
         mut record: ErasureRecord,
     ) -> Result<(u64, u64), StoreError> {
@@ -673,15 +678,13 @@ impl Writer {
                 .map_err(|e| StoreError::Io(format!("erasure record: {e}")))?,
             labels: Default::default(),
         };
-        let entry = Entry::sealed(
+        let entries = vec![Entry::sealed(
             seq,
             Timestamp::now(),
             Record::unfiltered(event),
             None,
             content::public,
-        );
-        let leaf = entry.leaf_hash();
-        let entries = vec![(entry, leaf)];
+        )];
         let hashes = self.tree_hashes(&entries)?;
         self.store.append(&entries, &hashes, &[])?;
         Ok((seq, erased))

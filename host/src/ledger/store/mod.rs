@@ -95,9 +95,14 @@ pub trait StoreWriter: StoreReader {
     ) -> Result<(), StoreError>;
     /// Within the open append (committed by the [`StoreWriter::append`] that follows, which
     /// holds the erasure record `record`): removes the content of the entries `seqs` and of
-    /// every entry sealed under `keys`, and records `keys` as destroyed by `record`.
-    /// Returns how many entries' content it removed.
-    fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError>;
+    /// every entry sealed under `keys` (each with the tenant it belongs to), and records
+    /// `keys` as destroyed by `record`. Returns how many entries' content it removed.
+    fn erase(
+        &mut self,
+        record: u64,
+        keys: &[(KeyId, Option<String>)],
+        seqs: &[u64],
+    ) -> Result<u64, StoreError>;
     /// Abandons the open append, if any: nothing of it is written. Never fails; a broken
     /// connection is dropped and replaced on the next append.
     fn abort_append(&mut self);

@@ -57,7 +57,6 @@ CREATE TABLE contents (
     sealed    BYTEA,
     erased_by BIGINT
 );
-CREATE INDEX contents_by_key ON contents (key_id) WHERE key_id IS NOT NULL;
 CREATE TABLE erased_keys (
     id         BIGSERIAL PRIMARY KEY,
     key_id     BYTEA  NOT NULL UNIQUE,
@@ -821,37 +820,54 @@ impl StoreWriter for PgStore {
         Ok(())
     }
 
-    fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError> {
+    fn erase(
+        &mut self,
+        record: u64,
+        keys: &[(KeyId, Option<String>)],
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
         let shown = self.shown.clone();
         let Some((conn, _)) = self.append.get_mut().as_mut() else {
             return Err(StoreError::Io("erase without begin_append".into()));
         };
         let record = record as i64;
-        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.0.to_vec()).collect();
-        let seqs: Vec<i64> = seqs.iter().map(|s| *s as i64).collect();
-        let by_key = conn
-            .execute(
-                "UPDATE contents SET sealed = NULL, erased_by = $1 \
-                 WHERE key_id = ANY($2) AND erased_by IS NULL",
-                &[&record, &keys],
-            )
-            .and_then(|n| {
-                conn.execute(
-                    "INSERT INTO erased_keys (key_id, record_seq) SELECT k, $1 FROM UNNEST($2::BYTEA[]) AS k \
-                     ON CONFLICT (key_id) DO NOTHING",
-                    &[&record, &keys],
+        let mut erased = 0;
+        for (key, tenant) in keys {
+            let key = key.0.to_vec();
+            // The key's entries are found through the tenant index (no index on key ids:
+            // it would cost every append).
+            let of_tenant = match tenant {
+                Some(_) => "tenant = $3",
+                None => "tenant IS NULL AND $3::TEXT IS NULL",
+            };
+            erased += conn
+                .execute(
+                    &format!(
+                        "UPDATE contents SET sealed = NULL, erased_by = $1 \
+                         WHERE key_id = $2 AND erased_by IS NULL \
+                         AND seq IN (SELECT seq FROM entries WHERE {of_tenant})"
+                    ),
+                    &[&record, &key, tenant],
                 )
-                .map(|_| n)
-            })
-            .map_err(|e| db(&shown, e))?;
-        let by_seq = conn
+                .and_then(|n| {
+                    conn.execute(
+                        "INSERT INTO erased_keys (key_id, record_seq) VALUES ($1, $2) \
+                         ON CONFLICT (key_id) DO NOTHING",
+                        &[&key, &record],
+                    )
+                    .map(|_| n)
+                })
+                .map_err(|e| db(&shown, e))?;
+        }
+        let seqs: Vec<i64> = seqs.iter().map(|s| *s as i64).collect();
+        erased += conn
             .execute(
                 "UPDATE contents SET sealed = NULL, erased_by = $1 \
                  WHERE seq = ANY($2) AND erased_by IS NULL",
                 &[&record, &seqs],
             )
             .map_err(|e| db(&shown, e))?;
-        Ok(by_key + by_seq)
+        Ok(erased)
     }
 
     fn abort_append(&mut self) {

@@ -12,14 +12,14 @@ use crate::ledger::entry::{Disposition, Entry, Erased, Seal, StoredContent};
 /// The columns an entry is read from, in this order: the entry's own, then its attestation
 /// set's text (NULL when the set is missing) and the set's id, then (format 2) the
 /// commitment, the content row's seq (NULL: no content row), key id and sealed bytes, and
-/// the erasure record that removed them or destroyed their key.
+/// the erasure record that removed them.
 pub(super) const READ_COLUMNS: &str = "entries.seq, entries.leaf_hash, entries.recorded_s, \
     entries.recorded_ns, entries.occurred_s, entries.occurred_ns, entries.event_id, \
     entries.tenant, entries.correlation_id, entries.chain_id, entries.actor, entries.kind, \
     entries.subject, entries.payload, entries.labels, entries.disposition, \
     entries.dropped_plugin, entries.dropped_reason, attestation_sets.attestations, \
     entries.attestation_set, entries.commitment, contents.seq, contents.key_id, \
-    contents.sealed, COALESCE(contents.erased_by, erased_keys.record_seq)";
+    contents.sealed, contents.erased_by";
 
 /// Entries with their attestation sets and contents; a missing set reads as NULL (and is
 /// reported), a missing content row too (an erasure without record).

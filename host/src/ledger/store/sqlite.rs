@@ -49,7 +49,6 @@ CREATE TABLE contents (
     sealed     BLOB,
     erased_by  INTEGER
 ) STRICT;
-CREATE INDEX contents_by_key ON contents (key_id) WHERE key_id IS NOT NULL;
 CREATE TABLE erased_keys (
     id         INTEGER PRIMARY KEY,
     key_id     BLOB    NOT NULL UNIQUE,
@@ -680,24 +679,30 @@ impl StoreWriter for SqliteStore {
         Ok(())
     }
 
-    fn erase(&mut self, record: u64, keys: &[KeyId], seqs: &[u64]) -> Result<u64, StoreError> {
+    fn erase(
+        &mut self,
+        record: u64,
+        keys: &[(KeyId, Option<String>)],
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
         let mut erased = 0;
+        // The key's entries are found through the tenant index (no index on key ids: it
+        // would cost every append).
         let mut by_key = self
             .conn
             .prepare_cached(
                 "UPDATE contents SET sealed = NULL, erased_by = ?1 \
-                 WHERE key_id = ?2 AND erased_by IS NULL",
+                 WHERE key_id = ?2 AND erased_by IS NULL \
+                 AND seq IN (SELECT seq FROM entries WHERE tenant IS ?3)",
             )
             .map_err(db)?;
         let mut note_key = self
             .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)",
-            )
+            .prepare_cached("INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)")
             .map_err(db)?;
-        for key in keys {
+        for (key, tenant) in keys {
             erased += by_key
-                .execute(params![record as i64, &key.0[..]])
+                .execute(params![record as i64, &key.0[..], tenant])
                 .map_err(db)? as u64;
             note_key
                 .execute(params![&key.0[..], record as i64])
@@ -711,9 +716,7 @@ impl StoreWriter for SqliteStore {
             )
             .map_err(db)?;
         for seq in seqs {
-            erased += by_seq
-                .execute(params![record as i64, *seq as i64])
-                .map_err(db)? as u64;
+            erased += by_seq.execute(params![record as i64, *seq as i64]).map_err(db)? as u64;
         }
         Ok(erased)
     }
