@@ -278,9 +278,6 @@ impl SqliteStore {
              PRAGMA wal_autocheckpoint = 16384;"
         ))
         .map_err(|e| invalid(path, e))?;
-        // Erasure clears content in place: freed bytes are overwritten, not left in pages.
-        conn.execute_batch("PRAGMA secure_delete = ON;")
-            .map_err(|e| invalid(path, e))?;
         Ok(Self {
             conn,
             attestation_sets: HashMap::new(),
@@ -302,6 +299,50 @@ impl SqliteStore {
         }
         Ok((entry, leaf))
     }
+
+    /// The statements of an erasure (see [`StoreWriter::erase`]).
+    fn erase_in(
+        &mut self,
+        record: u64,
+        keys: &[(KeyId, Option<String>)],
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
+        let mut erased = 0;
+        // The key's entries are found through the tenant index (no index on key ids: it
+        // would cost every append).
+        let mut by_key = self
+            .conn
+            .prepare_cached(
+                "UPDATE contents SET sealed = NULL, erased_by = ?1 \
+                 WHERE key_id = ?2 AND erased_by IS NULL \
+                 AND seq IN (SELECT seq FROM entries WHERE tenant IS ?3)",
+            )
+            .map_err(db)?;
+        let mut note_key = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)")
+            .map_err(db)?;
+        for (key, tenant) in keys {
+            erased += by_key
+                .execute(params![record as i64, &key.0[..], tenant])
+                .map_err(db)? as u64;
+            note_key
+                .execute(params![&key.0[..], record as i64])
+                .map_err(db)?;
+        }
+        let mut by_seq = self
+            .conn
+            .prepare_cached(
+                "UPDATE contents SET sealed = NULL, erased_by = ?1 \
+                 WHERE seq = ?2 AND erased_by IS NULL",
+            )
+            .map_err(db)?;
+        for seq in seqs {
+            erased += by_seq.execute(params![record as i64, *seq as i64]).map_err(db)? as u64;
+        }
+        Ok(erased)
+    }
+
 
     /// The log's origin line, recorded at creation.
     pub fn origin(&self) -> Result<String, StoreError> {
@@ -685,40 +726,16 @@ impl StoreWriter for SqliteStore {
         keys: &[(KeyId, Option<String>)],
         seqs: &[u64],
     ) -> Result<u64, StoreError> {
-        let mut erased = 0;
-        // The key's entries are found through the tenant index (no index on key ids: it
-        // would cost every append).
-        let mut by_key = self
-            .conn
-            .prepare_cached(
-                "UPDATE contents SET sealed = NULL, erased_by = ?1 \
-                 WHERE key_id = ?2 AND erased_by IS NULL \
-                 AND seq IN (SELECT seq FROM entries WHERE tenant IS ?3)",
-            )
+        // Cleared content is overwritten, not left in free space; only in this connection's
+        // erasures (appends free nothing, and the setting costs them).
+        self.conn
+            .execute_batch("PRAGMA secure_delete = ON;")
             .map_err(db)?;
-        let mut note_key = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)")
+        let erased = self.erase_in(record, keys, seqs);
+        self.conn
+            .execute_batch("PRAGMA secure_delete = OFF;")
             .map_err(db)?;
-        for (key, tenant) in keys {
-            erased += by_key
-                .execute(params![record as i64, &key.0[..], tenant])
-                .map_err(db)? as u64;
-            note_key
-                .execute(params![&key.0[..], record as i64])
-                .map_err(db)?;
-        }
-        let mut by_seq = self
-            .conn
-            .prepare_cached(
-                "UPDATE contents SET sealed = NULL, erased_by = ?1 \
-                 WHERE seq = ?2 AND erased_by IS NULL",
-            )
-            .map_err(db)?;
-        for seq in seqs {
-            erased += by_seq.execute(params![record as i64, *seq as i64]).map_err(db)? as u64;
-        }
-        Ok(erased)
+        erased
     }
 
     fn abort_append(&mut self) {
