@@ -411,7 +411,7 @@ fn content_resealed_by_an_insider_with_the_keys_is_modified(backend: Backend) {
             .unwrap(),
         labels: [("data_subject".to_string(), "ada".to_string())].into(),
     };
-    let sealed = content::seal(&key, &id, 0, &Salt::random(), &forged.encode());
+    let sealed = content::seal(&key, &id, &Salt::random(), &forged.encode());
     test.insider(&format!(
         "UPDATE contents SET sealed = {} WHERE seq = 0",
         test.bytes(&sealed)

@@ -210,19 +210,21 @@ pub fn commitment(salt: &Salt, encoded: &[u8]) -> Hash {
     Hash(h.finalize().into())
 }
 
-/// What binds a sealed content to its place: the entry's sequence number and the key id.
-fn associated_data(seq: u64, key: &KeyId) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + 8 + KEY_ID_BYTES);
+/// What binds a sealed content to its key: the key id. (Its place in the log needs no
+/// binding here: the sealed salt and content must match the commitment in the entry's
+/// leaf, so content moved to another entry is `modified`. Leaving the sequence number out
+/// lets producers seal before the writer assigns it.)
+fn associated_data(key: &KeyId) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + KEY_ID_BYTES);
     aad.extend_from_slice(AAD_DOMAIN);
-    aad.extend_from_slice(&seq.to_be_bytes());
     aad.extend_from_slice(&key.0);
     aad
 }
 
-/// Seals `salt ‖ encoded` for entry `seq` under `key`: a random 24-byte nonce followed by
-/// the XChaCha20-Poly1305 ciphertext and tag. A content sealed for one entry or key does
-/// not open for another.
-pub fn seal(key: &DataKey, id: &KeyId, seq: u64, salt: &Salt, encoded: &[u8]) -> Vec<u8> {
+/// Seals `salt ‖ encoded` under `key`: a random 24-byte nonce followed by the
+/// XChaCha20-Poly1305 ciphertext and tag. A content sealed under one key does not open
+/// under another, nor under another id.
+pub fn seal(key: &DataKey, id: &KeyId, salt: &Salt, encoded: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
     // nonce ‖ salt ‖ content, then salt ‖ content encrypted in place and the tag appended:
     // one buffer, no plaintext copy left behind.
@@ -231,7 +233,7 @@ pub fn seal(key: &DataKey, id: &KeyId, seq: u64, salt: &Salt, encoded: &[u8]) ->
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut out);
     out.extend_from_slice(&salt.0);
     out.extend_from_slice(encoded);
-    let aad = associated_data(seq, id);
+    let aad = associated_data(id);
     let (nonce, plain) = out.split_at_mut(NONCE_BYTES);
     let tag = cipher
         .encrypt_in_place_detached(XNonce::from_slice(nonce), &aad, plain)
@@ -240,15 +242,14 @@ pub fn seal(key: &DataKey, id: &KeyId, seq: u64, salt: &Salt, encoded: &[u8]) ->
     out
 }
 
-/// Opens what [`seal`] made; `Err` when the bytes were altered, or belong to another entry
-/// or key.
-pub fn open(key: &DataKey, id: &KeyId, seq: u64, sealed: &[u8]) -> Result<(Salt, Content), String> {
+/// Opens what [`seal`] made; `Err` when the bytes were altered, or belong to another key.
+pub fn open(key: &DataKey, id: &KeyId, sealed: &[u8]) -> Result<(Salt, Content), String> {
     if sealed.len() < NONCE_BYTES {
         return Err("sealed content is shorter than its nonce".into());
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
     let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
-    let aad = associated_data(seq, id);
+    let aad = associated_data(id);
     let plain = Zeroizing::new(
         cipher
             .decrypt(
@@ -258,7 +259,7 @@ pub fn open(key: &DataKey, id: &KeyId, seq: u64, sealed: &[u8]) -> Result<(Salt,
                     aad: &aad,
                 },
             )
-            .map_err(|_| "sealed content does not open with its key (altered or moved)")?,
+            .map_err(|_| "sealed content does not open with its key (altered, or another key's)")?,
     );
     unsealed(&plain)
 }
@@ -379,8 +380,8 @@ mod tests {
         let c = content();
         assert_eq!(Content::decode(&c.encode()).unwrap(), c);
         let (key, id, salt) = (DataKey::random(), KeyId::random(), Salt::random());
-        let sealed = seal(&key, &id, 9, &salt, &c.encode());
-        let (s, opened) = open(&key, &id, 9, &sealed).unwrap();
+        let sealed = seal(&key, &id, &salt, &c.encode());
+        let (s, opened) = open(&key, &id, &sealed).unwrap();
         assert_eq!((s, &opened), (salt, &c));
         assert!(
             !sealed
@@ -391,23 +392,21 @@ mod tests {
     }
 
     #[test]
-    fn a_seal_opens_only_for_its_key_entry_and_bytes() {
+    fn a_seal_opens_only_with_its_key_and_bytes() {
         let c = content().encode();
         let (key, id, salt) = (DataKey::random(), KeyId::random(), Salt::random());
-        let sealed = seal(&key, &id, 3, &salt, &c);
-        assert!(
-            open(&DataKey::random(), &id, 3, &sealed).is_err(),
-            "other key"
-        );
-        assert!(open(&key, &id, 4, &sealed).is_err(), "moved to entry 4");
-        assert!(
-            open(&key, &KeyId::random(), 3, &sealed).is_err(),
-            "other id"
-        );
+        let sealed = seal(&key, &id, &salt, &c);
+        assert!(open(&DataKey::random(), &id, &sealed).is_err(), "other key");
+        assert!(open(&key, &KeyId::random(), &sealed).is_err(), "other id");
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        assert!(open(&key, &id, 3, &flipped).is_err(), "altered");
-        assert!(open(&key, &id, 3, &sealed[..10]).is_err(), "truncated");
+        assert!(open(&key, &id, &flipped).is_err(), "altered");
+        assert!(open(&key, &id, &sealed[..10]).is_err(), "truncated");
+        assert_ne!(
+            seal(&key, &id, &salt, &c),
+            sealed,
+            "a fresh nonce each time"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tlog_tiles::tlog::record_hash;
 
-use super::content::{Content, KeyId, Salt};
+use super::content::{Content, DataKey, KeyId, Salt};
 use super::hash::Hash;
 
 use crate::event::{Attestation, AuditEvent, split_timestamp};
@@ -139,6 +139,37 @@ pub(crate) struct StoredContent {
     pub damaged: Option<String>,
 }
 
+/// A record's content committed to and sealed before its entry has a place in the log (by
+/// the caller of `append`, off the writer's thread): what [`Entry::from_sealed`] stores.
+#[derive(Debug, Clone)]
+pub(crate) struct PreSealed {
+    /// The data key (`None`: stored in the clear, for the ledger's own records).
+    pub key: Option<KeyId>,
+    pub salt: Salt,
+    pub commitment: Hash,
+    pub bytes: Vec<u8>,
+}
+
+impl PreSealed {
+    /// `event`'s content, committed to with a fresh salt and sealed under `key` (`None`:
+    /// kept in the clear).
+    pub(crate) fn new(event: &AuditEvent, key: Option<(KeyId, &DataKey)>) -> Self {
+        let salt = Salt::random();
+        let encoded = Content::encode_event(event);
+        let commitment = super::content::commitment(&salt, &encoded);
+        let bytes = match key {
+            Some((id, key)) => super::content::seal(key, &id, &salt, &encoded),
+            None => super::content::public(&salt, &encoded),
+        };
+        Self {
+            key: key.map(|(id, _)| id),
+            salt,
+            commitment,
+            bytes,
+        }
+    }
+}
+
 /// Proof of durable recording, returned to the producer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -170,33 +201,28 @@ impl Entry {
         }
     }
 
-    /// The format-2 entry for `record` at `seq`, and its leaf hash: its content committed
-    /// to with a fresh salt and stored as `seal` makes it from `salt ‖ encoding` (sealed
-    /// under a data key, or in the clear).
-    pub(crate) fn sealed(
+    /// The format-2 entry for `record` at `seq`, with the content `sealed` made before the
+    /// entry had a place, and its leaf hash.
+    pub(crate) fn from_sealed(
         seq: u64,
         recorded_at: Timestamp,
         record: Record,
-        key: Option<KeyId>,
-        seal: impl FnOnce(&Salt, &[u8]) -> Vec<u8>,
+        sealed: PreSealed,
     ) -> (Self, Hash) {
         let mut entry = Self::new(seq, recorded_at, record);
-        let salt = Salt::random();
-        let encoded = Content::encode_event(&entry.event);
-        let commitment = super::content::commitment(&salt, &encoded);
         entry.stored = Some(StoredContent {
-            key,
-            bytes: Some(seal(&salt, &encoded)),
+            key: sealed.key,
+            bytes: Some(sealed.bytes),
             erased_by: None,
             damaged: None,
         });
         entry.seal = Some(Seal {
-            commitment,
-            salt: Some(salt),
+            commitment: sealed.commitment,
+            salt: Some(sealed.salt),
             erased: None,
         });
-        // The commitment was just made from this content: no need to recompute it.
-        let leaf = record_hash(&entry.encode_v2(&commitment)).into();
+        // The commitment was made from this content: no need to recompute it.
+        let leaf = record_hash(&entry.encode_v2(&sealed.commitment)).into();
         (entry, leaf)
     }
 

@@ -27,8 +27,8 @@ pub mod witness;
 mod writer;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,7 @@ pub use hash::Hash;
 use checkpoint::{CheckpointSigner, VerifiedCheckpoint, verify_checkpoint};
 use entry::{Receipt, Record};
 use idempotency::IdempotencyKey;
+use keys::ring::KeyRing;
 use merkle::{ConsistencyProof, InclusionProof};
 use query::{Page, Query};
 use store::postgres::Migration;
@@ -135,6 +136,8 @@ impl Default for LedgerOptions {
 pub struct Ledger {
     location: Location,
     reader: Mutex<Box<dyn StoreReader>>,
+    /// The data keys content is sealed with (`None`: open for reading only).
+    ring: Option<Arc<Mutex<KeyRing>>>,
     sender: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
     vkey: String,
@@ -201,6 +204,7 @@ impl Ledger {
         Ok(Self {
             location,
             reader: Mutex::new(reader),
+            ring: None,
             sender: None,
             thread: None,
             vkey,
@@ -224,7 +228,10 @@ impl Ledger {
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;
         let (sender, rx) = mpsc::sync_channel(1024);
         let witnessed = vec![0; options.witnesses.len()];
-        let keys = location.open_keys(true)?;
+        let ring = Arc::new(Mutex::new(KeyRing::new(
+            location.open_keys(true)?,
+            options.subject_field.clone(),
+        )));
         let mut state = Writer {
             witnessed,
             store: writer,
@@ -235,9 +242,7 @@ impl Ledger {
             checkpointed_size,
             checkpointed_at: Instant::now(),
             recheck: None,
-            keys,
-            key_cache: Default::default(),
-            erased: Default::default(),
+            ring: ring.clone(),
         };
         state.finish_erasures()?;
         let thread = std::thread::Builder::new()
@@ -249,6 +254,7 @@ impl Ledger {
         Ok(Self {
             location: location.clone(),
             reader: Mutex::new(reader),
+            ring: Some(ring),
             sender: Some(sender),
             thread: Some(thread),
             vkey,
@@ -289,10 +295,15 @@ impl Ledger {
                 continue;
             }
             let (reply, answer) = mpsc::sync_channel(1);
-            answers.push(
-                self.send(Message::Append(Append { records, key }, reply))
-                    .map(|()| Some(answer)),
-            );
+            answers.push(self.seal(&records).and_then(|sealed| {
+                let append = Append {
+                    records,
+                    sealed,
+                    key,
+                };
+                self.send(Message::Append(append, reply))
+                    .map(|()| Some(answer))
+            }));
         }
         answers
             .into_iter()
@@ -416,6 +427,22 @@ impl Ledger {
     /// Lifts legal hold `id`; `false` when there is none.
     pub fn remove_hold(&self, id: u64) -> Result<bool, LedgerError> {
         Ok(self.location.open_keys(false)?.remove_hold(id)?)
+    }
+
+    /// Seals the records' content under their keys, here on the caller's thread, so that
+    /// the single writer only stores bytes.
+    fn seal(&self, records: &[Record]) -> Result<Vec<entry::PreSealed>, LedgerError> {
+        let ring = self.ring.as_ref().ok_or_else(closed)?;
+        let keys = {
+            let mut ring = writer::lock(ring)?;
+            let scopes: Vec<_> = records.iter().map(|r| ring.scope_of(&r.event)).collect();
+            ring.keys_for(&scopes)?
+        };
+        Ok(records
+            .iter()
+            .zip(keys)
+            .map(|(r, (id, key))| entry::PreSealed::new(&r.event, Some((id, &key))))
+            .collect())
     }
 
     fn send(&self, message: Message) -> Result<(), LedgerError> {

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use jiff::Timestamp;
@@ -19,13 +20,14 @@ use tlog_tiles::tlog;
 use super::hash::Hash;
 
 use super::checkpoint::CheckpointSigner;
-use super::content::{self, DataKey, KeyId};
-use super::entry::{Entry, Receipt, Record};
+use super::content::KeyId;
+use super::entry::{Entry, PreSealed, Receipt, Record};
 use super::erasure::{
     ERASURE_KIND, EraseReport, EraseRequest, EraseTarget, ErasureRecord, OnHold, hold_covers,
     ranges,
 };
 use super::idempotency::{IdempotencyKey, Replay, StoredKey};
+use super::keys::ring::KeyRing;
 use super::keys::{Hold, KeyScope, KeyStore};
 use super::merkle::{self, ConsistencyProof, StoreHashes};
 use super::query::Query;
@@ -62,16 +64,9 @@ pub(crate) struct Writer {
     pub(crate) recheck: Option<String>,
     /// The size each of `options.witnesses` holds, as far as this writer knows (0: unknown).
     pub(crate) witnessed: Vec<u64>,
-    /// The data keys, apart from the entries.
-    pub(crate) keys: Box<dyn KeyStore>,
-    /// Keys in use, by scope (never one that erasure destroyed).
-    pub(crate) key_cache: HashMap<KeyScope, (KeyId, DataKey)>,
-    /// Keys erasure destroyed (by any writer), and how far `erased_keys` was read.
-    pub(crate) erased: (HashSet<KeyId>, u64),
+    /// The data keys, shared with the callers that seal content before sending it.
+    pub(crate) ring: Arc<Mutex<KeyRing>>,
 }
-
-/// Keys kept in a writer's cache before it is emptied.
-const KEY_CACHE_LIMIT: usize = 100_000;
 
 /// A group's planned rows and how each request is answered.
 struct Plan {
@@ -81,9 +76,11 @@ struct Plan {
     answers: Vec<Answer>,
 }
 
-/// One atomic append: its records and, optionally, the idempotency key it claims.
+/// One atomic append: its records, their content sealed by the caller (one per record),
+/// and, optionally, the idempotency key it claims.
 pub(crate) struct Append {
     pub(crate) records: Vec<Record>,
+    pub(crate) sealed: Vec<PreSealed>,
     pub(crate) key: Option<IdempotencyKey>,
 }
 
@@ -98,6 +95,12 @@ enum Answer {
     New { start: usize, count: usize },
     /// Already decided (a replayed key, a conflict, a failed key look-up).
     Now(Result<Vec<Receipt>, LedgerError>),
+}
+
+/// Locks the key ring.
+pub(crate) fn lock(ring: &Mutex<KeyRing>) -> Result<MutexGuard<'_, KeyRing>, StoreError> {
+    ring.lock()
+        .map_err(|_| StoreError::Io("the key ring's lock is poisoned".into()))
 }
 
 /// What an erasure removes: data keys to destroy (with every entry sealed under them) and
@@ -262,21 +265,21 @@ impl Writer {
     fn plan(&mut self, requests: Vec<Append>) -> Result<Plan, StoreError> {
         let size = self.store.size()?;
         let recorded_at = Timestamp::now();
-        self.refresh_erased()?;
-        let scopes: Vec<KeyScope> = requests
-            .iter()
-            .flat_map(|a| &a.records)
-            .map(|r| self.scope_of(&r.event))
-            .collect();
-        self.ensure_keys(&scopes)?;
-        let mut scopes = scopes.into_iter();
+        let ring = self.ring.clone();
+        let mut ring = lock(&ring)?;
+        self.refresh_erased(&mut ring)?;
         let mut plan = Plan {
             entries: Vec::new(),
             hashes: Vec::new(),
             keys: Vec::new(),
             answers: Vec::with_capacity(requests.len()),
         };
-        for Append { records, key } in requests {
+        for Append {
+            records,
+            sealed,
+            key,
+        } in requests
+        {
             if let Some(key) = &key
                 && let Some(answer) = self.replay(size, key, &records, &plan.keys)
             {
@@ -284,15 +287,16 @@ impl Writer {
                 continue;
             }
             let start = plan.entries.len();
-            for record in records {
+            for (record, mut sealed) in records.into_iter().zip(sealed) {
+                if sealed.key.is_some_and(|k| ring.is_erased(&k)) {
+                    // Sealed under a key an erasure destroyed since: seal it again.
+                    let scope = ring.scope_of(&record.event);
+                    let (id, key) = ring.keys_for(&[scope])?.remove(0);
+                    sealed = PreSealed::new(&record.event, Some((id, &key)));
+                }
                 let seq = size + plan.entries.len() as u64;
-                let scope = scopes.next().expect("one scope per record");
-                let (id, key) = &self.key_cache[&scope];
-                let (entry, leaf) =
-                    Entry::sealed(seq, recorded_at, record, Some(*id), |salt, encoded| {
-                        content::seal(key, id, seq, salt, encoded)
-                    });
-                plan.entries.push((entry, leaf));
+                plan.entries
+                    .push(Entry::from_sealed(seq, recorded_at, record, sealed));
             }
             let count = plan.entries.len() - start;
             if let Some(key) = key {
@@ -305,60 +309,13 @@ impl Writer {
         Ok(plan)
     }
 
-    /// The key scope of an event: its tenant and the keyed hash of its data subject.
-    fn scope_of(&self, event: &crate::event::AuditEvent) -> KeyScope {
-        KeyScope {
-            tenant: event.tenant.clone(),
-            subject: self
-                .options
-                .subject_field
-                .value(event)
-                .map(|s| self.keys.subject_hash(&s)),
-        }
-    }
-
-    /// Makes sure every scope's key is in the cache: missing ones are read or created in
-    /// one key-store transaction. A key erasure destroyed (its record committed, the key
-    /// store not yet cleaned after a crash) is destroyed now and replaced.
-    fn ensure_keys(&mut self, scopes: &[KeyScope]) -> Result<(), StoreError> {
-        let missing: Vec<KeyScope> = scopes
-            .iter()
-            .filter(|s| !self.key_cache.contains_key(*s))
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        if self.key_cache.len() + missing.len() > KEY_CACHE_LIMIT {
-            self.key_cache.clear();
-        }
-        let mut found = self.keys.keys_for(&missing)?;
-        let stale: Vec<KeyId> = found
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| self.erased.0.contains(id))
-            .collect();
-        if !stale.is_empty() {
-            self.keys.destroy(&stale)?;
-            found = self.keys.keys_for(&missing)?;
-        }
-        for (scope, key) in missing.into_iter().zip(found) {
-            self.key_cache.insert(scope, key);
-        }
-        Ok(())
-    }
-
     /// Reads the keys erasure destroyed since the last look (another process may have
-    /// erased) and drops them from the cache.
-    fn refresh_erased(&mut self) -> Result<(), StoreError> {
-        let new = self.store.erased_keys(self.erased.1)?;
+    /// erased): the ring stops using them.
+    fn refresh_erased(&self, ring: &mut KeyRing) -> Result<(), StoreError> {
+        let new = self.store.erased_keys(ring.erased_seen)?;
         if let Some((position, ..)) = new.last() {
-            self.erased.1 = *position;
-            self.erased.0.extend(new.iter().map(|(_, key, _)| *key));
-            let erased = &self.erased.0;
-            self.key_cache.retain(|_, (id, _)| !erased.contains(id));
+            ring.erased_seen = *position;
+            ring.forget(new.iter().map(|(_, key, _)| *key));
         }
         Ok(())
     }
@@ -366,15 +323,16 @@ impl Writer {
     /// Completes erasures whose record was committed but whose keys were not yet destroyed
     /// (a crash between the two): run when the writer starts.
     pub(crate) fn finish_erasures(&mut self) -> Result<(), LedgerError> {
-        self.refresh_erased()?;
-        let erased: Vec<KeyId> = self.erased.0.iter().copied().collect();
-        let left = self.keys.existing(&erased)?;
+        let ring = self.ring.clone();
+        let mut ring = lock(&ring)?;
+        self.refresh_erased(&mut ring)?;
+        let left = ring.store.existing(&ring.erased())?;
         if !left.is_empty() {
             tracing::warn!(
                 "destroying {} data key(s) whose erasure record was committed before a crash",
                 left.len()
             );
-            self.keys.destroy(&left)?;
+            ring.store.destroy(&left)?;
         }
         Ok(())
     }
@@ -386,13 +344,16 @@ impl Writer {
         if self.recheck.is_some() {
             self.recheck_store()?;
         }
-        let holds = self.keys.holds()?;
-        let (targets, mut record) = self.erase_targets(&request)?;
+        let ring = self.ring.clone();
+        let mut ring = lock(&ring)?;
+        let keystore = ring.store.as_ref();
+        let holds = keystore.holds()?;
+        let (targets, mut record) = self.erase_targets(keystore, &request)?;
         let Held {
             targets: Targets { keys, seqs },
             held,
             overridden,
-        } = self.apply_holds(&request, &holds, targets)?;
+        } = self.apply_holds(keystore, &request, &holds, targets)?;
         if keys.is_empty() && seqs.is_empty() {
             return Err(LedgerError::BadRequest(match held {
                 0 => format!("nothing to erase for {:?}", request.target),
@@ -405,7 +366,7 @@ impl Writer {
         // Each key's tenant: the store finds a key's entries through the tenant index.
         let keyed = keys
             .iter()
-            .map(|k| Ok((*k, self.keys.find_by_id(k)?.and_then(|i| i.scope.tenant))))
+            .map(|k| Ok((*k, keystore.find_by_id(k)?.and_then(|i| i.scope.tenant))))
             .collect::<Result<Vec<_>, StoreError>>()?;
         if let Err(e) = self.store.begin_append() {
             return Err(self.fail(e));
@@ -424,9 +385,8 @@ impl Writer {
             // Test hook: dies as a kill -9 would, between the record and the key shredding.
             std::process::abort();
         }
-        self.erased.0.extend(keys.iter().copied());
-        self.key_cache.retain(|_, (id, _)| !keys.contains(id));
-        self.keys.destroy(&keys)?;
+        ring.forget(keys.iter().copied());
+        ring.store.destroy(&keys)?;
         if let Err(e) = self.checkpoint() {
             tracing::error!("erasure record {record_seq} committed, its checkpoint failed: {e}");
         }
@@ -442,6 +402,7 @@ impl Writer {
     /// The keys and entries `request` names, and its record without them.
     fn erase_targets(
         &self,
+        keystore: &dyn KeyStore,
         request: &EraseRequest,
     ) -> Result<(Targets, ErasureRecord), LedgerError> {
         let mut record = ErasureRecord {
@@ -457,17 +418,17 @@ impl Writer {
         };
         let (keys, seqs) = match &request.target {
             EraseTarget::Subject { subject, tenant } => {
-                let hash = self.keys.subject_hash(subject);
+                let hash = keystore.subject_hash(subject);
                 record.scope = "subject".into();
                 record.tenant = tenant.clone();
                 record.subject_hash = Some(hash.to_string());
-                let found = self.keys.find(tenant.as_deref(), Some(&hash))?;
+                let found = keystore.find(tenant.as_deref(), Some(&hash))?;
                 (found.into_iter().map(|k| k.id).collect(), BTreeSet::new())
             }
             EraseTarget::Tenant(tenant) => {
                 record.scope = "tenant".into();
                 record.tenant = Some(tenant.clone());
-                let found = self.keys.find(Some(tenant), None)?;
+                let found = keystore.find(Some(tenant), None)?;
                 (found.into_iter().map(|k| k.id).collect(), BTreeSet::new())
             }
             EraseTarget::Entries(seqs) => {
@@ -496,6 +457,7 @@ impl Writer {
     /// and which holds were overridden.
     fn apply_holds(
         &self,
+        keystore: &dyn KeyStore,
         request: &EraseRequest,
         holds: &[Hold],
         targets: Targets,
@@ -510,7 +472,7 @@ impl Writer {
         }
         let Targets { mut keys, mut seqs } = targets;
         // Each affected entry's tenant, correlation and subject hash, as a hold sees them.
-        let scopes: HashMap<KeyId, KeyScope> = self.key_scopes(&keys, &seqs)?;
+        let scopes: HashMap<KeyId, KeyScope> = self.key_scopes(keystore, &keys, &seqs)?;
         let subject_of = |key: Option<&KeyId>| {
             key.and_then(|k| scopes.get(k))
                 .and_then(|s| s.subject.map(|h| h.to_string()))
@@ -601,6 +563,7 @@ impl Writer {
     /// The scope of each key among `keys` and the keys of `seqs`.
     fn key_scopes(
         &self,
+        keystore: &dyn KeyStore,
         keys: &[KeyId],
         seqs: &BTreeSet<u64>,
     ) -> Result<HashMap<KeyId, KeyScope>, LedgerError> {
@@ -610,7 +573,7 @@ impl Writer {
         }
         let mut scopes = HashMap::new();
         for key in wanted {
-            if let Some(info) = self.keys.find_by_id(&key)? {
+            if let Some(info) = keystore.find_by_id(&key)? {
                 scopes.insert(key, info.scope);
             }
         }
@@ -678,12 +641,12 @@ impl Writer {
                 .map_err(|e| StoreError::Io(format!("erasure record: {e}")))?,
             labels: Default::default(),
         };
-        let entries = vec![Entry::sealed(
+        let sealed = PreSealed::new(&event, None);
+        let entries = vec![Entry::from_sealed(
             seq,
             Timestamp::now(),
             Record::unfiltered(event),
-            None,
-            content::public,
+            sealed,
         )];
         let hashes = self.tree_hashes(&entries)?;
         self.store.append(&entries, &hashes, &[])?;

@@ -10,6 +10,7 @@
 //! of its own ([`postgres::PgKeys`]).
 
 pub mod postgres;
+pub(crate) mod ring;
 pub mod sqlite;
 
 use std::fmt;

@@ -320,7 +320,9 @@ impl SqliteStore {
             .map_err(db)?;
         let mut note_key = self
             .conn
-            .prepare_cached("INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO erased_keys (key_id, record_seq) VALUES (?1, ?2)",
+            )
             .map_err(db)?;
         for (key, tenant) in keys {
             erased += by_key
@@ -338,11 +340,12 @@ impl SqliteStore {
             )
             .map_err(db)?;
         for seq in seqs {
-            erased += by_seq.execute(params![record as i64, *seq as i64]).map_err(db)? as u64;
+            erased += by_seq
+                .execute(params![record as i64, *seq as i64])
+                .map_err(db)? as u64;
         }
         Ok(erased)
     }
-
 
     /// The log's origin line, recorded at creation.
     pub fn origin(&self) -> Result<String, StoreError> {

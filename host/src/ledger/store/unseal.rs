@@ -69,7 +69,7 @@ impl Unsealer {
         let opened = match stored.key {
             None => content::unsealed(&bytes),
             Some(id) => match self.key(&id)? {
-                Some(key) => content::open(&key, &id, seq, &bytes),
+                Some(key) => content::open(&key, &id, &bytes),
                 None => {
                     // The key is gone and no erasure record names it (`verify` reports it).
                     seal.erased = Some(Erased {
