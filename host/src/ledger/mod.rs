@@ -80,6 +80,9 @@ impl From<StoreError> for LedgerError {
     }
 }
 
+/// One append of records whose content is sealed, with the idempotency key it claims.
+pub(crate) type SealedRequest = (Vec<Record>, Vec<entry::PreSealed>, Option<IdempotencyKey>);
+
 /// Entries erased per retention record.
 const RETENTION_BATCH: usize = 10_000;
 
@@ -288,22 +291,46 @@ impl Ledger {
         &self,
         requests: Vec<(Vec<Record>, Option<IdempotencyKey>)>,
     ) -> Vec<Result<Vec<Receipt>, LedgerError>> {
+        let mut sealed = Vec::with_capacity(requests.len());
+        let mut failed = Vec::new();
+        for (i, (records, key)) in requests.into_iter().enumerate() {
+            match self.seal(&records) {
+                Ok(seals) => sealed.push((records, seals, key)),
+                Err(e) => {
+                    failed.push((i, e));
+                    sealed.push((Vec::new(), Vec::new(), None));
+                }
+            }
+        }
+        let mut answers = self.append_sealed(sealed);
+        for (i, e) in failed {
+            answers[i] = Err(e);
+        }
+        answers
+    }
+
+    /// [`Ledger::append_each`] of records whose content [`Ledger::seal`] sealed (on the
+    /// sink's worker threads, so that the single writer only stores bytes).
+    pub(crate) fn append_sealed(
+        &self,
+        requests: Vec<SealedRequest>,
+    ) -> Vec<Result<Vec<Receipt>, LedgerError>> {
         let mut answers = Vec::with_capacity(requests.len());
-        for (records, key) in requests {
+        for (records, sealed, key) in requests {
             if records.is_empty() {
                 answers.push(Ok(None));
                 continue;
             }
             let (reply, answer) = mpsc::sync_channel(1);
-            answers.push(self.seal(&records).and_then(|sealed| {
-                let append = Append {
-                    records,
-                    sealed,
-                    key,
-                };
+            let append = Append {
+                records,
+                sealed,
+                key,
+            };
+            answers.push(
                 self.send(Message::Append(append, reply))
-                    .map(|()| Some(answer))
-            }));
+                    .map(|()| Some(answer)),
+            );
         }
         answers
             .into_iter()
@@ -429,9 +456,9 @@ impl Ledger {
         Ok(self.location.open_keys(false)?.remove_hold(id)?)
     }
 
-    /// Seals the records' content under their keys, here on the caller's thread, so that
-    /// the single writer only stores bytes.
-    fn seal(&self, records: &[Record]) -> Result<Vec<entry::PreSealed>, LedgerError> {
+    /// Seals the records' content under their keys, on the caller's thread, so that the
+    /// single writer only stores bytes.
+    pub(crate) fn seal(&self, records: &[Record]) -> Result<Vec<entry::PreSealed>, LedgerError> {
         let ring = self.ring.as_ref().ok_or_else(closed)?;
         let keys = {
             let mut ring = writer::lock(ring)?;

@@ -1,7 +1,7 @@
-//! The committer: puts processed batches back in batch order, turns each emit's outcomes
-//! into ledger records (or its error), appends everything that is ready in one durable
-//! ledger transaction, and answers the producers. While it waits for the disk, the workers
-//! go on with the next batches.
+//! The committer: puts processed batches back in batch order, appends the records (sealed
+//! by the workers) of everything that is ready in one durable ledger transaction, and
+//! answers the producers. While it waits for the disk, the workers go on with the next
+//! batches.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,10 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::error::EmitError;
 use super::pipeline::{Processed, Reply};
 use super::stats::CommitTimes;
-use crate::chain::Outcome;
-use crate::ledger::Ledger;
-use crate::ledger::entry::Record;
-use crate::ledger::idempotency::IdempotencyKey;
+use crate::ledger::{Ledger, SealedRequest};
 
 /// Runs until every worker is gone and every batch is answered.
 pub(crate) fn run(
@@ -55,25 +52,26 @@ type Pending = (Sender<Reply>, Result<(usize, usize, usize), EmitError>);
 /// is a request of its own (the ledger answers a used key from its first append). The
 /// ledger writes them in order, most often in one transaction.
 fn commit(ledger: &Ledger, group: Vec<Processed>) {
-    let mut requests: Vec<(Vec<Record>, Option<IdempotencyKey>)> = Vec::new();
+    let mut requests: Vec<SealedRequest> = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
     for emit in group.into_iter().flat_map(|batch| batch.requests) {
-        let slot = emit.outcomes.and_then(records_of).map(|own| {
+        let slot = emit.records.map(|(own, sealed)| {
             let n = own.len();
             let joins_previous =
-                emit.key.is_none() && requests.last().is_some_and(|(_, key)| key.is_none());
+                emit.key.is_none() && requests.last().is_some_and(|(_, _, key)| key.is_none());
             if !joins_previous {
-                requests.push((Vec::new(), emit.key));
+                requests.push((Vec::new(), Vec::new(), emit.key));
             }
             let index = requests.len() - 1;
-            let records = &mut requests[index].0;
+            let (records, seals, _) = &mut requests[index];
             let offset = records.len();
             records.extend(own);
+            seals.extend(sealed);
             (index, offset, n)
         });
         pending.push((emit.reply, slot));
     }
-    let answers = ledger.append_each(requests);
+    let answers = ledger.append_sealed(requests);
     for (reply, slot) in pending {
         let answer = slot.and_then(|(index, offset, n)| match &answers[index] {
             Ok(receipts) => receipts
@@ -86,37 +84,4 @@ fn commit(ledger: &Ledger, group: Vec<Processed>) {
         });
         let _ = reply.send(answer);
     }
-}
-
-/// The records of one emit, or the rejection of its first refused event (an emit is atomic:
-/// one rejected event and nothing of it is recorded).
-fn records_of(outcomes: Vec<Outcome>) -> Result<Vec<Record>, EmitError> {
-    let batch = outcomes.len() > 1;
-    outcomes
-        .into_iter()
-        .map(|outcome| match outcome {
-            Outcome::Keep {
-                event,
-                attestations,
-            } => Ok(Record::recorded(event, attestations)),
-            Outcome::Drop {
-                marker,
-                plugin,
-                reason,
-                attestations,
-            } => Ok(Record::dropped(marker, plugin, reason, attestations)),
-            Outcome::Reject {
-                event_id,
-                plugin,
-                reason,
-                ..
-            } => Err(EmitError::Rejected {
-                plugin,
-                reason: match batch {
-                    true => format!("event `{event_id}`: {reason}"),
-                    false => reason,
-                },
-            }),
-        })
-        .collect()
 }

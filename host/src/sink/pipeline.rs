@@ -16,10 +16,10 @@ use crossbeam_channel::{Sender, bounded};
 use super::error::{EmitError, OpenError};
 use super::stats::CommitTimes;
 use super::{batcher, committer, worker};
-use crate::chain::{ChainTemplate, Outcome};
+use crate::chain::ChainTemplate;
 use crate::event::AuditEvent;
 use crate::ledger::Ledger;
-use crate::ledger::entry::Receipt;
+use crate::ledger::entry::{PreSealed, Receipt, Record};
 use crate::ledger::idempotency::IdempotencyKey;
 
 /// What a producer hears back: one receipt per event of its emit, or why none was recorded.
@@ -47,7 +47,8 @@ pub(crate) struct Batch {
     pub(crate) requests: Vec<Request>,
 }
 
-/// A batch after the chain: per emit, the chain's outcomes (in event order) or an error.
+/// A batch after the chain: per emit, its ledger records with their content sealed (in
+/// event order), or why it has none.
 pub(crate) struct Processed {
     pub(crate) seq: u64,
     pub(crate) requests: Vec<ProcessedEmit>,
@@ -59,8 +60,9 @@ pub(crate) struct ProcessedEmit {
     pub(crate) reply: Sender<Reply>,
     /// The idempotency key the emit claims.
     pub(crate) key: Option<IdempotencyKey>,
-    /// The chain's outcomes, in event order, or why there are none.
-    pub(crate) outcomes: Result<Vec<Outcome>, EmitError>,
+    /// The records the chain's outcomes make, each with its content sealed, in event
+    /// order; or why there are none (a rejection, a failure).
+    pub(crate) records: Result<(Vec<Record>, Vec<PreSealed>), EmitError>,
 }
 
 /// Settings of a running pipeline.
@@ -107,9 +109,10 @@ pub(crate) fn start(
         .enumerate()
     {
         let (batches, to_committer) = (batches.clone(), to_committer.clone());
+        let ledger = ledger.clone();
         threads.push(spawn(
             format!("vellum-worker-{i}"),
-            Box::new(move || worker::run(runner, batches, to_committer)),
+            Box::new(move || worker::run(runner, &ledger, batches, to_committer)),
         )?);
     }
     drop((batches, to_committer));

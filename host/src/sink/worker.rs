@@ -1,5 +1,7 @@
 //! A chain worker: runs whole batches through its runner of the shared chain template
-//! (plugin instances checked out per tenant) and hands the outcomes to the committer.
+//! (plugin instances checked out per tenant), turns each emit's outcomes into ledger
+//! records and seals their content (here, in parallel, not on the ledger's single writer),
+//! and hands them to the committer.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -7,10 +9,17 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::error::EmitError;
 use super::pipeline::{Batch, Processed, ProcessedEmit};
-use crate::chain::Chain;
+use crate::chain::{Chain, Outcome};
+use crate::ledger::Ledger;
+use crate::ledger::entry::Record;
 
 /// Runs until the batcher is gone.
-pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<Processed>) {
+pub(crate) fn run(
+    mut chain: Chain,
+    ledger: &Ledger,
+    batches: Receiver<Batch>,
+    committer: Sender<Processed>,
+) {
     while let Ok(Batch { seq, requests }) = batches.recv() {
         let mut sizes = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
@@ -29,7 +38,12 @@ pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<
                     .map(|((reply, key), n)| ProcessedEmit {
                         reply,
                         key,
-                        outcomes: Ok(outcomes.by_ref().take(n).collect()),
+                        records: records_of(outcomes.by_ref().take(n).collect()).and_then(
+                            |records| {
+                                let sealed = ledger.seal(&records).map_err(EmitError::from)?;
+                                Ok((records, sealed))
+                            },
+                        ),
                     })
                     .collect()
             }
@@ -46,7 +60,7 @@ pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<
                     .map(|(reply, key)| ProcessedEmit {
                         reply,
                         key,
-                        outcomes: Err(error.clone()),
+                        records: Err(error.clone()),
                     })
                     .collect()
             }
@@ -55,4 +69,37 @@ pub(crate) fn run(mut chain: Chain, batches: Receiver<Batch>, committer: Sender<
             return;
         }
     }
+}
+
+/// The records of one emit, or the rejection of its first refused event (an emit is atomic:
+/// one rejected event and nothing of it is recorded).
+fn records_of(outcomes: Vec<Outcome>) -> Result<Vec<Record>, EmitError> {
+    let batch = outcomes.len() > 1;
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Keep {
+                event,
+                attestations,
+            } => Ok(Record::recorded(event, attestations)),
+            Outcome::Drop {
+                marker,
+                plugin,
+                reason,
+                attestations,
+            } => Ok(Record::dropped(marker, plugin, reason, attestations)),
+            Outcome::Reject {
+                event_id,
+                plugin,
+                reason,
+                ..
+            } => Err(EmitError::Rejected {
+                plugin,
+                reason: match batch {
+                    true => format!("event `{event_id}`: {reason}"),
+                    false => reason,
+                },
+            }),
+        })
+        .collect()
 }
