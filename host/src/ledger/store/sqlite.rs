@@ -29,10 +29,6 @@ pub const APPLICATION_ID: i32 = 0x5645_4C4C;
 /// Older files are upgraded on open, one version at a time.
 pub const SCHEMA_VERSION: i32 = 5;
 
-/// Page cache per connection, in KiB: the right edges of the tables and indexes an append
-/// touches stay cached (SQLite's default of 2 MiB made the writer re-read them).
-const CACHE_KIB: u32 = 16 * 1024;
-
 /// How long a writer waits for another process's write lock before its append fails.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
@@ -279,7 +275,7 @@ impl SqliteStore {
         // into the database once per checkpoint instead of once per 4 MiB of WAL.
         conn.execute_batch(&format!(
             "PRAGMA synchronous = FULL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; \
-             PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -{CACHE_KIB};"
+             PRAGMA wal_autocheckpoint = 16384;"
         ))
         .map_err(|e| invalid(path, e))?;
         Ok(Self {
