@@ -71,6 +71,30 @@ pub struct KeyInfo {
     pub scope: KeyScope,
 }
 
+impl KeyInfo {
+    /// A key row's columns as every backend stores them (the tenant as
+    /// [`tenant_column`] spells it, an empty subject for a tenant's own key), or an error
+    /// naming the key store `store`.
+    pub(crate) fn from_columns(
+        id: &[u8],
+        tenant: &str,
+        subject: &[u8],
+        store: &str,
+    ) -> Result<Self, StoreError> {
+        let bad = || StoreError::Invalid(format!("{store}: a damaged key row"));
+        Ok(Self {
+            id: KeyId::from_slice(id).ok_or_else(bad)?,
+            scope: KeyScope {
+                tenant: tenant_from_column(tenant)?,
+                subject: match subject.is_empty() {
+                    true => None,
+                    false => Some(SubjectHash::from_slice(subject).ok_or_else(bad)?),
+                },
+            },
+        })
+    }
+}
+
 /// What a legal hold protects from erasure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "scope", content = "value", rename_all = "kebab-case")]

@@ -11,7 +11,6 @@ use postgres::Client;
 
 use super::{
     Hold, HoldTarget, KeyInfo, KeyScope, KeyStore, SubjectHash, new_index_key, tenant_column,
-    tenant_from_column,
 };
 use crate::ledger::content::{DataKey, KeyId};
 use crate::ledger::store::StoreError;
@@ -202,21 +201,8 @@ impl KeyStore for PgKeys {
                 &[&tenant, &subject],
             )
         })?;
-        let bad = || StoreError::Invalid(format!("{}: a damaged key row", self.shown));
         rows.iter()
-            .map(|r| {
-                let subject: Vec<u8> = r.get(2);
-                Ok(KeyInfo {
-                    id: KeyId::from_slice(r.get(0)).ok_or_else(bad)?,
-                    scope: KeyScope {
-                        tenant: tenant_from_column(r.get(1))?,
-                        subject: match subject.is_empty() {
-                            true => None,
-                            false => Some(SubjectHash::from_slice(&subject).ok_or_else(bad)?),
-                        },
-                    },
-                })
-            })
+            .map(|r| KeyInfo::from_columns(r.get(0), r.get(1), r.get(2), &self.shown))
             .collect()
     }
 
@@ -227,21 +213,8 @@ impl KeyStore for PgKeys {
                 &[&id.0.to_vec()],
             )
         })?;
-        let bad = || StoreError::Invalid(format!("{}: a damaged key row", self.shown));
-        row.map(|r| {
-            let subject: Vec<u8> = r.get(1);
-            Ok(KeyInfo {
-                id: *id,
-                scope: KeyScope {
-                    tenant: tenant_from_column(r.get(0))?,
-                    subject: match subject.is_empty() {
-                        true => None,
-                        false => Some(SubjectHash::from_slice(&subject).ok_or_else(bad)?),
-                    },
-                },
-            })
-        })
-        .transpose()
+        row.map(|r| KeyInfo::from_columns(&id.0, r.get(0), r.get(1), &self.shown))
+            .transpose()
     }
 
     fn existing(&self, ids: &[KeyId]) -> Result<Vec<KeyId>, StoreError> {

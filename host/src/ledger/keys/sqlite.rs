@@ -12,7 +12,6 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
     Hold, HoldTarget, KeyInfo, KeyScope, KeyStore, SubjectHash, new_index_key, tenant_column,
-    tenant_from_column,
 };
 use crate::ledger::content::{DataKey, KeyId};
 use crate::ledger::store::StoreError;
@@ -231,19 +230,10 @@ impl KeyStore for SqliteKeys {
                 ))
             })
             .map_err(|e| self.db(e))?;
-        let bad = || StoreError::Invalid(format!("{}: a damaged key row", self.path.display()));
+        let shown = self.path.display().to_string();
         rows.map(|row| {
             let (id, tenant, subject) = row.map_err(|e| self.db(e))?;
-            Ok(KeyInfo {
-                id: KeyId::from_slice(&id).ok_or_else(bad)?,
-                scope: KeyScope {
-                    tenant: tenant_from_column(&tenant)?,
-                    subject: match subject.is_empty() {
-                        true => None,
-                        false => Some(SubjectHash::from_slice(&subject).ok_or_else(bad)?),
-                    },
-                },
-            })
+            KeyInfo::from_columns(&id, &tenant, &subject, &shown)
         })
         .collect()
     }
@@ -257,20 +247,9 @@ impl KeyStore for SqliteKeys {
                     .optional()
             })
             .map_err(|e| self.db(e))?;
-        let bad = || StoreError::Invalid(format!("{}: a damaged key row", self.path.display()));
-        row.map(|(tenant, subject)| {
-            Ok(KeyInfo {
-                id: *id,
-                scope: KeyScope {
-                    tenant: tenant_from_column(&tenant)?,
-                    subject: match subject.is_empty() {
-                        true => None,
-                        false => Some(SubjectHash::from_slice(&subject).ok_or_else(bad)?),
-                    },
-                },
-            })
-        })
-        .transpose()
+        let shown = self.path.display().to_string();
+        row.map(|(tenant, subject)| KeyInfo::from_columns(&id.0, &tenant, &subject, &shown))
+            .transpose()
     }
 
     fn existing(&self, ids: &[KeyId]) -> Result<Vec<KeyId>, StoreError> {

@@ -30,7 +30,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::location::without_password;
 use super::row::{ContentRow, ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
-use super::unseal::{Unsealer, actor_matches};
+use super::unseal::{Unsealer, actor_matches, open_row};
 use super::{StoreError, StoreReader, StoreWriter};
 use crate::event::{Attestation, split_timestamp};
 use crate::ledger::Hash;
@@ -208,11 +208,7 @@ impl PgStore {
 
     /// Unseals one read entry, when an unsealer is attached.
     fn unseal(&self, row: Result<(Entry, Hash), StoreError>) -> Result<(Entry, Hash), StoreError> {
-        let (mut entry, leaf) = row?;
-        if let Some(unsealer) = &self.unsealer {
-            unsealer.open(&mut entry)?;
-        }
-        Ok((entry, leaf))
+        open_row(self.unsealer.as_ref(), row)
     }
 
     /// Connects to the database at `url` (nothing is checked yet).

@@ -12,7 +12,7 @@ use crate::ledger::Hash;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
 
 use super::row::{ContentRow, ENTRIES_JOINED, READ_COLUMNS, ReadRow, WRITE_COLUMNS, WriteRow};
-use super::unseal::{Unsealer, actor_matches};
+use super::unseal::{Unsealer, actor_matches, open_row};
 use super::{StoreError, StoreReader, StoreWriter};
 use crate::event::{Attestation, split_timestamp};
 use crate::ledger::content::KeyId;
@@ -293,11 +293,7 @@ impl SqliteStore {
 
     /// Unseals one read entry, when an unsealer is attached.
     fn unseal(&self, row: Result<(Entry, Hash), StoreError>) -> Result<(Entry, Hash), StoreError> {
-        let (mut entry, leaf) = row?;
-        if let Some(unsealer) = &self.unsealer {
-            unsealer.open(&mut entry)?;
-        }
-        Ok((entry, leaf))
+        open_row(self.unsealer.as_ref(), row)
     }
 
     /// The statements of an erasure (see [`StoreWriter::erase`]).

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::StoreError;
+use crate::ledger::Hash;
 use crate::ledger::content::{self, DataKey, KeyId};
 use crate::ledger::entry::{Entry, Erased};
 use crate::ledger::keys::KeyStore;
@@ -95,6 +96,19 @@ impl Unsealer {
             }
         }
     }
+}
+
+/// One read row, its entry opened by `unsealer` when there is one (both stores read
+/// through this).
+pub(crate) fn open_row(
+    unsealer: Option<&Unsealer>,
+    row: Result<(Entry, Hash), StoreError>,
+) -> Result<(Entry, Hash), StoreError> {
+    let (mut entry, leaf) = row?;
+    if let Some(unsealer) = unsealer {
+        unsealer.open(&mut entry)?;
+    }
+    Ok((entry, leaf))
 }
 
 /// Whether an opened entry matches the query's actor, which format 2 seals and the stores
