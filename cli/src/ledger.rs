@@ -2,7 +2,7 @@
 //! `verify` and `key`.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -14,7 +14,9 @@ use vellum::ledger::cosignature::CosignatureVerifier;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{Backend, Location, StoreError, StoreReader};
+use vellum::ledger::tlog_proof::{self, TlogProof};
 use vellum::ledger::verify::{Anchor, verify_anchored};
+use vellum::ledger::witness_policy::WitnessPolicy;
 use vellum::ledger::{Ledger, LedgerOptions, read_vkey};
 use vellum::sink::WitnessConfig;
 
@@ -167,10 +169,38 @@ pub struct ExportArgs {
     /// Export up to (not including) this sequence number; default: the end.
     #[arg(long)]
     to: Option<u64>,
+    /// Instead, write the log as C2SP tlog-tiles into this directory, for any static
+    /// host: `checkpoint` (the newest published one), `tile/…` and entry bundles. Run it
+    /// again to bring the directory up to date.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    tiles: Option<PathBuf>,
+    /// With --tiles: export the newest checkpoint whose cosignatures meet this witness
+    /// policy.
+    #[arg(long, requires = "tiles")]
+    witness_policy: Option<PathBuf>,
 }
 
-/// `vellum export`: every entry (with its leaf hash) as JSON lines.
+/// Reads a witness policy file, if one is named.
+fn load_policy(file: Option<&Path>) -> Result<Option<WitnessPolicy>> {
+    file.map(|f| WitnessPolicy::load(f).map_err(anyhow::Error::msg))
+        .transpose()
+}
+
+/// `vellum export`: every entry (with its leaf hash) as JSON lines, or the tiled log.
 pub fn export(args: ExportArgs) -> Result<u8> {
+    if let Some(dir) = &args.tiles {
+        let policy = load_policy(args.witness_policy.as_deref())?;
+        let ledger = Ledger::open_read_only(args.ledger.location())?.with_witness_policy(policy);
+        let report = ledger.export_tiles(dir)?;
+        eprintln!(
+            "ok: the tiled log of checkpoint {} in {} ({} files written, {} full tiles kept)",
+            report.size,
+            dir.display(),
+            report.written,
+            report.kept
+        );
+        return Ok(exit::OK);
+    }
     let store = args.ledger.location().open_reader()?;
     let to = args.to.unwrap_or(u64::MAX).min(store.size()?);
     let mut out = BufWriter::new(io::stdout().lock());
@@ -215,6 +245,10 @@ pub struct CheckpointArgs {
     /// The verifier key file of each --witness.
     #[arg(long, requires = "witness")]
     witness_key: Vec<PathBuf>,
+    /// Ask the witnesses of this policy that name a URL, and fail (exit 6) unless the
+    /// cosignatures meet its quorum.
+    #[arg(long)]
+    witness_policy: Option<PathBuf>,
 }
 
 /// `vellum checkpoint`: signs a checkpoint of the current tree now and prints it.
@@ -237,26 +271,50 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<u8> {
             .witness()
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut witnesses = witnesses;
+    let policy = load_policy(args.witness_policy.as_deref())?;
+    for named in policy.iter().flat_map(WitnessPolicy::witnesses) {
+        if let Some(url) = &named.url {
+            witnesses.push(vellum::ledger::witness::Witness::with_key(
+                url,
+                named.key.clone(),
+            )?);
+        }
+    }
     let options = LedgerOptions {
         witnesses,
+        witness_policy: policy.clone(),
         ..LedgerOptions::default()
     };
     let ledger = Ledger::open(args.ledger.location(), options)?;
     let (note, failed) = ledger.checkpoint_witnessed()?;
     let size = verify_checkpoint(&note, ledger.verifier_key())?.size;
-    let cosigned = format!("{note}{}", ledger.cosignatures(size)?.concat());
+    let lines = ledger.cosignatures(size)?;
+    let cosigned = format!("{note}{}", lines.concat());
+    let missed = policy
+        .as_ref()
+        .map(|p| (p.describe(), p.check(&note, &lines)))
+        .filter(|(_, check)| !check.met);
     if let Some(out) = &args.out {
         std::fs::write(out, &cosigned)
             .with_context(|| format!("cannot write the checkpoint to {}", out.display()))?;
     }
     say_raw!("{cosigned}");
-    if !failed.is_empty() {
-        for e in &failed {
-            eprintln!("vellum: checkpoint {size} not cosigned: {e}");
-        }
+    for e in &failed {
+        eprintln!("vellum: checkpoint {size} not cosigned: {e}");
+    }
+    if let Some((quorum, check)) = &missed {
+        eprintln!(
+            "vellum: checkpoint {size} misses the witness quorum {quorum}: no valid \
+             cosignature by {}",
+            check.missing.join(", ")
+        );
         return Ok(exit::LEDGER);
     }
-    Ok(exit::OK)
+    match failed.is_empty() || policy.is_some() {
+        true => Ok(exit::OK),
+        false => Ok(exit::LEDGER),
+    }
 }
 
 /// Arguments of `vellum prove`.
@@ -273,11 +331,31 @@ pub struct ProveArgs {
     /// `--tree-size`.
     #[arg(long, requires = "tree_size", conflicts_with = "seq")]
     consistency_from: Option<u64>,
+    /// `json` (a Vellum proof bundle) or `tlog-proof` (the C2SP `.tlog-proof` text of an
+    /// inclusion proof, with the checkpoint's cosignatures).
+    #[arg(long, value_enum, default_value_t = ProofFormat::Json)]
+    format: ProofFormat,
+}
+
+/// The forms `vellum prove` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProofFormat {
+    /// A JSON proof bundle.
+    Json,
+    /// A C2SP tlog-proof.
+    TlogProof,
 }
 
 /// `vellum prove`: prints a proof bundle (JSON).
 pub fn prove(args: ProveArgs) -> Result<u8> {
     let ledger = Ledger::open_read_only(args.ledger.location())?;
+    if args.format == ProofFormat::TlogProof {
+        let seq = args
+            .seq
+            .context("--format tlog-proof proves an entry's inclusion: give its sequence number")?;
+        say_raw!("{}", ledger.tlog_proof(seq, args.tree_size)?.format());
+        return Ok(exit::OK);
+    }
     let bundle = match (args.seq, args.consistency_from) {
         (Some(seq), None) => ledger.inclusion_bundle(seq, args.tree_size)?,
         (None, Some(old)) => {
@@ -297,7 +375,7 @@ pub fn prove(args: ProveArgs) -> Result<u8> {
 /// Arguments of `vellum check-proof`.
 #[derive(Args)]
 pub struct CheckProofArgs {
-    /// The proof bundle written by `vellum prove`.
+    /// The proof written by `vellum prove`: a JSON bundle or a `.tlog-proof`.
     proof: PathBuf,
     /// The verifier key (the contents of `<ledger>.pub`).
     #[arg(long, conflicts_with = "key_file")]
@@ -309,6 +387,36 @@ pub struct CheckProofArgs {
     /// consistency proof's old checkpoint, an inclusion proof's checkpoint).
     #[arg(long)]
     trusted_checkpoint: Option<PathBuf>,
+    /// Require the checkpoint's cosignatures to meet this witness policy's quorum.
+    #[arg(long)]
+    witness_policy: Option<PathBuf>,
+}
+
+/// `vellum check-proof` of a `.tlog-proof`.
+fn check_tlog_proof(text: &str, vkey: &str, args: &CheckProofArgs) -> Result<u8> {
+    anyhow::ensure!(
+        args.trusted_checkpoint.is_none(),
+        "--trusted-checkpoint applies to JSON bundles; a .tlog-proof carries its own checkpoint"
+    );
+    let policy = load_policy(args.witness_policy.as_deref())?;
+    let checked = TlogProof::parse(text).and_then(|p| {
+        p.check(vkey, policy.as_ref())
+            .map(|cp| (p.index, cp.size))
+    });
+    match checked {
+        Ok((index, size)) => {
+            let quorum = match &policy {
+                Some(p) => format!(", cosigned by the quorum {}", p.describe()),
+                None => String::new(),
+            };
+            say!("ok: entry {index} is in the signed checkpoint of {size} entries{quorum}");
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("vellum: proof does NOT verify: {e}");
+            Ok(exit::TAMPERED)
+        }
+    }
 }
 
 /// `vellum check-proof`: verifies a bundle with only the key — no database.
@@ -322,6 +430,13 @@ pub fn check_proof(args: CheckProofArgs) -> Result<u8> {
     };
     let text = std::fs::read_to_string(&args.proof)
         .with_context(|| format!("reading {}", args.proof.display()))?;
+    if text.starts_with(tlog_proof::HEADER) {
+        return check_tlog_proof(&text, vkey.trim(), &args);
+    }
+    anyhow::ensure!(
+        args.witness_policy.is_none(),
+        "--witness-policy applies to a .tlog-proof, which carries the cosignatures"
+    );
     let bundle: ProofBundle = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a proof bundle", args.proof.display()))?;
     let result = match &args.trusted_checkpoint {
@@ -375,6 +490,10 @@ pub struct VerifyArgs {
     /// some checkpoint; none is `unwitnessed`.
     #[arg(long)]
     witness_key: Vec<PathBuf>,
+    /// Require a checkpoint whose stored cosignatures meet this witness policy's quorum
+    /// (see docs/witnesses.md); none is `unwitnessed`, naming the missing witnesses.
+    #[arg(long)]
+    witness_policy: Option<PathBuf>,
 }
 
 /// The verification anchor of `verify`'s arguments: the trusted key and checkpoint, or the
@@ -390,12 +509,14 @@ fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
                 .with_context(|| format!("the witness key {}", file.display()))
         })
         .collect::<Result<Vec<_>>>()?;
+    let policy = load_policy(args.witness_policy.as_deref())?;
     let Some(key_file) = &args.trusted_key else {
         return Ok(Anchor {
             key: read_vkey(location)?,
             trusted_key: false,
             checkpoint: None,
             witnesses,
+            policy,
         });
     };
     let key = std::fs::read_to_string(key_file)
@@ -422,6 +543,7 @@ fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
         trusted_key: true,
         checkpoint,
         witnesses,
+        policy,
     })
 }
 
@@ -483,7 +605,12 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
                 );
             }
             for (witness, size) in &report.witnessed {
-                eprintln!("ok: witness {witness} cosigned the first {size} entries");
+                match witness.strip_prefix("quorum ") {
+                    Some(quorum) => eprintln!(
+                        "ok: the witness quorum {quorum} cosigned the first {size} entries"
+                    ),
+                    None => eprintln!("ok: witness {witness} cosigned the first {size} entries"),
+                }
             }
             Ok(exit::OK)
         }

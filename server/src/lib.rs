@@ -22,6 +22,7 @@ pub mod ops;
 pub mod otlp;
 pub mod read;
 pub mod state;
+pub mod tiles;
 pub mod witness;
 
 use std::path::Path;
@@ -51,6 +52,8 @@ pub fn router(app: App) -> Router {
         .route("/v1/proof/consistency", get(read::consistency))
         .route("/v1/verify", post(read::verify))
         .route("/v1/erase", post(erase::erase))
+        .route("/tlog/checkpoint", get(tiles::checkpoint))
+        .route("/tlog/tile/{*path}", get(tiles::tile))
         .route("/v1/logs", post(otlp::logs))
         .route("/v1/traces", post(otlp::traces))
         .route("/healthz", get(ops::healthz))

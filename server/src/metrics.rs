@@ -143,6 +143,38 @@ impl Collector for SinkCollector {
             None,
             MetricType::Gauge,
         )?)?;
+        let effects = self.0.ledger().effect_counts();
+        for (name, help, value) in [
+            (
+                "checkpoints_published",
+                "Checkpoints handed to every publisher",
+                effects.published,
+            ),
+            (
+                "checkpoint_publish_failures",
+                "Publisher calls that failed or passed their deadline",
+                effects.publish_failures,
+            ),
+            (
+                "checkpoint_cosignatures",
+                "Witness cosignatures collected and stored",
+                effects.cosignatures,
+            ),
+            (
+                "checkpoint_cosign_failures",
+                "Witness requests that failed, were refused or passed their deadline",
+                effects.cosign_failures,
+            ),
+            (
+                "checkpoint_quorum_misses",
+                "Checkpoints not published because their cosignatures missed the quorum",
+                effects.quorum_missed,
+            ),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
         // The encoder wants per-bucket counts, the last one for +Inf.
         let latency = &stats.commit_latency;
         let mut buckets = Vec::with_capacity(latency.buckets.len() + 1);

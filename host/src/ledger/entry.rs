@@ -298,6 +298,15 @@ impl Entry {
         }
     }
 
+    /// The bytes the stored leaf hashes, as a tile's entry bundle carries them: format 2
+    /// takes the stored commitment, so the content need not be open (or still exist).
+    pub fn leaf_bytes(&self) -> Vec<u8> {
+        match &self.seal {
+            None => self.encode_v1(),
+            Some(seal) => self.encode_v2(&seal.commitment),
+        }
+    }
+
     /// Format 2: the envelope without content, then the commitment.
     fn encode_v2(&self, commitment: &Hash) -> Vec<u8> {
         let e = &self.event;

@@ -21,9 +21,13 @@ pub mod keys;
 pub mod merkle;
 pub mod publish;
 pub mod query;
+pub mod side_effects;
 pub mod store;
+pub mod tiles;
+pub mod tlog_proof;
 pub mod verify;
 pub mod witness;
+pub mod witness_policy;
 mod writer;
 
 use std::path::Path;
@@ -115,6 +119,9 @@ pub struct LedgerOptions {
     /// Witnesses asked to cosign each checkpoint (see [`witness`]); their cosignatures are
     /// stored beside it. A witness that fails is logged; the checkpoint stands.
     pub witnesses: Vec<witness::Witness>,
+    /// The cosignatures a checkpoint needs before it is published (see
+    /// [`witness_policy`]); `None` publishes each checkpoint once its witnesses answered.
+    pub witness_policy: Option<witness_policy::WitnessPolicy>,
     /// Which field names an event's data subject, whose data key seals its content (see
     /// [`erasure::SubjectField`]).
     pub subject_field: erasure::SubjectField,
@@ -129,6 +136,7 @@ impl Default for LedgerOptions {
             checkpoint_interval: Duration::from_secs(60),
             publishers: Vec::new(),
             witnesses: Vec::new(),
+            witness_policy: None,
             subject_field: erasure::SubjectField::default(),
         }
     }
@@ -143,6 +151,10 @@ pub struct Ledger {
     ring: Option<Arc<Mutex<KeyRing>>>,
     sender: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
+    /// Witnesses and publishers, on a thread of their own (`None`: read-only).
+    effects: Option<side_effects::SideEffects>,
+    /// The quorum a checkpoint needs to count as published.
+    policy: Option<witness_policy::WitnessPolicy>,
     vkey: String,
 }
 
@@ -210,6 +222,8 @@ impl Ledger {
             ring: None,
             sender: None,
             thread: None,
+            effects: None,
+            policy: None,
             vkey,
         })
     }
@@ -230,13 +244,14 @@ impl Ledger {
         let size = writer.size()?;
         let checkpointed_size = check_on_open(writer.as_ref(), &vkey, size)?;
         let (sender, rx) = mpsc::sync_channel(1024);
-        let witnessed = vec![0; options.witnesses.len()];
+        let effects = side_effects::SideEffects::start(location, &options)?;
+        let policy = options.witness_policy.clone();
         let ring = Arc::new(Mutex::new(KeyRing::new(
             location.open_keys(true)?,
             options.subject_field.clone(),
         )));
         let mut state = Writer {
-            witnessed,
+            effects: effects.submitter(),
             store: writer,
             signer,
             vkey: vkey.clone(),
@@ -260,8 +275,17 @@ impl Ledger {
             ring: Some(ring),
             sender: Some(sender),
             thread: Some(thread),
+            effects: Some(effects),
+            policy,
             vkey,
         })
+    }
+
+    /// Sets the quorum a checkpoint needs to count as published (for a ledger opened
+    /// read-only; [`LedgerOptions::witness_policy`] sets it for one that appends).
+    pub fn with_witness_policy(mut self, policy: Option<witness_policy::WitnessPolicy>) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Where the ledger is.
@@ -347,14 +371,46 @@ impl Ledger {
         self.checkpoint_witnessed().map(|(note, _)| note)
     }
 
-    /// Like [`Ledger::checkpoint`], also returning why each witness that did not cosign it
-    /// (of [`LedgerOptions::witnesses`]) refused or failed.
+    /// Like [`Ledger::checkpoint`], and waits for its side effects: returns why each
+    /// witness that did not cosign it (of [`LedgerOptions::witnesses`]) refused or failed.
+    /// Appends go on meanwhile.
     pub fn checkpoint_witnessed(
         &self,
     ) -> Result<(String, Vec<witness::WitnessError>), LedgerError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(Message::Checkpoint(reply))?;
-        answer.recv().map_err(|_| closed())?
+        let (size, note) = answer.recv().map_err(|_| closed())??;
+        let failed = match &self.effects {
+            Some(effects) => effects.run(size, &note),
+            None => Vec::new(),
+        };
+        Ok((note, failed))
+    }
+
+    /// Counts of witness and publisher calls since the ledger opened.
+    pub fn effect_counts(&self) -> side_effects::EffectCounts {
+        self.effects
+            .as_ref()
+            .map(side_effects::SideEffects::counts)
+            .unwrap_or_default()
+    }
+
+    /// The newest checkpoint that counts as published, with its cosignatures appended:
+    /// the newest one whose cosignatures meet the witness policy, or the newest one when
+    /// there is no policy. `None` before any qualifies.
+    pub fn published_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
+        let notes = self.with_reader(|r| r.checkpoints())?;
+        for (size, note) in notes.into_iter().rev() {
+            let lines = self.cosignatures(size)?;
+            let counts = match &self.policy {
+                Some(policy) => policy.check(&note, &lines).met,
+                None => true,
+            };
+            if counts {
+                return Ok(Some((size, format!("{note}{}", lines.concat()))));
+            }
+        }
+        Ok(None)
     }
 
     /// Erases what `request` names (see [`erasure`]): removes the content, appends the
@@ -558,6 +614,49 @@ impl Ledger {
         Ok((proof, note))
     }
 
+    /// Proof that entry `seq` is in the checkpoint of `tree_size` (default: the newest one
+    /// covering it), as one C2SP `.tlog-proof` file: the entry's leaf bytes, the path and
+    /// the checkpoint with its cosignatures.
+    pub fn tlog_proof(
+        &self,
+        seq: u64,
+        tree_size: Option<u64>,
+    ) -> Result<tlog_proof::TlogProof, LedgerError> {
+        let (proof, note) = self.prove_inclusion(seq, tree_size)?;
+        let entry = proof.entry.as_ref().ok_or_else(|| {
+            LedgerError::Invalid(format!("the inclusion proof of {seq} lacks its entry"))
+        })?;
+        let lines = self.cosignatures(proof.tree_size)?;
+        Ok(tlog_proof::TlogProof::new(
+            entry.leaf_bytes(),
+            seq,
+            proof.path.clone(),
+            format!("{note}{}", lines.concat()),
+        ))
+    }
+
+    /// Reads one file of the tiled log (see [`tiles`]) from the tree as stored now.
+    pub fn tile(&self, resource: &tiles::Resource) -> Result<Vec<u8>, tiles::TileError> {
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| StoreError::Io("reader lock poisoned".into()))?;
+        let size = reader.size()?;
+        resource.read(reader.as_ref(), size)
+    }
+
+    /// Writes the tiled log of the newest published checkpoint into `dir` (see
+    /// [`tiles::export`]).
+    pub fn export_tiles(&self, dir: &Path) -> Result<tiles::ExportReport, LedgerError> {
+        let (size, note) = self.published_checkpoint()?.ok_or_else(|| {
+            LedgerError::BadRequest(
+                "no checkpoint counts as published yet (none signed, or none meets the                  witness quorum); run `vellum checkpoint`"
+                    .into(),
+            )
+        })?;
+        self.with_reader(|r| tiles::export(r, size, &note, dir).map_err(StoreError::Io))
+    }
+
     /// Proof that the checkpoint of `old_size` is a prefix of the one of `new_size`.
     pub fn prove_consistency(
         &self,
@@ -606,6 +705,10 @@ impl Drop for Ledger {
         self.sender.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        // After the writer: its closing checkpoint's side effects run before this returns.
+        if let Some(mut effects) = self.effects.take() {
+            effects.close();
         }
     }
 }

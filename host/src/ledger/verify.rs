@@ -19,6 +19,7 @@ use super::LedgerError;
 use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use super::content::KeyId;
 use super::cosignature::CosignatureVerifier;
+use super::witness_policy::WitnessPolicy;
 use super::entry::Entry;
 use super::erasure::{ERASURE_KIND, ErasureRecord};
 use super::hash::Hash;
@@ -79,6 +80,8 @@ pub struct Anchor {
     pub checkpoint: Option<VerifiedCheckpoint>,
     /// Witnesses whose cosignature some stored checkpoint must carry.
     pub witnesses: Vec<CosignatureVerifier>,
+    /// A quorum some stored checkpoint's cosignatures must meet.
+    pub policy: Option<WitnessPolicy>,
 }
 
 /// One problem found.
@@ -186,6 +189,7 @@ pub fn verify(
         trusted_key: false,
         checkpoint: None,
         witnesses: Vec::new(),
+        policy: None,
     };
     verify_anchored(store, &anchor, range, progress)
 }
@@ -451,10 +455,13 @@ fn check_cosignatures(
     checkpoints: &[VerifiedCheckpoint],
     report: &mut VerifyReport,
 ) -> Result<(), LedgerError> {
-    if anchor.witnesses.is_empty() {
+    if anchor.witnesses.is_empty() && anchor.policy.is_none() {
         return Ok(());
     }
     let cosignatures = store.cosignatures(None)?;
+    if let Some(policy) = &anchor.policy {
+        check_quorum(policy, notes, checkpoints, &cosignatures, report);
+    }
     let notes: HashMap<u64, &str> = notes.iter().map(|(s, n)| (*s, n.as_str())).collect();
     let checked: HashSet<u64> = checkpoints.iter().map(|cp| cp.size).collect();
     for witness in &anchor.witnesses {
@@ -497,6 +504,47 @@ fn check_cosignatures(
         }
     }
     Ok(())
+}
+
+/// Finds the largest verified checkpoint whose stored cosignatures meet `policy`'s quorum;
+/// none is [`TamperClass::Unwitnessed`], naming what the newest checkpoint lacks.
+fn check_quorum(
+    policy: &WitnessPolicy,
+    notes: &[(u64, String)],
+    checkpoints: &[VerifiedCheckpoint],
+    cosignatures: &[(u64, String)],
+    report: &mut VerifyReport,
+) {
+    let checked: HashSet<u64> = checkpoints.iter().map(|cp| cp.size).collect();
+    let mut newest = None;
+    for (size, note) in notes.iter().rev().filter(|(s, _)| checked.contains(s)) {
+        let lines: Vec<String> = cosignatures
+            .iter()
+            .filter(|(s, _)| s == size)
+            .map(|(_, l)| l.clone())
+            .collect();
+        let check = policy.check(note, &lines);
+        if check.met {
+            report
+                .witnessed
+                .push((format!("quorum {}", policy.describe()), *size));
+            return;
+        }
+        newest.get_or_insert((*size, check));
+    }
+    let detail = match newest {
+        Some((size, check)) => format!(
+            "no checkpoint meets the witness quorum {}; the newest, of {size} entries, is              cosigned by [{}] and lacks [{}]",
+            policy.describe(),
+            check.cosigned.join(", "),
+            check.missing.join(", ")
+        ),
+        None => format!(
+            "no checkpoint meets the witness quorum {}: there is no valid checkpoint",
+            policy.describe()
+        ),
+    };
+    report.find(TamperClass::Unwitnessed, None, detail);
 }
 
 /// The tree's stored leaf `i`, if it exists and is readable.

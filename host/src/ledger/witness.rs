@@ -29,6 +29,15 @@ pub struct Witness {
     agent: ureq::Agent,
 }
 
+/// A witness's answer to one `add-checkpoint` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Added {
+    /// Its cosignature line (ending in a newline), checked against its key.
+    Cosigned(String),
+    /// It holds a checkpoint of this smaller size, not the one the request started from.
+    Holds(u64),
+}
+
 /// Why a witness did not cosign.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WitnessError {
@@ -55,13 +64,18 @@ impl Witness {
     /// A witness at `url` (its submission prefix, `http://` or `https://`) whose
     /// cosignatures verify with `vkey`.
     pub fn new(url: &str, vkey: &str) -> Result<Self, LedgerError> {
+        let key = CosignatureVerifier::new(vkey)
+            .map_err(|e| LedgerError::BadRequest(format!("witness {url}: {e}")))?;
+        Self::with_key(url, key)
+    }
+
+    /// A witness at `url` whose cosignatures verify with `key`.
+    pub fn with_key(url: &str, key: CosignatureVerifier) -> Result<Self, LedgerError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(LedgerError::BadRequest(format!(
                 "witness URL `{url}` must start with http:// or https://"
             )));
         }
-        let key = CosignatureVerifier::new(vkey)
-            .map_err(|e| LedgerError::BadRequest(format!("witness {url}: {e}")))?;
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(REQUEST_TIMEOUT))
@@ -97,56 +111,69 @@ impl Witness {
         prove: &mut dyn FnMut(u64) -> Result<Vec<Hash>, LedgerError>,
     ) -> Result<(String, u64), WitnessError> {
         let mut old = seen.min(size);
-        for attempt in 0..2 {
+        for _ in 0..2 {
             let proof = match old {
                 0 => Vec::new(),
                 old => prove(old).map_err(|e| self.failed(format!("building the proof: {e}")))?,
             };
-            let (status, content_type, body) = self.post(old, &proof, note)?;
-            match status {
-                200 => {
-                    let line = body
-                        .lines()
-                        .find(|line| line.starts_with(&format!("— {} ", self.key.name())))
-                        .ok_or_else(|| self.failed("its answer has no cosignature by its key"))?;
-                    let line = format!("{line}\n");
-                    self.key.verify_line(note, &line).map_err(|e| {
-                        self.failed(format!("its cosignature does not verify: {e}"))
-                    })?;
-                    return Ok((line, size));
-                }
-                409 if content_type.starts_with("text/x.tlog.size") => {
-                    let held: u64 = body.trim().parse().map_err(|_| {
-                        self.failed(format!("409 with an unreadable size `{}`", body.trim()))
-                    })?;
-                    if held > size {
-                        return Err(self.refused(format!(
-                            "it holds a checkpoint of {held} entries, larger than this one ({size})"
-                        )));
-                    }
-                    if held == old || attempt == 1 {
-                        return Err(self.refused(format!(
-                            "it holds another tree of {held} entries than this ledger"
-                        )));
-                    }
-                    old = held;
-                }
-                409 => {
-                    return Err(self.refused(format!(
-                        "it holds another tree of {size} entries than this ledger"
-                    )));
-                }
-                422 => {
-                    return Err(self.refused(format!(
-                        "the consistency proof from {old} entries does not match its checkpoint"
-                    )));
-                }
-                status => {
-                    return Err(self.failed(format!("HTTP {status}: {}", first_line(&body))));
-                }
+            match self.add_checkpoint(note, size, old, &proof)? {
+                Added::Cosigned(line) => return Ok((line, size)),
+                Added::Holds(held) => old = held,
             }
         }
-        Err(self.failed("no cosignature after a retry"))
+        Err(self.refused(format!(
+            "it holds another tree of {old} entries than this ledger"
+        )))
+    }
+
+    /// One `add-checkpoint` request: `note` (the signed checkpoint of `size`) with the
+    /// consistency proof from `old`, the size the witness is believed to hold. A witness
+    /// holding another, smaller size answers [`Added::Holds`]; ask again with a proof from
+    /// there.
+    pub fn add_checkpoint(
+        &self,
+        note: &str,
+        size: u64,
+        old: u64,
+        proof: &[Hash],
+    ) -> Result<Added, WitnessError> {
+        let (status, content_type, body) = self.post(old, proof, note)?;
+        match status {
+            200 => {
+                let line = body
+                    .lines()
+                    .find(|line| line.starts_with(&format!("— {} ", self.key.name())))
+                    .ok_or_else(|| self.failed("its answer has no cosignature by its key"))?;
+                let line = format!("{line}\n");
+                self.key
+                    .verify_line(note, &line)
+                    .map_err(|e| self.failed(format!("its cosignature does not verify: {e}")))?;
+                Ok(Added::Cosigned(line))
+            }
+            409 if content_type.starts_with("text/x.tlog.size") => {
+                let held: u64 = body.trim().parse().map_err(|_| {
+                    self.failed(format!("409 with an unreadable size `{}`", body.trim()))
+                })?;
+                if held > size {
+                    return Err(self.refused(format!(
+                        "it holds a checkpoint of {held} entries, larger than this one ({size})"
+                    )));
+                }
+                if held == old {
+                    return Err(self.refused(format!(
+                        "it holds another tree of {held} entries than this ledger"
+                    )));
+                }
+                Ok(Added::Holds(held))
+            }
+            409 => Err(self.refused(format!(
+                "it holds another tree of {size} entries than this ledger"
+            ))),
+            422 => Err(self.refused(format!(
+                "the consistency proof from {old} entries does not match its checkpoint"
+            ))),
+            status => Err(self.failed(format!("HTTP {status}: {}", first_line(&body)))),
+        }
     }
 
     /// Sends one add-checkpoint request: `(status, content type, body)`.
@@ -179,7 +206,8 @@ impl Witness {
         Ok((response.status().as_u16(), content_type, text))
     }
 
-    fn failed(&self, reason: impl Into<String>) -> WitnessError {
+    /// A failure of this witness for `reason`.
+    pub fn failed(&self, reason: impl Into<String>) -> WitnessError {
         WitnessError::Failed {
             witness: self.url.clone(),
             reason: reason.into(),

@@ -29,18 +29,18 @@ use super::erasure::{
 use super::idempotency::{IdempotencyKey, Replay, StoredKey};
 use super::keys::ring::KeyRing;
 use super::keys::{Hold, KeyScope, KeyStore};
-use super::merkle::{self, ConsistencyProof, StoreHashes};
+use super::merkle::{self, StoreHashes};
 use super::query::Query;
 use super::store::{StoreError, StoreWriter};
-use super::witness::WitnessError;
+use super::side_effects::Submitter;
 use super::{LedgerError, LedgerOptions, check_on_open};
 
 /// A message to the writer thread.
 pub(crate) enum Message {
     /// Append records atomically; the reply carries one receipt per record.
     Append(Append, SyncSender<Result<Vec<Receipt>, LedgerError>>),
-    /// Sign a checkpoint of the current tree now; the reply names the witnesses that did
-    /// not cosign it.
+    /// Sign a checkpoint of the current tree now; the reply carries its size and note, for
+    /// the caller to run its side effects (the writer does not wait for them).
     Checkpoint(CheckpointReply),
     /// Erase content, append the erasure record, destroy the keys and sign a checkpoint.
     Erase(
@@ -62,8 +62,8 @@ pub(crate) struct Writer {
     pub(crate) checkpointed_at: Instant,
     /// The last I/O error, until a re-check of the store has passed.
     pub(crate) recheck: Option<String>,
-    /// The size each of `options.witnesses` holds, as far as this writer knows (0: unknown).
-    pub(crate) witnessed: Vec<u64>,
+    /// Hands automatic checkpoints to the side-effect thread (witnesses, publishers).
+    pub(crate) effects: Submitter,
     /// The data keys, shared with the callers that seal content before sending it.
     pub(crate) ring: Arc<Mutex<KeyRing>>,
 }
@@ -85,7 +85,7 @@ pub(crate) struct Append {
 }
 
 /// Where the answer to [`Message::Checkpoint`] goes.
-pub(crate) type CheckpointReply = SyncSender<Result<(String, Vec<WitnessError>), LedgerError>>;
+pub(crate) type CheckpointReply = SyncSender<Result<(u64, String), LedgerError>>;
 
 type AppendRequest = (Append, SyncSender<Result<Vec<Receipt>, LedgerError>>);
 
@@ -144,11 +144,11 @@ impl Writer {
             self.maybe_checkpoint();
         }
         // Closed cleanly: no unsigned tail is left behind.
-        if self.size > self.checkpointed_size
-            && self.recheck.is_none()
-            && let Err(e) = self.checkpoint()
-        {
-            tracing::error!("the closing checkpoint failed: {e}");
+        if self.size > self.checkpointed_size && self.recheck.is_none() {
+            match self.checkpoint() {
+                Ok((size, note)) => self.effects.submit(size, &note),
+                Err(e) => tracing::error!("the closing checkpoint failed: {e}"),
+            }
         }
     }
 
@@ -387,8 +387,11 @@ impl Writer {
         }
         ring.forget(keys.iter().copied());
         ring.store.destroy(&keys)?;
-        if let Err(e) = self.checkpoint() {
-            tracing::error!("erasure record {record_seq} committed, its checkpoint failed: {e}");
+        match self.checkpoint() {
+            Ok((size, note)) => self.effects.submit(size, &note),
+            Err(e) => {
+                tracing::error!("erasure record {record_seq} committed, its checkpoint failed: {e}")
+            }
         }
         Ok(EraseReport {
             record_seq,
@@ -746,7 +749,8 @@ impl Writer {
 
     /// Signs and stores a checkpoint of the tree as stored now (which may include other
     /// writers' entries; the tree of a size never changes, so any writer may sign it).
-    fn checkpoint(&mut self) -> Result<(String, Vec<WitnessError>), LedgerError> {
+    /// Its side effects (witnesses, publishers) are the caller's to start.
+    fn checkpoint(&mut self) -> Result<(u64, String), LedgerError> {
         if self.recheck.is_some() {
             self.recheck_store()?;
         }
@@ -770,43 +774,10 @@ impl Writer {
                 self.size = self.size.max(size);
                 self.checkpointed_size = size;
                 self.checkpointed_at = Instant::now();
-                for publisher in &self.options.publishers {
-                    if let Err(e) = publisher.publish(size, &note) {
-                        tracing::error!("checkpoint {size} stored but not published: {e}");
-                    }
-                }
-                let failed = self.cosign(size, &note);
-                Ok((note, failed))
+                Ok((size, note))
             }
             Err(e) => Err(self.fail(e)),
         }
-    }
-
-    /// Asks each witness to cosign the checkpoint of `size` and stores the cosignatures.
-    /// A failure is logged, returned, and leaves the checkpoint as it is.
-    fn cosign(&mut self, size: u64, note: &str) -> Vec<WitnessError> {
-        let mut failed = Vec::new();
-        for (witness, seen) in self.options.witnesses.iter().zip(&mut self.witnessed) {
-            let store = self.store.as_ref();
-            let mut prove = |old| {
-                ConsistencyProof::build(store, old, size)
-                    .map(|proof| proof.path)
-                    .map_err(LedgerError::from)
-            };
-            match witness.cosign(note, size, *seen, &mut prove) {
-                Ok((line, held)) => {
-                    *seen = held;
-                    if let Err(e) = self.store.put_cosignature(size, &witness.key().id(), &line) {
-                        tracing::error!("checkpoint {size}: storing its cosignature: {e}");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("checkpoint {size} not cosigned: {e}");
-                    failed.push(e);
-                }
-            }
-        }
-        failed
     }
 
     /// Checkpoints when enough entries or time have passed since the last one.
@@ -815,11 +786,11 @@ impl Writer {
         let due = new_entries >= self.options.checkpoint_every_entries
             || (new_entries > 0
                 && self.checkpointed_at.elapsed() >= self.options.checkpoint_interval);
-        if due
-            && self.recheck.is_none()
-            && let Err(e) = self.checkpoint()
-        {
-            tracing::error!("automatic checkpoint failed: {e}");
+        if due && self.recheck.is_none() {
+            match self.checkpoint() {
+                Ok((size, note)) => self.effects.submit(size, &note),
+                Err(e) => tracing::error!("automatic checkpoint failed: {e}"),
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::ledger::erasure::{RetentionRule, SubjectField};
 use crate::ledger::publish::Publisher;
 use crate::ledger::store::Location;
 use crate::ledger::witness::Witness;
+use crate::ledger::witness_policy::WitnessPolicy;
 use crate::ledger::{LedgerError, LedgerOptions};
 
 /// Largest accepted `max-emit-events`: one emit is one ledger transaction.
@@ -94,6 +95,12 @@ pub struct LedgerConfig {
     /// cosignatures are stored beside the checkpoints.
     #[serde(default)]
     pub witness: Vec<WitnessConfig>,
+    /// A witness policy file (see `vellum::ledger::witness_policy`): a checkpoint is
+    /// published (and served as the tiles' `checkpoint`) only once its cosignatures meet
+    /// the policy's quorum. Its witnesses that name a URL are asked too, besides the
+    /// `[[ledger.witness]]` tables.
+    #[serde(default)]
+    pub witness_policy: Option<PathBuf>,
     /// A read-only replica's `postgres://` URL to serve reads (queries, proofs, verify)
     /// from.
     #[serde(default)]
@@ -156,6 +163,7 @@ impl LedgerConfig {
             publish_dir: None,
             publish_command: None,
             witness: Vec::new(),
+            witness_policy: None,
             group_wait_ms: 0,
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_secs: default_checkpoint_interval(),
@@ -174,9 +182,26 @@ impl LedgerConfig {
             .with_key_store(self.key_store.clone())
     }
 
-    /// The ledger's options; fails when a witness's key cannot be read or the subject
-    /// field is not one.
+    /// The ledger's options; fails when a witness's key or the witness policy cannot be
+    /// read or the subject field is not one.
     pub fn options(&self) -> Result<LedgerOptions, LedgerError> {
+        let policy = self
+            .witness_policy
+            .as_deref()
+            .map(WitnessPolicy::load)
+            .transpose()
+            .map_err(LedgerError::BadRequest)?;
+        let mut witnesses: Vec<Witness> = self
+            .witness
+            .iter()
+            .map(WitnessConfig::witness)
+            .collect::<Result<_, _>>()?;
+        for named in policy.iter().flat_map(WitnessPolicy::witnesses) {
+            let known = witnesses.iter().any(|w| w.key().id() == named.key.id());
+            if let (Some(url), false) = (&named.url, known) {
+                witnesses.push(Witness::with_key(url, named.key.clone())?);
+            }
+        }
         let subject_field = match &self.subject_field {
             None => SubjectField::default(),
             Some(text) => SubjectField::parse(text).map_err(LedgerError::BadRequest)?,
@@ -196,11 +221,8 @@ impl LedgerConfig {
                         .map(|c| Publisher::Command(c.clone())),
                 )
                 .collect(),
-            witnesses: self
-                .witness
-                .iter()
-                .map(WitnessConfig::witness)
-                .collect::<Result<_, _>>()?,
+            witnesses,
+            witness_policy: policy,
             ..LedgerOptions::default()
         })
     }
@@ -333,6 +355,7 @@ impl SinkConfig {
             &mut ledger.verifier_key,
             &mut ledger.publish_dir,
             &mut ledger.key_store,
+            &mut ledger.witness_policy,
         ]
         .into_iter()
         .flatten()
