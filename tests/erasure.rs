@@ -191,6 +191,7 @@ fn erasing_a_subject_forgets_it_and_every_earlier_proof_still_checks(backend: Ba
         trusted_key: true,
         checkpoint: Some(verify_checkpoint(&note, &vkey).unwrap()),
         witnesses: Vec::new(),
+        policy: None,
     };
     let reader = test.location.open_reader_tolerant().unwrap();
     let report = verify_anchored(reader.as_ref(), &anchor, None, &mut |_, _| {}).unwrap();

@@ -554,3 +554,130 @@ fn sigterm_with_a_stalled_client_cuts_it_at_the_drain_deadline_and_exits_0() {
     drop((stalled, half));
     common::assert_verifies(&setup.dir.path().join("audit.db"));
 }
+
+/// Runs the outside tlog-tiles client (Go, `tests/clients/tlog/`) for entry `index`;
+/// returns its exit status and output.
+fn go_client(base: &str, vkey: &str, index: u64, token: Option<&str>) -> (bool, String) {
+    let mut command = Command::new("bash");
+    command
+        .arg(repo().join("tests/clients/tlog/run.sh"))
+        .args([base, vkey.trim(), &index.to_string()])
+        .args(token);
+    let out = command.output().expect("run the Go tlog client");
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "the Go client cannot be installed here: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn an_outside_go_client_proves_entries_from_served_and_exported_tiles() {
+    let setup = setup("127.0.0.1:0");
+    let server = Server::start(&setup);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let bearer = format!("Bearer {}", setup.token_a);
+    // 300 entries: a full bundle, a partial one, and a level-1 tile.
+    for batch in 0..3 {
+        let events: Vec<String> = (0..100)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"t-{batch}-{i}","occurred_at":"2026-11-22T09:00:00Z","kind":"tool.call","payload":{{"n":{i}}}}}"#
+                )
+            })
+            .collect();
+        let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+        let status = agent
+            .post(format!("{}/v1/emit-batch", server.url))
+            .header("authorization", &bearer)
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("emit")
+            .status();
+        assert_eq!(status, 200);
+    }
+    let get = |path: &str, bearer: &str| {
+        let mut response = agent
+            .get(format!("{}{path}", server.url))
+            .header("authorization", bearer)
+            .call()
+            .expect("GET");
+        let cache = response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let body = response.body_mut().read_to_vec().unwrap_or_default();
+        (response.status().as_u16(), cache, body)
+    };
+    // The server checkpoints every second; wait for one covering all 300.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _, body) = get("/tlog/checkpoint", &bearer);
+        let text = String::from_utf8_lossy(&body).to_string();
+        if status == 200 && text.lines().nth(1) == Some("300") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of 300: {status} {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, _, vkey) = get("/v1/key", &bearer);
+    let vkey = String::from_utf8(vkey).expect("key");
+    let base = format!("{}/tlog", server.url);
+    for index in [0, 255, 256, 299] {
+        let (ok, out) = go_client(&base, &vkey, index, Some(&setup.token_a));
+        assert!(ok && out.starts_with(&format!("ok {index} 300")), "{out}");
+    }
+    // Full tiles are immutable, partial ones are not; a tenant's token reads no tiles
+    // (they hold every tenant's envelopes), and a path that is no tile is a 404.
+    let (status, cache, body) = get("/tlog/tile/0/000", &bearer);
+    assert_eq!((status, body.len()), (200, 256 * 32));
+    assert!(cache.unwrap_or_default().contains("immutable"));
+    let (status, cache, _) = get("/tlog/tile/entries/001.p/44", &bearer);
+    assert_eq!((status, cache.as_deref()), (200, Some("no-cache")));
+    let beta = format!("Bearer {}", setup.token_b);
+    assert_eq!(get("/tlog/checkpoint", &beta).0, 403);
+    assert_eq!(get("/tlog/tile/0/000", &beta).0, 403);
+    assert_eq!(get("/tlog/tile/0/002", &bearer).0, 404);
+    assert_eq!(get("/tlog/tile/0/000.p/0", &bearer).0, 404);
+    assert_eq!(get("/tlog/tile/99/000", &bearer).0, 404);
+    server.stop();
+
+    // The same files for a static host, proven from the directory.
+    let tiles = setup.dir.path().join("tiles");
+    let export = || {
+        Command::new(VELLUM)
+            .args(["export", "--ledger"])
+            .arg(setup.dir.path().join("audit.db"))
+            .arg("--tiles")
+            .arg(&tiles)
+            .output()
+            .expect("run vellum export --tiles")
+    };
+    let out = export();
+    assert!(out.status.success(), "{out:?}");
+    let dir = tiles.to_string_lossy().to_string();
+    let (ok, out) = go_client(&dir, &vkey, 299, None);
+    assert!(ok, "{out}");
+    // Run again: the full tiles stay as they were.
+    let again = export();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("2 full tiles kept"), "{stderr}");
+    // A static host that alters an entry is caught by the client.
+    let bundle = tiles.join("tile/entries/000");
+    let mut bytes = std::fs::read(&bundle).expect("bundle");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&bundle, bytes).expect("write");
+    let (ok, out) = go_client(&dir, &vkey, 255, None);
+    assert!(!ok && out.contains("does not verify"), "{out}");
+}

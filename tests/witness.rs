@@ -139,6 +139,7 @@ fn verify_witnessed(test: &TestLedger, witness: &WitnessProcess) -> (Vec<TamperC
         trusted_key: false,
         checkpoint: None,
         witnesses: vec![CosignatureVerifier::new(&witness.vkey()).unwrap()],
+        policy: None,
     };
     let report = verify_anchored(test.reader().as_ref(), &anchor, None, &mut |_, _| {}).unwrap();
     (

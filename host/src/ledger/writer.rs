@@ -139,8 +139,30 @@ impl Writer {
     /// Serves messages until every sender is gone, then signs a checkpoint of what it
     /// appended since the last one.
     pub(crate) fn run(mut self, rx: Receiver<Message>) {
-        while let Ok(message) = rx.recv() {
-            self.handle(message, &rx);
+        loop {
+            // With unsigned entries, wake up when the interval checkpoint is due even if
+            // nothing else arrives.
+            let unsigned = self.size > self.checkpointed_size && self.recheck.is_none();
+            let message = match unsigned {
+                true => {
+                    let due = self
+                        .options
+                        .checkpoint_interval
+                        .saturating_sub(self.checkpointed_at.elapsed());
+                    match rx.recv_timeout(due) {
+                        Ok(message) => Some(message),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                false => match rx.recv() {
+                    Ok(message) => Some(message),
+                    Err(_) => break,
+                },
+            };
+            if let Some(message) = message {
+                self.handle(message, &rx);
+            }
             self.maybe_checkpoint();
         }
         // Closed cleanly: no unsigned tail is left behind.
@@ -789,7 +811,11 @@ impl Writer {
         if due && self.recheck.is_none() {
             match self.checkpoint() {
                 Ok((size, note)) => self.effects.submit(size, &note),
-                Err(e) => tracing::error!("automatic checkpoint failed: {e}"),
+                Err(e) => {
+                    tracing::error!("automatic checkpoint failed: {e}");
+                    // Tried again after another interval, not in a loop.
+                    self.checkpointed_at = Instant::now();
+                }
             }
         }
     }
