@@ -627,7 +627,10 @@ fn an_outside_go_client_proves_entries_from_served_and_exported_tiles() {
         if status == 200 && text.lines().nth(1) == Some("300") {
             break;
         }
-        assert!(Instant::now() < deadline, "no checkpoint of 300: {status} {text}");
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of 300: {status} {text}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (_, _, vkey) = get("/v1/key", &bearer);

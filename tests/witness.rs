@@ -9,6 +9,10 @@
 
 #[macro_use]
 mod common;
+#[path = "witness/quorum.rs"]
+mod quorum;
+#[path = "witness/side_effects.rs"]
+mod side_effects;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -33,9 +37,14 @@ impl WitnessProcess {
     /// Creates a witness (`witness init`) and serves it for the log whose verifier key is
     /// in `log_key`.
     fn start(log_key: &Path) -> Self {
+        Self::start_named(log_key, "witness.test/w1")
+    }
+
+    /// [`WitnessProcess::start`] with the witness's own name.
+    fn start_named(log_key: &Path, name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let init = vellum()
-            .args(["witness", "init", "--name", "witness.test/w1", "--key"])
+            .args(["witness", "init", "--name", name, "--key"])
             .arg(dir.path().join("w.key"))
             .arg("--state")
             .arg(dir.path().join("w.db"))

@@ -399,10 +399,8 @@ fn check_tlog_proof(text: &str, vkey: &str, args: &CheckProofArgs) -> Result<u8>
         "--trusted-checkpoint applies to JSON bundles; a .tlog-proof carries its own checkpoint"
     );
     let policy = load_policy(args.witness_policy.as_deref())?;
-    let checked = TlogProof::parse(text).and_then(|p| {
-        p.check(vkey, policy.as_ref())
-            .map(|cp| (p.index, cp.size))
-    });
+    let checked = TlogProof::parse(text)
+        .and_then(|p| p.check(vkey, policy.as_ref()).map(|cp| (p.index, cp.size)));
     match checked {
         Ok((index, size)) => {
             let quorum = match &policy {

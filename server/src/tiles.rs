@@ -46,8 +46,8 @@ pub async fn tile(
     _: Admin,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
-    let resource = Resource::parse(&format!("tile/{path}"))
-        .map_err(|e| ApiError::not_found(e.to_string()))?;
+    let resource =
+        Resource::parse(&format!("tile/{path}")).map_err(|e| ApiError::not_found(e.to_string()))?;
     let retry = app.retry_after;
     let data = app
         .read(move |sink| {

@@ -153,9 +153,15 @@ mod tests {
     fn a_directory_gets_one_file_per_size_and_never_a_replacement() {
         let dir = tempfile::tempdir().unwrap();
         let publisher = Publisher::Directory(dir.path().to_path_buf());
-        publisher.publish(3, "note three\n\n— log sig\n", SOON).unwrap();
-        publisher.publish(3, "note three\n\n— log sig\n— witness sig\n", SOON).unwrap();
-        let err = publisher.publish(3, "another\n\n— log sig\n", SOON).unwrap_err();
+        publisher
+            .publish(3, "note three\n\n— log sig\n", SOON)
+            .unwrap();
+        publisher
+            .publish(3, "note three\n\n— log sig\n— witness sig\n", SOON)
+            .unwrap();
+        let err = publisher
+            .publish(3, "another\n\n— log sig\n", SOON)
+            .unwrap_err();
         assert!(err.contains("not replaced"), "{err}");
         let kept = std::fs::read_to_string(dir.path().join("checkpoint.3")).unwrap();
         assert_eq!(kept, "note three\n\n— log sig\n");
@@ -186,7 +192,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
         // A subshell in the background: killing `sh` alone would leave it running.
-        let command = format!("(sleep 30; echo late) & echo $! > '{}'; wait", pid_file.display());
+        let command = format!(
+            "(sleep 30; echo late) & echo $! > '{}'; wait",
+            pid_file.display()
+        );
         let started = Instant::now();
         let err = Publisher::Command(command)
             .publish(1, "x", Duration::from_millis(300))

@@ -10,11 +10,13 @@
 //! logged and counted ([`EffectCounts`]); nothing is retried in a loop, the next
 //! checkpoint asks and publishes again. When checkpoints come faster than their side
 //! effects finish, only the newest waiting one is handled: a cosignature or a published
-//! note of a larger tree vouches for every smaller one.
+//! note of a larger tree vouches for every smaller one. Closing the ledger waits for what
+//! was handed over, so the newest checkpoint is always handled.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,8 +29,6 @@ use super::{LedgerError, LedgerOptions};
 
 /// How long one publisher may take before it counts as failed (and a command is killed).
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Checkpoints waiting for their side effects; beyond, the writer's newest replaces them.
-const QUEUE: usize = 4;
 
 /// Counts of side effects since the ledger opened, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,6 +83,46 @@ struct Job {
     reply: Option<SyncSender<Vec<WitnessError>>>,
 }
 
+/// What waits for the side-effect thread: checkpoints someone waits for, in order, and
+/// the newest automatic one (a newer one replaces it).
+#[derive(Default)]
+struct Pending {
+    waited: VecDeque<Job>,
+    newest: Option<Job>,
+    closed: bool,
+}
+
+/// The hand-over between the writer (and callers) and the side-effect thread.
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic on the side-effect thread poisons nothing that matters here.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next job, waiting for one; `None` once closed and empty.
+    fn next(&self) -> Option<Job> {
+        let mut pending = self.lock();
+        loop {
+            if let Some(job) = pending.waited.pop_front() {
+                return Some(job);
+            }
+            if let Some(job) = pending.newest.take() {
+                return Some(job);
+            }
+            if pending.closed {
+                return None;
+            }
+            pending = self.ready.wait(pending).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 /// The side-effect thread, owned by the ledger. Dropping it waits for the checkpoints
 /// handed to it (each call bounded by its deadline).
 pub(crate) struct SideEffects {
@@ -91,9 +131,10 @@ pub(crate) struct SideEffects {
     counters: Arc<Counters>,
 }
 
-/// Hands checkpoints to the side-effect thread; the writer holds one.
+/// Hands checkpoints to the side-effect thread; the writer holds one. `None`: there are
+/// no side effects to run.
 #[derive(Clone)]
-pub(crate) struct Submitter(Option<SyncSender<Job>>);
+pub(crate) struct Submitter(Option<(Arc<Queue>, Arc<Counters>)>);
 
 impl SideEffects {
     /// Starts the thread, unless there is nothing to do (no publisher and no witness).
@@ -106,7 +147,7 @@ impl SideEffects {
                 counters,
             });
         }
-        let (sender, rx) = mpsc::sync_channel(QUEUE);
+        let queue = Arc::new(Queue::default());
         let worker = Worker {
             location: location.clone(),
             store: None,
@@ -116,14 +157,15 @@ impl SideEffects {
             counters: counters.clone(),
             published: None,
         };
+        let jobs = queue.clone();
         let thread = std::thread::Builder::new()
             .name("vellum-checkpoint-effects".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || worker.run(&jobs))
             .map_err(|e| {
                 LedgerError::Unavailable(format!("cannot start the side-effect thread: {e}"))
             })?;
         Ok(Self {
-            submitter: Submitter(Some(sender)),
+            submitter: Submitter(Some((queue, counters.clone()))),
             thread: Some(thread),
             counters,
         })
@@ -142,27 +184,31 @@ impl SideEffects {
     /// Handles the checkpoint of `size` now and waits for it: returns the witnesses that
     /// did not cosign it. The writer goes on meanwhile.
     pub(crate) fn run(&self, size: u64, note: &str) -> Vec<WitnessError> {
-        let Some(sender) = &self.submitter.0 else {
+        let Some((queue, _)) = &self.submitter.0 else {
             return Vec::new();
         };
         let (reply, answer) = mpsc::sync_channel(1);
-        let job = Job {
-            size,
-            note: note.to_string(),
-            reply: Some(reply),
-        };
-        match sender.send(job).ok().and_then(|()| answer.recv().ok()) {
-            Some(failed) => failed,
-            None => {
-                tracing::error!("checkpoint {size}: the side-effect thread has stopped");
-                Vec::new()
-            }
+        {
+            let mut pending = queue.lock();
+            pending.waited.push_back(Job {
+                size,
+                note: note.to_string(),
+                reply: Some(reply),
+            });
         }
+        queue.ready.notify_one();
+        answer.recv().unwrap_or_else(|_| {
+            tracing::error!("checkpoint {size}: the side-effect thread has stopped");
+            Vec::new()
+        })
     }
 
     /// Stops taking checkpoints and waits for those handed over already.
     pub(crate) fn close(&mut self) {
-        self.submitter.0.take();
+        if let Some((queue, _)) = &self.submitter.0 {
+            queue.lock().closed = true;
+            queue.ready.notify_one();
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -176,27 +222,21 @@ impl Drop for SideEffects {
 }
 
 impl Submitter {
-    /// Hands the checkpoint of `size` over without waiting. With the queue full, it
-    /// waits for a slot only as long as a `send` takes; the thread then skips to the
-    /// newest one anyway.
+    /// Hands the checkpoint of `size` over without waiting. One that was waiting still is
+    /// replaced: the newer checkpoint vouches for it.
     pub(crate) fn submit(&self, size: u64, note: &str) {
-        let Some(sender) = &self.0 else {
+        let Some((queue, counters)) = &self.0 else {
             return;
         };
-        let job = Job {
+        let replaced = queue.lock().newest.replace(Job {
             size,
             note: note.to_string(),
             reply: None,
-        };
-        match sender.try_send(job) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!(
-                    "checkpoint {size}: witnesses and publishers are still busy with earlier \
-                     checkpoints; the next checkpoint covers this one"
-                );
-            }
+        });
+        if replaced.is_some() {
+            Counters::add(&counters.superseded, 1);
         }
+        queue.ready.notify_one();
     }
 }
 
@@ -215,18 +255,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(mut job) = rx.recv() {
-            // Skip to the newest waiting checkpoint, unless someone waits for this one.
-            while job.reply.is_none() {
-                match rx.try_recv() {
-                    Ok(next) => {
-                        Counters::add(&self.counters.superseded, 1);
-                        job = next;
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
+    fn run(mut self, queue: &Queue) {
+        while let Some(job) = queue.next() {
             let failed = self.handle(job.size, &job.note);
             if let Some(reply) = job.reply {
                 let _ = reply.send(failed);
@@ -296,9 +326,10 @@ impl Worker {
             });
         }
         Counters::add(&self.counters.cosign_failures, failed.len() as u64);
-        let lines = match self.store().and_then(|s| {
-            s.cosignatures(Some(size)).map_err(|e| e.to_string())
-        }) {
+        let lines = match self
+            .store()
+            .and_then(|s| s.cosignatures(Some(size)).map_err(|e| e.to_string()))
+        {
             Ok(lines) => lines.into_iter().map(|(_, line)| line).collect(),
             Err(e) => {
                 tracing::error!("checkpoint {size}: reading its cosignatures: {e}");
@@ -367,11 +398,14 @@ impl Worker {
                     self.witnesses[i].1 = size;
                     let id = self.witnesses[i].0.key().id();
                     match self.store().and_then(|s| {
-                        s.put_cosignature(size, &id, &line).map_err(|e| e.to_string())
+                        s.put_cosignature(size, &id, &line)
+                            .map_err(|e| e.to_string())
                     }) {
                         Ok(()) => Counters::add(&self.counters.cosignatures, 1),
                         Err(e) => {
-                            tracing::error!("checkpoint {size}: storing the cosignature of {id}: {e}");
+                            tracing::error!(
+                                "checkpoint {size}: storing the cosignature of {id}: {e}"
+                            );
                             self.store = None;
                         }
                     }
@@ -396,7 +430,9 @@ impl Worker {
         let mut calls = Vec::new();
         for publisher in &self.publishers {
             let (p, n) = (publisher.clone(), note.to_string());
-            match spawn_call("vellum-publish", move || p.publish(size, &n, PUBLISH_TIMEOUT)) {
+            match spawn_call("vellum-publish", move || {
+                p.publish(size, &n, PUBLISH_TIMEOUT)
+            }) {
                 Ok(answer) => calls.push((publisher, answer)),
                 Err(e) => calls.push((publisher, failed_call(e))),
             }

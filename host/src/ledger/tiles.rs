@@ -72,7 +72,9 @@ impl Resource {
         let (index, width) = match rest.split_once(".p/") {
             Some((index, width)) => (
                 index,
-                decimal(width).filter(|w| (1..WIDTH).contains(w)).ok_or_else(bad)?,
+                decimal(width)
+                    .filter(|w| (1..WIDTH).contains(w))
+                    .ok_or_else(bad)?,
             ),
             None => (rest, WIDTH),
         };
@@ -115,7 +117,10 @@ impl Resource {
             .strip_prefix(&format!("tile/{HEIGHT}/"))
             .unwrap_or(&inner);
         match entries {
-            true => format!("tile/entries/{}", rest.strip_prefix("data/").unwrap_or(rest)),
+            true => format!(
+                "tile/entries/{}",
+                rest.strip_prefix("data/").unwrap_or(rest)
+            ),
             false => format!("tile/{rest}"),
         }
     }
@@ -165,7 +170,8 @@ fn bundle(store: &dyn StoreReader, from: u64, to: u64) -> Result<Vec<u8>, TileEr
     let mut out = Vec::new();
     for (entry, _) in store.entries(from, to)? {
         let bytes = entry.leaf_bytes();
-        let len = u16::try_from(bytes.len()).map_err(|_| TileError::TooLarge(entry.seq, bytes.len()))?;
+        let len =
+            u16::try_from(bytes.len()).map_err(|_| TileError::TooLarge(entry.seq, bytes.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&bytes);
     }

@@ -19,12 +19,12 @@ use super::LedgerError;
 use super::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_checkpoint};
 use super::content::KeyId;
 use super::cosignature::CosignatureVerifier;
-use super::witness_policy::WitnessPolicy;
 use super::entry::Entry;
 use super::erasure::{ERASURE_KIND, ErasureRecord};
 use super::hash::Hash;
 use super::merkle::StoreHashes;
 use super::store::{StoreError, StoreReader};
+use super::witness_policy::WitnessPolicy;
 
 /// Entries read per batch while verifying.
 const CHUNK: u64 = 4_096;

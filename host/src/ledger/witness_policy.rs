@@ -101,7 +101,8 @@ impl WitnessPolicy {
             }
             ["witness", name, key, rest @ ..] if rest.len() <= 1 => {
                 self.check_new_name(name)?;
-                let key = CosignatureVerifier::new(key).map_err(|e| format!("witness {name}: {e}"))?;
+                let key =
+                    CosignatureVerifier::new(key).map_err(|e| format!("witness {name}: {e}"))?;
                 let url = rest.first().map(|u| u.trim_end_matches('/').to_string());
                 if let Some(url) = &url
                     && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -286,7 +287,10 @@ mod tests {
         );
         let policy = WitnessPolicy::parse(&text).unwrap();
         assert_eq!(policy.describe(), "2 of {a, b, c}");
-        assert_eq!(policy.witnesses()[1].url.as_deref(), Some("http://127.0.0.1:1/w"));
+        assert_eq!(
+            policy.witnesses()[1].url.as_deref(),
+            Some("http://127.0.0.1:1/w")
+        );
         let lines = vec![cosign(&ws[0].0), cosign(&ws[2].0)];
         let check = policy.check(NOTE, &lines);
         assert!(check.met);
@@ -319,7 +323,11 @@ mod tests {
         assert_eq!(policy.describe(), "1 of {2 of {a, b}, c}");
         assert!(policy.check(NOTE, &[cosign(&ws[2].0)]).met);
         assert!(!policy.check(NOTE, &[cosign(&ws[0].0)]).met);
-        assert!(policy.check(NOTE, &[cosign(&ws[0].0), cosign(&ws[1].0)]).met);
+        assert!(
+            policy
+                .check(NOTE, &[cosign(&ws[0].0), cosign(&ws[1].0)])
+                .met
+        );
     }
 
     #[test]
@@ -327,11 +335,23 @@ mod tests {
         let (_, key) = witness("a.example");
         for (text, needle) in [
             (format!("witness a {key}\n"), "no `quorum`"),
-            (format!("witness a {key}\ngroup g 2 a\nquorum g\n"), "line 2"),
-            (format!("witness a {key}\ngroup g 1 b\nquorum g\n"), "`b` is not"),
-            (format!("witness a {key}\nwitness a {key}\nquorum a\n"), "defined twice"),
+            (
+                format!("witness a {key}\ngroup g 2 a\nquorum g\n"),
+                "line 2",
+            ),
+            (
+                format!("witness a {key}\ngroup g 1 b\nquorum g\n"),
+                "`b` is not",
+            ),
+            (
+                format!("witness a {key}\nwitness a {key}\nquorum a\n"),
+                "defined twice",
+            ),
             ("witness a notakey\nquorum a\n".to_string(), "line 1"),
-            (format!("witness a {key}\nquorum a\nquorum a\n"), "second `quorum`"),
+            (
+                format!("witness a {key}\nquorum a\nquorum a\n"),
+                "second `quorum`",
+            ),
             ("frobnicate\n".to_string(), "is not `log"),
         ] {
             let err = WitnessPolicy::parse(&text).unwrap_err();

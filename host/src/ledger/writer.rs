@@ -31,8 +31,8 @@ use super::keys::ring::KeyRing;
 use super::keys::{Hold, KeyScope, KeyStore};
 use super::merkle::{self, StoreHashes};
 use super::query::Query;
-use super::store::{StoreError, StoreWriter};
 use super::side_effects::Submitter;
+use super::store::{StoreError, StoreWriter};
 use super::{LedgerError, LedgerOptions, check_on_open};
 
 /// A message to the writer thread.
