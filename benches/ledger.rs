@@ -7,6 +7,9 @@
 //! - `query/*`: indexed queries on that ledger (first page of 100).
 //! - `append/group-subjects/N`: as `append/group/N`, each event of a new data subject, so
 //!   every commit also creates N data keys (the worst case for the key store).
+//! - `checkpoint-effects/{none,hanging}`: appends of 10 events with a checkpoint every 100
+//!   entries, without side effects, then with a witness that never answers and a
+//!   `publish-command` that never exits (the writer must not wait on either).
 //! - erase: a ledger of `VELLUM_BENCH_ERASE` entries (default 1,000,000; 0 skips it) in ten
 //!   tenants, one data subject holding 1 % of them; prints how long `erase --subject` takes.
 
@@ -93,6 +96,49 @@ fn append(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    group.finish();
+}
+
+/// Appends with frequent checkpoints, with no side effects and with a silent witness and a
+/// stuck publisher.
+fn checkpoint_effects(c: &mut Criterion) {
+    let mut group = c.benchmark_group("checkpoint-effects");
+    let n = 10u64;
+    group.throughput(Throughput::Elements(n));
+    for case in ["none", "hanging"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bench.db");
+        Ledger::init(&path, "vellum/bench").expect("init");
+        let mut options = LedgerOptions {
+            checkpoint_every_entries: 100,
+            ..LedgerOptions::default()
+        };
+        // Held for the whole case: accepts, never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        if case == "hanging" {
+            let url = format!("http://{}", silent.local_addr().expect("addr"));
+            let (_, key) =
+                vellum::ledger::cosignature::Cosigner::generate("bench/silent").expect("key");
+            options.witnesses = vec![vellum::ledger::witness::Witness::new(&url, &key).expect("w")];
+            options.publishers = vec![vellum::ledger::publish::Publisher::Command(
+                "sleep 3600".into(),
+            )];
+        }
+        let ledger = Ledger::open(&path, options).expect("open");
+        let mut next = 0u64;
+        group.bench_function(case, |b| {
+            b.iter_batched(
+                || {
+                    next += n;
+                    (next - n..next).map(record).collect::<Vec<_>>()
+                },
+                |records| black_box(ledger.append(records).expect("append")),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        drop(ledger);
+        drop(silent);
+    }
     group.finish();
 }
 
@@ -221,5 +267,5 @@ fn verify_and_query(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, verify_and_query, erase);
+criterion_group!(benches, append, checkpoint_effects, verify_and_query, erase);
 criterion_main!(benches);

@@ -9,6 +9,8 @@
 
 #[macro_use]
 mod common;
+#[path = "witness/monitor.rs"]
+mod monitor;
 #[path = "witness/quorum.rs"]
 mod quorum;
 #[path = "witness/side_effects.rs"]

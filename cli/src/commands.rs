@@ -1,7 +1,7 @@
 //! The subcommands, their exit codes, and the shared output helpers.
 
 use crate::plugin_kit::{build, scaffold};
-use crate::{builtins, demo, erase, inspect, ledger, run, serve, test, witness};
+use crate::{builtins, demo, erase, inspect, ledger, monitor, run, serve, test, witness};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +98,9 @@ enum Command {
         #[command(subcommand)]
         command: serve::TokenCommand,
     },
+    /// Follow a log's published checkpoints through its tiles; alert on a fork, a
+    /// rollback, a key change, an unwitnessed checkpoint or a stall.
+    Monitor(monitor::MonitorArgs),
     /// Run a witness that cosigns other ledgers' checkpoints (C2SP tlog-witness).
     Witness {
         #[command(subcommand)]
@@ -188,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::test(args),
         Command::Serve(args) => outcome(serve::serve(args)),
         Command::Token { command } => outcome(serve::token(command)),
+        Command::Monitor(args) => outcome(monitor::monitor(args)),
         Command::Witness { command } => outcome(witness::witness(command)),
     };
     ExitCode::from(code)

@@ -489,7 +489,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     witness_key: Vec<PathBuf>,
     /// Require a checkpoint whose stored cosignatures meet this witness policy's quorum
-    /// (see docs/witnesses.md); none is `unwitnessed`, naming the missing witnesses.
+    /// (see docs/ledger-format.md); none is `unwitnessed`, naming the missing witnesses.
     #[arg(long)]
     witness_policy: Option<PathBuf>,
 }

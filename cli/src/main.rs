@@ -28,6 +28,7 @@ mod demo;
 mod erase;
 mod inspect;
 mod ledger;
+mod monitor;
 mod plugin_kit;
 mod progress;
 mod run;

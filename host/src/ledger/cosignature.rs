@@ -245,6 +245,25 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Splits a cosigned note (as served or kept) into the log's note (its text and the
+/// signature lines by `origin`, the log's key name) and the other signature lines, each
+/// ending in a newline.
+pub fn split_cosignatures(note: &str, origin: &str) -> (String, Vec<String>) {
+    let Some((text, signatures)) = note.split_once("\n\n") else {
+        return (note.to_string(), Vec::new());
+    };
+    let own = format!("— {origin} ");
+    let mut log = format!("{text}\n\n");
+    let mut others = Vec::new();
+    for line in signatures.lines() {
+        match line.starts_with(&own) {
+            true => log.push_str(&format!("{line}\n")),
+            false => others.push(format!("{line}\n")),
+        }
+    }
+    (log, others)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

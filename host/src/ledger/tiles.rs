@@ -191,6 +191,74 @@ pub fn resources(size: u64) -> Vec<Resource> {
     out
 }
 
+/// Reads tiles for a client, through `fetch` (C2SP path → bytes), checking each length.
+struct Fetched<'a> {
+    fetch: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+    error: std::cell::RefCell<Option<String>>,
+}
+
+impl tlog_tiles::tile::TileReader for Fetched<'_> {
+    fn height(&self) -> u8 {
+        HEIGHT
+    }
+
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::tlog::Error> {
+        let mut out = Vec::with_capacity(tiles.len());
+        for tile in tiles {
+            let path = Resource::Hashes(*tile).path();
+            let data = (self.fetch)(&path).and_then(|data| {
+                match data.len() == tile.width() as usize * tlog_tiles::tlog::HASH_SIZE {
+                    true => Ok(data),
+                    false => Err(format!(
+                        "{path} has {} bytes, not {} hashes",
+                        data.len(),
+                        tile.width()
+                    )),
+                }
+            });
+            match data {
+                Ok(data) => out.push(data),
+                Err(e) => {
+                    *self.error.borrow_mut() = Some(e);
+                    return Err(tlog_tiles::tlog::Error::InvalidTile);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn save_tiles(&self, _: &[Tile], _: &[Vec<u8>]) {}
+}
+
+/// For a client of a tiled log: the root of its first `old_size` entries, from the tiles
+/// of the tree of `size` entries with root `root` (each tile read through `fetch`, a C2SP
+/// path to its bytes, and checked against `root` before use). Comparing it with a root
+/// seen earlier proves (or disproves) that the log only grew.
+pub fn prefix_root(
+    fetch: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+    size: u64,
+    root: super::Hash,
+    old_size: u64,
+) -> Result<super::Hash, String> {
+    if old_size > size {
+        return Err(format!("{old_size} entries are not a prefix of {size}"));
+    }
+    let reader = Fetched {
+        fetch,
+        error: std::cell::RefCell::new(None),
+    };
+    let hashes = tlog_tiles::tile::TileHashReader::new(size, root.into(), &reader);
+    tlog_tiles::tlog::tree_hash(old_size, &hashes)
+        .map(super::Hash::from)
+        .map_err(|e| {
+            reader
+                .error
+                .borrow_mut()
+                .take()
+                .unwrap_or_else(|| e.to_string())
+        })
+}
+
 /// What [`export`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportReport {

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tlog_tiles::tlog::record_hash;
 
 use super::checkpoint::{VerifiedCheckpoint, verify_checkpoint};
+use super::cosignature::split_cosignatures;
 use super::hash::Hash;
 use super::merkle::{InclusionProof, MAX_PROOF_HASHES};
 use super::witness_policy::WitnessPolicy;
@@ -182,22 +183,4 @@ impl TlogProof {
         }
         Ok(checkpoint)
     }
-}
-
-/// Splits a cosigned note into the log's note (its text and the log's own signature
-/// lines) and the other signature lines.
-fn split_cosignatures(note: &str, origin: &str) -> (String, Vec<String>) {
-    let Some((text, signatures)) = note.split_once("\n\n") else {
-        return (note.to_string(), Vec::new());
-    };
-    let own = format!("— {origin} ");
-    let mut log = format!("{text}\n\n");
-    let mut others = Vec::new();
-    for line in signatures.lines() {
-        match line.starts_with(&own) {
-            true => log.push_str(&format!("{line}\n")),
-            false => others.push(format!("{line}\n")),
-        }
-    }
-    (log, others)
 }
