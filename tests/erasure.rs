@@ -192,6 +192,7 @@ fn erasing_a_subject_forgets_it_and_every_earlier_proof_still_checks(backend: Ba
         checkpoint: Some(verify_checkpoint(&note, &vkey).unwrap()),
         witnesses: Vec::new(),
         policy: None,
+        tsa: None,
     };
     let reader = test.location.open_reader_tolerant().unwrap();
     let report = verify_anchored(reader.as_ref(), &anchor, None, &mut |_, _| {}).unwrap();
@@ -507,7 +508,8 @@ fn a_schema_4_ledger_of_format_1_entries_still_verifies_and_says_what_cannot_be_
             "DROP TRIGGER contents_no_DELETE; DROP TRIGGER contents_erase_only; \
              DROP TABLE contents; DROP TRIGGER erased_keys_no_UPDATE; \
              DROP TRIGGER erased_keys_no_DELETE; DROP TABLE erased_keys; \
-             ALTER TABLE entries DROP COLUMN commitment; PRAGMA user_version = 4;",
+             ALTER TABLE entries DROP COLUMN commitment; DROP TRIGGER timestamps_no_UPDATE; \
+             DROP TRIGGER timestamps_no_DELETE; DROP TABLE timestamps; PRAGMA user_version = 4;",
         )
         .unwrap();
     let ledger = Ledger::open(&path, Default::default()).unwrap();

@@ -147,7 +147,8 @@ fn a_schema_2_ledger_is_upgraded_on_open_to_the_current_version() {
              DROP TRIGGER contents_no_DELETE; DROP TRIGGER contents_erase_only; \
              DROP TABLE contents; DROP TRIGGER erased_keys_no_UPDATE; \
              DROP TRIGGER erased_keys_no_DELETE; DROP TABLE erased_keys; \
-             ALTER TABLE entries DROP COLUMN commitment; PRAGMA user_version = 2;",
+             ALTER TABLE entries DROP COLUMN commitment; DROP TRIGGER timestamps_no_UPDATE; \
+             DROP TRIGGER timestamps_no_DELETE; DROP TABLE timestamps; PRAGMA user_version = 2;",
         )
         .unwrap();
     }

@@ -69,6 +69,9 @@ impl StoreReader for FlakyHashes {
     fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError> {
         self.inner.cosignatures(size)
     }
+    fn timestamps(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.inner.timestamps()
+    }
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
         self.inner.idempotency_key(scope, key)
     }

@@ -15,6 +15,8 @@ mod monitor;
 mod quorum;
 #[path = "witness/side_effects.rs"]
 mod side_effects;
+#[path = "witness/timestamp.rs"]
+mod timestamp;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -151,6 +153,7 @@ fn verify_witnessed(test: &TestLedger, witness: &WitnessProcess) -> (Vec<TamperC
         checkpoint: None,
         witnesses: vec![CosignatureVerifier::new(&witness.vkey()).unwrap()],
         policy: None,
+        tsa: None,
     };
     let report = verify_anchored(test.reader().as_ref(), &anchor, None, &mut |_, _| {}).unwrap();
     (

@@ -14,6 +14,7 @@ use vellum::ledger::cosignature::CosignatureVerifier;
 use vellum::ledger::query::Query;
 use vellum::ledger::store::sqlite::SqliteStore;
 use vellum::ledger::store::{Backend, Location, StoreError, StoreReader};
+use vellum::ledger::timestamp::TsaCertificate;
 use vellum::ledger::tlog_proof::{self, TlogProof};
 use vellum::ledger::verify::{Anchor, verify_anchored};
 use vellum::ledger::witness_policy::WitnessPolicy;
@@ -492,6 +493,10 @@ pub struct VerifyArgs {
     /// (see docs/ledger-format.md); none is `unwitnessed`, naming the missing witnesses.
     #[arg(long)]
     witness_policy: Option<PathBuf>,
+    /// Require RFC 3161 timestamps of the checkpoints that this timestamp authority's
+    /// certificate (PEM) verifies; none is `untimestamped`, a bad one `bad-checkpoint`.
+    #[arg(long)]
+    tsa_cert: Option<PathBuf>,
 }
 
 /// The verification anchor of `verify`'s arguments: the trusted key and checkpoint, or the
@@ -508,6 +513,12 @@ fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
         })
         .collect::<Result<Vec<_>>>()?;
     let policy = load_policy(args.witness_policy.as_deref())?;
+    let tsa = args
+        .tsa_cert
+        .as_deref()
+        .map(TsaCertificate::load)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let Some(key_file) = &args.trusted_key else {
         return Ok(Anchor {
             key: read_vkey(location)?,
@@ -515,6 +526,7 @@ fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
             checkpoint: None,
             witnesses,
             policy,
+            tsa,
         });
     };
     let key = std::fs::read_to_string(key_file)
@@ -542,6 +554,7 @@ fn anchor(args: &VerifyArgs, location: &Location) -> Result<Anchor> {
         checkpoint,
         witnesses,
         policy,
+        tsa,
     })
 }
 
@@ -609,6 +622,13 @@ pub fn verify_ledger(args: VerifyArgs) -> Result<u8> {
                     ),
                     None => eprintln!("ok: witness {witness} cosigned the first {size} entries"),
                 }
+            }
+            if let Some((size, time)) = report.timestamped.last() {
+                eprintln!(
+                    "ok: {} RFC 3161 timestamp(s) verified; the first {size} entries existed by \
+                     {time}",
+                    report.timestamped.len()
+                );
             }
             Ok(exit::OK)
         }

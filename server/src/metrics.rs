@@ -166,6 +166,16 @@ impl Collector for SinkCollector {
                 effects.cosign_failures,
             ),
             (
+                "checkpoint_timestamps",
+                "RFC 3161 timestamp tokens collected and stored",
+                effects.timestamps,
+            ),
+            (
+                "checkpoint_timestamp_failures",
+                "Timestamp requests that failed or passed their deadline",
+                effects.timestamp_failures,
+            ),
+            (
                 "checkpoint_quorum_misses",
                 "Checkpoints not published because their cosignatures missed the quorum",
                 effects.quorum_missed,

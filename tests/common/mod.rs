@@ -164,6 +164,9 @@ mod intercepted {
         fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError> {
             self.inner.cosignatures(size)
         }
+        fn timestamps(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+            self.inner.timestamps()
+        }
         fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
             self.inner.idempotency_key(scope, key)
         }
@@ -205,6 +208,9 @@ mod intercepted {
             line: &str,
         ) -> Result<(), StoreError> {
             self.inner.put_cosignature(size, witness, line)
+        }
+        fn put_timestamp(&mut self, size: u64, token: &[u8]) -> Result<(), StoreError> {
+            self.inner.put_timestamp(size, token)
         }
     }
 }

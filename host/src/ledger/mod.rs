@@ -24,6 +24,7 @@ pub mod query;
 pub mod side_effects;
 pub mod store;
 pub mod tiles;
+pub mod timestamp;
 pub mod tlog_proof;
 pub mod verify;
 pub mod witness;
@@ -122,6 +123,9 @@ pub struct LedgerOptions {
     /// The cosignatures a checkpoint needs before it is published (see
     /// [`witness_policy`]); `None` publishes each checkpoint once its witnesses answered.
     pub witness_policy: Option<witness_policy::WitnessPolicy>,
+    /// An RFC 3161 timestamp authority asked to timestamp each checkpoint (see
+    /// [`timestamp`]); its tokens are stored beside the checkpoints.
+    pub timestamp: Option<timestamp::TimestampAuthority>,
     /// Which field names an event's data subject, whose data key seals its content (see
     /// [`erasure::SubjectField`]).
     pub subject_field: erasure::SubjectField,
@@ -137,6 +141,7 @@ impl Default for LedgerOptions {
             publishers: Vec::new(),
             witnesses: Vec::new(),
             witness_policy: None,
+            timestamp: None,
             subject_field: erasure::SubjectField::default(),
         }
     }
@@ -612,6 +617,12 @@ impl Ledger {
             InclusionProof::build(r, seq, checkpoint.size, entry, leaf)
         })?;
         Ok((proof, note))
+    }
+
+    /// The RFC 3161 timestamp tokens stored beside the checkpoints: `(tree size, token
+    /// DER)`, by size.
+    pub fn timestamps(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        self.with_reader(|r| r.timestamps())
     }
 
     /// Proof that entry `seq` is in the checkpoint of `tree_size` (default: the newest one

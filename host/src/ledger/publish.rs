@@ -35,6 +35,29 @@ impl Publisher {
         }
     }
 
+    /// Publishes the RFC 3161 token of the checkpoint of `size`: a directory gets
+    /// `checkpoint.<size>.tsr` (never replaced); a command gets nothing more.
+    pub fn publish_timestamp(&self, size: u64, token: &[u8]) -> Result<(), String> {
+        let Self::Directory(dir) = self else {
+            return Ok(());
+        };
+        let target = dir.join(format!("checkpoint.{size}.tsr"));
+        if target.exists() {
+            return Ok(());
+        }
+        let failed = |e: std::io::Error| format!("publishing to {}: {e}", target.display());
+        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+        temp.write_all(token)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(failed)?;
+        // A token of this size published meanwhile stays.
+        match std::fs::hard_link(temp.path(), &target) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
     /// The publisher in words, for logs.
     pub fn describe(&self) -> String {
         match self {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::merkle::ConsistencyProof;
 use super::publish::Publisher;
 use super::store::{Location, StoreWriter};
+use super::timestamp::{self, TimestampAuthority};
 use super::witness::{self, Added, Witness, WitnessError};
 use super::witness_policy::WitnessPolicy;
 use super::{LedgerError, LedgerOptions};
@@ -45,6 +46,10 @@ pub struct EffectCounts {
     pub quorum_missed: u64,
     /// Checkpoints skipped because a newer one was waiting too.
     pub superseded: u64,
+    /// RFC 3161 tokens collected and stored.
+    pub timestamps: u64,
+    /// Timestamp requests that failed or passed their deadline.
+    pub timestamp_failures: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +60,8 @@ struct Counters {
     cosign_failures: AtomicU64,
     quorum_missed: AtomicU64,
     superseded: AtomicU64,
+    timestamps: AtomicU64,
+    timestamp_failures: AtomicU64,
 }
 
 impl Counters {
@@ -71,6 +78,8 @@ impl Counters {
             cosign_failures: get(&self.cosign_failures),
             quorum_missed: get(&self.quorum_missed),
             superseded: get(&self.superseded),
+            timestamps: get(&self.timestamps),
+            timestamp_failures: get(&self.timestamp_failures),
         }
     }
 }
@@ -140,7 +149,10 @@ impl SideEffects {
     /// Starts the thread, unless there is nothing to do (no publisher and no witness).
     pub(crate) fn start(location: &Location, options: &LedgerOptions) -> Result<Self, LedgerError> {
         let counters = Arc::new(Counters::default());
-        if options.publishers.is_empty() && options.witnesses.is_empty() {
+        if options.publishers.is_empty()
+            && options.witnesses.is_empty()
+            && options.timestamp.is_none()
+        {
             return Ok(Self {
                 submitter: Submitter(None),
                 thread: None,
@@ -154,6 +166,7 @@ impl SideEffects {
             publishers: options.publishers.clone(),
             witnesses: options.witnesses.iter().map(|w| (w.clone(), 0)).collect(),
             policy: options.witness_policy.clone(),
+            timestamp: options.timestamp.clone(),
             counters: counters.clone(),
             published: None,
         };
@@ -249,6 +262,7 @@ struct Worker {
     /// Each witness with the size it is believed to hold (0: unknown).
     witnesses: Vec<(Witness, u64)>,
     policy: Option<WitnessPolicy>,
+    timestamp: Option<TimestampAuthority>,
     counters: Arc<Counters>,
     /// The largest tree size published.
     published: Option<u64>,
@@ -264,12 +278,18 @@ impl Worker {
         }
     }
 
-    /// Collects cosignatures, then publishes when the quorum is met.
+    /// Collects cosignatures and a timestamp (at the same time), then publishes when the
+    /// quorum is met.
     fn handle(&mut self, size: u64, note: &str) -> Vec<WitnessError> {
+        let stamping = self.timestamp.clone().map(|tsa| {
+            let note = note.to_string();
+            spawn_call("vellum-timestamp", move || tsa.stamp(&note))
+        });
         let (failed, lines) = match self.witnesses.is_empty() {
             true => (Vec::new(), Vec::new()),
             false => self.cosign(size, note),
         };
+        let token = stamping.and_then(|call| self.store_timestamp(size, call));
         if let Some(policy) = &self.policy {
             let check = policy.check(note, &lines);
             if !check.met {
@@ -284,9 +304,44 @@ impl Worker {
             }
         }
         if self.published.is_none_or(|published| size > published) {
-            self.publish(size, &format!("{note}{}", lines.concat()));
+            self.publish(size, &format!("{note}{}", lines.concat()), token.as_deref());
         }
         failed
+    }
+
+    /// Waits for the timestamp request (within its deadline) and stores the token.
+    fn store_timestamp(
+        &mut self,
+        size: u64,
+        call: Result<Receiver<Result<Vec<u8>, String>>, String>,
+    ) -> Option<Vec<u8>> {
+        let wait = timestamp::REQUEST_TIMEOUT + Duration::from_secs(1);
+        let token = call.and_then(|answer| {
+            answer
+                .recv_timeout(wait)
+                .unwrap_or_else(|_| Err(format!("no timestamp within {wait:?}")))
+        });
+        let stored = token.and_then(|token| {
+            let put = self
+                .store()
+                .and_then(|s| s.put_timestamp(size, &token).map_err(|e| e.to_string()));
+            if put.is_err() {
+                // Reopened on the next use.
+                self.store = None;
+            }
+            put.map(|()| token)
+        });
+        match stored {
+            Ok(token) => {
+                Counters::add(&self.counters.timestamps, 1);
+                Some(token)
+            }
+            Err(e) => {
+                Counters::add(&self.counters.timestamp_failures, 1);
+                tracing::error!("checkpoint {size} not timestamped: {e}");
+                None
+            }
+        }
     }
 
     /// The connection for proofs and cosignatures, opened when first needed.
@@ -425,14 +480,21 @@ impl Worker {
         again
     }
 
-    /// Hands the cosigned note to every publisher in parallel, each within its deadline.
-    fn publish(&mut self, size: u64, note: &str) {
+    /// Hands the cosigned note (and its timestamp token) to every publisher in parallel,
+    /// each within its deadline.
+    fn publish(&mut self, size: u64, note: &str, token: Option<&[u8]>) {
         let mut calls = Vec::new();
         for publisher in &self.publishers {
             let (p, n) = (publisher.clone(), note.to_string());
-            match spawn_call("vellum-publish", move || {
-                p.publish(size, &n, PUBLISH_TIMEOUT)
-            }) {
+            let token = token.map(<[u8]>::to_vec);
+            let call = move || {
+                p.publish(size, &n, PUBLISH_TIMEOUT)?;
+                match token {
+                    Some(token) => p.publish_timestamp(size, &token),
+                    None => Ok(()),
+                }
+            };
+            match spawn_call("vellum-publish", call) {
                 Ok(answer) => calls.push((publisher, answer)),
                 Err(e) => calls.push((publisher, failed_call(e))),
             }

@@ -24,6 +24,7 @@ use super::erasure::{ERASURE_KIND, ErasureRecord};
 use super::hash::Hash;
 use super::merkle::StoreHashes;
 use super::store::{StoreError, StoreReader};
+use super::timestamp::{TsaCertificate, verify_token};
 use super::witness_policy::WitnessPolicy;
 
 /// Entries read per batch while verifying.
@@ -65,6 +66,9 @@ pub enum TamperClass {
     /// An entry's content (or its data key) is gone, and no signed `vellum.erasure` record
     /// covers it: removed behind the ledger's back.
     ErasedWithoutRecord,
+    /// No checkpoint carries an RFC 3161 timestamp that the TSA certificate `verify` was
+    /// given (`--tsa-cert`) verifies.
+    Untimestamped,
 }
 
 /// What a verification trusts.
@@ -82,6 +86,9 @@ pub struct Anchor {
     pub witnesses: Vec<CosignatureVerifier>,
     /// A quorum some stored checkpoint's cosignatures must meet.
     pub policy: Option<WitnessPolicy>,
+    /// A timestamp authority's certificate: the stored RFC 3161 tokens must verify with
+    /// it, and at least one must.
+    pub tsa: Option<TsaCertificate>,
 }
 
 /// One problem found.
@@ -109,6 +116,9 @@ pub struct VerifyReport {
     /// For each required witness (`name+key id`), the largest checkpoint it cosigned; the
     /// entries up to there are vouched for by that witness too.
     pub witnessed: Vec<(String, u64)>,
+    /// With a TSA certificate: each checkpoint whose timestamp verified, and the time the
+    /// TSA states (every entry it covers existed by then), by size.
+    pub timestamped: Vec<(u64, jiff::Timestamp)>,
     /// Problems, in order of discovery; empty when the ledger is intact.
     pub findings: Vec<Finding>,
 }
@@ -190,6 +200,7 @@ pub fn verify(
         checkpoint: None,
         witnesses: Vec::new(),
         policy: None,
+        tsa: None,
     };
     verify_anchored(store, &anchor, range, progress)
 }
@@ -210,6 +221,9 @@ pub fn verify_anchored(
     let notes = store.checkpoints()?;
     let checkpoints = checked_checkpoints(&notes, anchor, &mut report);
     check_cosignatures(store, anchor, &notes, &checkpoints, &mut report)?;
+    if let Some(tsa) = &anchor.tsa {
+        check_timestamps(store, tsa, &notes, &checkpoints, &mut report)?;
+    }
     let size = report.size;
     let trusted = anchor.checkpoint.as_ref();
     if let Some(t) = trusted {
@@ -502,6 +516,44 @@ fn check_cosignatures(
                 ),
             ),
         }
+    }
+    Ok(())
+}
+
+/// Checks every stored timestamp token against its checkpoint's note with the TSA's
+/// certificate; a bad one is a [`TamperClass::BadCheckpoint`], none that verifies
+/// [`TamperClass::Untimestamped`].
+fn check_timestamps(
+    store: &dyn StoreReader,
+    tsa: &TsaCertificate,
+    notes: &[(u64, String)],
+    checkpoints: &[VerifiedCheckpoint],
+    report: &mut VerifyReport,
+) -> Result<(), LedgerError> {
+    let notes: HashMap<u64, &str> = notes.iter().map(|(s, n)| (*s, n.as_str())).collect();
+    let checked: HashSet<u64> = checkpoints.iter().map(|cp| cp.size).collect();
+    for (size, token) in store.timestamps()? {
+        match notes.get(&size).map(|note| verify_token(&token, note, tsa)) {
+            Some(Ok(time)) if checked.contains(&size) => report.timestamped.push((size, time)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => report.find(
+                TamperClass::BadCheckpoint,
+                Some(size),
+                format!("the timestamp of checkpoint {size}: {e}"),
+            ),
+            None => report.find(
+                TamperClass::BadCheckpoint,
+                Some(size),
+                format!("a timestamp of checkpoint {size}, which is not stored"),
+            ),
+        }
+    }
+    if report.timestamped.is_empty() {
+        report.find(
+            TamperClass::Untimestamped,
+            None,
+            "no checkpoint carries a timestamp that the TSA's certificate verifies".into(),
+        );
     }
     Ok(())
 }

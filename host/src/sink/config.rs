@@ -11,6 +11,7 @@ use crate::chain::{ChainConfig, ConfigError, DEFAULT_TENANT_CAPACITY};
 use crate::ledger::erasure::{RetentionRule, SubjectField};
 use crate::ledger::publish::Publisher;
 use crate::ledger::store::Location;
+use crate::ledger::timestamp::{TimestampAuthority, TsaCertificate};
 use crate::ledger::witness::Witness;
 use crate::ledger::witness_policy::WitnessPolicy;
 use crate::ledger::{LedgerError, LedgerOptions};
@@ -101,6 +102,11 @@ pub struct LedgerConfig {
     /// `[[ledger.witness]]` tables.
     #[serde(default)]
     pub witness_policy: Option<PathBuf>,
+    /// `[ledger.timestamp]`: an RFC 3161 timestamp authority asked to timestamp every
+    /// checkpoint; its tokens are stored beside them (`vellum verify --tsa-cert` checks
+    /// them).
+    #[serde(default)]
+    pub timestamp: Option<TimestampConfig>,
     /// A read-only replica's `postgres://` URL to serve reads (queries, proofs, verify)
     /// from.
     #[serde(default)]
@@ -126,6 +132,18 @@ pub struct LedgerConfig {
     /// storage than the ledger's backups.
     #[serde(default)]
     pub key_store: Option<PathBuf>,
+}
+
+/// The `[ledger.timestamp]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TimestampConfig {
+    /// The authority's URL (`http://` or `https://`), which takes `application/timestamp-query`.
+    pub url: String,
+    /// The authority's certificate (PEM): when given, each token is checked before it is
+    /// stored.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
 }
 
 /// A `[[ledger.witness]]` table.
@@ -164,6 +182,7 @@ impl LedgerConfig {
             publish_command: None,
             witness: Vec::new(),
             witness_policy: None,
+            timestamp: None,
             group_wait_ms: 0,
             checkpoint_every: default_checkpoint_every(),
             checkpoint_interval_secs: default_checkpoint_interval(),
@@ -223,6 +242,19 @@ impl LedgerConfig {
                 .collect(),
             witnesses,
             witness_policy: policy,
+            timestamp: self
+                .timestamp
+                .as_ref()
+                .map(|t| {
+                    let certificate = t
+                        .certificate
+                        .as_deref()
+                        .map(TsaCertificate::load)
+                        .transpose()?;
+                    TimestampAuthority::new(&t.url, certificate)
+                })
+                .transpose()
+                .map_err(LedgerError::BadRequest)?,
             ..LedgerOptions::default()
         })
     }
@@ -363,6 +395,14 @@ impl SinkConfig {
             if key.is_relative() {
                 *key = base.join(&*key);
             }
+        }
+        if let Some(certificate) = ledger
+            .timestamp
+            .as_mut()
+            .and_then(|t| t.certificate.as_mut())
+            .filter(|c| c.is_relative())
+        {
+            *certificate = base.join(&*certificate);
         }
         for witness in &mut ledger.witness {
             if witness.key.is_relative() {

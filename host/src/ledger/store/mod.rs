@@ -71,6 +71,9 @@ pub trait StoreReader: Send {
     fn cosignatures(&self, size: Option<u64>) -> Result<Vec<(u64, String)>, StoreError>;
     /// The idempotency key `key` of `scope`, if an append claimed it.
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError>;
+    /// RFC 3161 timestamp tokens `(tree size, token DER)` of checkpoints, by size (see
+    /// [`super::timestamp`]).
+    fn timestamps(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Data keys erasure destroyed, after position `after`: `(position, key, erasure
     /// record)`, by position.
     fn erased_keys(&self, after: u64) -> Result<Vec<(u64, KeyId, u64)>, StoreError>;
@@ -112,4 +115,6 @@ pub trait StoreWriter: StoreReader {
     /// Stores the cosignature `line` by `witness` (its `name+key id`) of the checkpoint of
     /// `size`, unless that witness's cosignature of that size is stored already.
     fn put_cosignature(&mut self, size: u64, witness: &str, line: &str) -> Result<(), StoreError>;
+    /// Stores the timestamp token of the checkpoint of `size`, unless one is stored.
+    fn put_timestamp(&mut self, size: u64, token: &[u8]) -> Result<(), StoreError>;
 }

@@ -45,7 +45,16 @@ const MIGRATIONS: &[(&str, &[&str])] = &[
     (MIGRATION_1, APPEND_ONLY_TABLES),
     (MIGRATION_2, &["cosignatures"]),
     (MIGRATION_3, &["erased_keys"]),
+    (MIGRATION_4, &["timestamps"]),
 ];
+
+/// RFC 3161 timestamp tokens of checkpoints: one per tree size.
+const MIGRATION_4: &str = "
+CREATE TABLE timestamps (
+    size  BIGINT PRIMARY KEY,
+    token BYTEA  NOT NULL
+);
+";
 
 /// Format 2: each entry's content in a row of its own, which erasure may clear (and nothing
 /// else may change), and the keys erasure destroyed, by the record that did it.
@@ -718,6 +727,15 @@ impl StoreReader for PgStore {
             .collect())
     }
 
+    fn timestamps(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows =
+            self.with_client(|c| c.query("SELECT size, token FROM timestamps ORDER BY size", &[]))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect())
+    }
+
     fn idempotency_key(&self, scope: &str, key: &str) -> Result<Option<StoredKey>, StoreError> {
         let row = self.with_client(|c| {
             c.query_typed_opt(
@@ -891,6 +909,17 @@ impl StoreWriter for PgStore {
                 "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3) \
                  ON CONFLICT (size, witness) DO NOTHING",
                 &[&(size as i64), &witness, &line],
+            )
+        })
+        .map(drop)
+    }
+
+    fn put_timestamp(&mut self, size: u64, token: &[u8]) -> Result<(), StoreError> {
+        self.with_client(|c| {
+            c.execute(
+                "INSERT INTO timestamps (size, token) VALUES ($1, $2) \
+                 ON CONFLICT (size) DO NOTHING",
+                &[&(size as i64), &token],
             )
         })
         .map(drop)

@@ -25,9 +25,9 @@ pub const APPLICATION_ID: i32 = 0x5645_4C4C;
 /// The schema version this build reads and writes (`PRAGMA user_version`). Version 2
 /// stores each distinct set of attestations once (`attestation_sets`) instead of in every
 /// entry; version 3 adds `idempotency_keys`, version 4 `cosignatures`, version 5 the
-/// format-2 content apart from the tree (`entries.commitment`, `contents`, `erased_keys`).
-/// Older files are upgraded on open, one version at a time.
-pub const SCHEMA_VERSION: i32 = 5;
+/// format-2 content apart from the tree (`entries.commitment`, `contents`, `erased_keys`),
+/// version 6 `timestamps`. Older files are upgraded on open, one version at a time.
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// How long a writer waits for another process's write lock before its append fails.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -37,7 +37,16 @@ const UPGRADES: &[(i32, &str, &[&str])] = &[
     (2, IDEMPOTENCY_TABLE, &["idempotency_keys"]),
     (3, COSIGNATURES_TABLE, &["cosignatures"]),
     (4, CONTENTS_TABLES, &["erased_keys"]),
+    (5, TIMESTAMPS_TABLE, &["timestamps"]),
 ];
+
+/// RFC 3161 timestamp tokens of checkpoints: one per tree size.
+const TIMESTAMPS_TABLE: &str = "
+CREATE TABLE timestamps (
+    size           INTEGER PRIMARY KEY,
+    token          BLOB    NOT NULL
+) STRICT;
+";
 
 /// Format 2: each entry's content in a row of its own, which erasure may clear (and nothing
 /// else may change), and the keys erasure destroyed, by the record that did it.
@@ -127,6 +136,7 @@ const APPEND_ONLY_TABLES: &[&str] = &[
     "idempotency_keys",
     "cosignatures",
     "erased_keys",
+    "timestamps",
 ];
 
 /// The triggers that refuse UPDATE and DELETE on `tables`.
@@ -167,6 +177,7 @@ impl SqliteStore {
         let store = Self::configure(conn, path)?;
         let mut sql = format!(
             "BEGIN; {SCHEMA} {IDEMPOTENCY_TABLE} {COSIGNATURES_TABLE} {CONTENTS_TABLES} \
+             {TIMESTAMPS_TABLE} \
              PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
         );
         sql.push_str(&append_only_triggers(APPEND_ONLY_TABLES));
@@ -605,6 +616,17 @@ impl StoreReader for SqliteStore {
             .map_err(db)?;
         rows.map(|r| r.map_err(db)).collect()
     }
+
+    fn timestamps(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, token FROM timestamps ORDER BY size")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
 }
 
 impl StoreWriter for SqliteStore {
@@ -760,6 +782,16 @@ impl StoreWriter for SqliteStore {
             .execute(
                 "INSERT OR IGNORE INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)",
                 params![size as i64, witness, line],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn put_timestamp(&mut self, size: u64, token: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO timestamps (size, token) VALUES (?1, ?2)",
+                params![size as i64, token],
             )
             .map(|_| ())
             .map_err(db)
