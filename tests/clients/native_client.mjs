@@ -1,5 +1,5 @@
 // A producer in JavaScript (Node's fetch) against `vellum serve`'s native API. Run by
-// tests/serve.rs with VELLUM_URL and VELLUM_TOKEN_A / VELLUM_TOKEN_B; exits non-zero on
+// tests/all/serve.rs with VELLUM_URL and VELLUM_TOKEN_A / VELLUM_TOKEN_B; exits non-zero on
 // any mismatch.
 const url = process.env.VELLUM_URL;
 const [a, b] = [process.env.VELLUM_TOKEN_A, process.env.VELLUM_TOKEN_B];

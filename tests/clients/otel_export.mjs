@@ -1,5 +1,5 @@
 // The official OpenTelemetry JS SDK exporting a GenAI `chat` span to `vellum serve` over
-// OTLP/HTTP with JSON bodies; then reads it back from the ledger. Run by tests/serve.rs
+// OTLP/HTTP with JSON bodies; then reads it back from the ledger. Run by tests/all/serve.rs
 // from target/otel-node (where its packages are installed).
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';

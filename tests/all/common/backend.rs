@@ -92,7 +92,7 @@ impl TestLedger {
         let location = match backend {
             Backend::Sqlite => Location::from(dir.path().join("audit.db")),
             // Plain TCP: the test server's self-signed certificate is trusted only where a
-            // test says so (see `tests/writers.rs`).
+            // test says so (see `tests/all/writers.rs`).
             Backend::Postgres(server) => Location::parse(&format!(
                 "{server}/{}?sslmode=disable",
                 new_database(server)

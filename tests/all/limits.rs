@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-
+use crate::common;
 use common::{engine, event, load, try_load};
 use serde_json::json;
 use vellum::plugin::{LimitExceeded, Limits, PluginFailure, Verdict};

@@ -6,9 +6,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-#[macro_use]
-mod common;
-
 per_backend!(
     write_error_fails_only_its_append,
     fsync_error_is_never_acknowledged,
@@ -18,6 +15,7 @@ per_backend!(
     a_kill_between_the_erasure_record_and_the_key_shredding_is_finished_on_open,
 );
 
+use crate::common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

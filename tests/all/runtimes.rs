@@ -9,8 +9,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 
 use common::{AppendHook, assert_verifies, chain_template, ledger_with_append_hook, new_ledger};

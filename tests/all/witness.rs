@@ -7,15 +7,10 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-#[macro_use]
-mod common;
-#[path = "witness/monitor.rs"]
+use crate::common;
 mod monitor;
-#[path = "witness/quorum.rs"]
 mod quorum;
-#[path = "witness/side_effects.rs"]
 mod side_effects;
-#[path = "witness/timestamp.rs"]
 mod timestamp;
 
 use std::io::{BufRead, BufReader};

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-
+use crate::common;
 use common::{engine, event, load, ordinary, try_load};
 use serde_json::json;
 use vellum::plugin::{LimitExceeded, Limits, Plugin, PluginFailure, Verdict};

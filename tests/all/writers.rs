@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-#[macro_use]
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};

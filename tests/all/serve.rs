@@ -2,8 +2,7 @@
 //! (`fetch`) producers, the official OpenTelemetry SDKs of both exporting over OTLP/HTTP,
 //! and a load of 8 clients × 5,000 emits across a `kill -9` of the server.
 
-mod common;
-
+use crate::common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

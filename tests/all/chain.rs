@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 
 use common::{event, ordinary};

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-#[macro_use]
-mod common;
+use crate::common;
 mod erasure;
 
 use std::sync::Arc;

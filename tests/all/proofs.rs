@@ -5,9 +5,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-#[macro_use]
-mod common;
-
 per_backend!(every_proof_of_a_small_log_matches_the_reference);
 
 /// Every inclusion and consistency proof of a log of 24 entries, read from the backend,
@@ -50,6 +47,7 @@ fn every_proof_of_a_small_log_matches_the_reference(backend: common::backend::Ba
     }
 }
 
+use crate::common;
 use std::sync::OnceLock;
 
 use common::{new_ledger, records};
