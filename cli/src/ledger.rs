@@ -274,13 +274,8 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<u8> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut witnesses = witnesses;
     let policy = load_policy(args.witness_policy.as_deref())?;
-    for named in policy.iter().flat_map(WitnessPolicy::witnesses) {
-        if let Some(url) = &named.url {
-            witnesses.push(vellum::ledger::witness::Witness::with_key(
-                url,
-                named.key.clone(),
-            )?);
-        }
+    if let Some(policy) = &policy {
+        policy.add_asked(&mut witnesses)?;
     }
     let options = LedgerOptions {
         witnesses,

@@ -242,14 +242,20 @@ fn check(
 }
 
 fn save(path: &Path, state: &State) -> Result<()> {
+    replace_file(path, &serde_json::to_vec(state)?, "the state")
+}
+
+/// Replaces `path` with `bytes` atomically (a temporary file beside it, renamed), so a
+/// reader never sees half a file.
+fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(&temp, state)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut temp, bytes)?;
     temp.persist(path)
-        .with_context(|| format!("writing the state {}", path.display()))?;
+        .with_context(|| format!("writing {what} {}", path.display()))?;
     Ok(())
 }
 
@@ -306,13 +312,5 @@ fn write_metrics(file: &Path, size: Option<u64>, alerts: &[Alert], total: u64) -
         );
         text.push_str(&format!("vellum_monitor_checkpoint_size {size}\n"));
     }
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut temp, text.as_bytes())?;
-    temp.persist(file)
-        .with_context(|| format!("writing the metrics {}", file.display()))?;
-    Ok(())
+    replace_file(file, text.as_bytes(), "the metrics")
 }

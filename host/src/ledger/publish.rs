@@ -45,16 +45,11 @@ impl Publisher {
         if target.exists() {
             return Ok(());
         }
-        let failed = |e: std::io::Error| format!("publishing to {}: {e}", target.display());
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-        temp.write_all(token)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(failed)?;
-        // A token of this size published meanwhile stays.
-        match std::fs::hard_link(temp.path(), &target) {
+        match write_new(dir, &target, token) {
             Ok(()) => Ok(()),
+            // A token of this size published meanwhile stays.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(failed(e)),
+            Err(e) => Err(format!("publishing to {}: {e}", target.display())),
         }
     }
 
@@ -84,14 +79,17 @@ fn publish_to_directory(dir: &Path, size: u64, note: &str) -> Result<(), String>
             )),
         };
     }
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-    temp.write_all(note.as_bytes())
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(failed)?;
-    std::fs::hard_link(temp.path(), &target).map_err(failed)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(failed)
+    write_new(dir, &target, note.as_bytes()).map_err(failed)
+}
+
+/// Writes `bytes` durably to `target` in `dir`, which must not exist yet (`AlreadyExists`
+/// otherwise): a temporary file first, hard-linked into place, then the directory synced.
+fn write_new(dir: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    std::fs::hard_link(temp.path(), target)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A note's text, without its signature lines.

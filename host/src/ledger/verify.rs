@@ -568,14 +568,14 @@ fn check_quorum(
     report: &mut VerifyReport,
 ) {
     let checked: HashSet<u64> = checkpoints.iter().map(|cp| cp.size).collect();
+    let mut by_size: HashMap<u64, Vec<String>> = HashMap::new();
+    for (size, line) in cosignatures {
+        by_size.entry(*size).or_default().push(line.clone());
+    }
     let mut newest = None;
     for (size, note) in notes.iter().rev().filter(|(s, _)| checked.contains(s)) {
-        let lines: Vec<String> = cosignatures
-            .iter()
-            .filter(|(s, _)| s == size)
-            .map(|(_, l)| l.clone())
-            .collect();
-        let check = policy.check(note, &lines);
+        let lines = by_size.get(size).map_or(&[][..], Vec::as_slice);
+        let check = policy.check(note, lines);
         if check.met {
             report
                 .witnessed

@@ -20,7 +20,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use super::LedgerError;
 use super::cosignature::CosignatureVerifier;
+use super::witness::Witness;
 
 /// A parsed witness policy.
 #[derive(Debug, Clone)]
@@ -192,6 +194,18 @@ impl WitnessPolicy {
     /// The witnesses it names.
     pub fn witnesses(&self) -> &[PolicyWitness] {
         &self.witnesses
+    }
+
+    /// Adds the policy's witnesses that name a URL to `witnesses`, the ones asked to cosign,
+    /// unless a witness with the same key is there already.
+    pub fn add_asked(&self, witnesses: &mut Vec<Witness>) -> Result<(), LedgerError> {
+        for named in &self.witnesses {
+            let known = witnesses.iter().any(|w| w.key().id() == named.key.id());
+            if let (Some(url), false) = (&named.url, known) {
+                witnesses.push(Witness::with_key(url, named.key.clone())?);
+            }
+        }
+        Ok(())
     }
 
     /// Measures the cosignature `lines` of the signed checkpoint `note` against the quorum:

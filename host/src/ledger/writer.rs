@@ -166,11 +166,11 @@ impl Writer {
             self.maybe_checkpoint();
         }
         // Closed cleanly: no unsigned tail is left behind.
-        if self.size > self.checkpointed_size && self.recheck.is_none() {
-            match self.checkpoint() {
-                Ok((size, note)) => self.effects.submit(size, &note),
-                Err(e) => tracing::error!("the closing checkpoint failed: {e}"),
-            }
+        if self.size > self.checkpointed_size
+            && self.recheck.is_none()
+            && let Err(e) = self.checkpoint_and_hand_over()
+        {
+            tracing::error!("the closing checkpoint failed: {e}");
         }
     }
 
@@ -409,11 +409,8 @@ impl Writer {
         }
         ring.forget(keys.iter().copied());
         ring.store.destroy(&keys)?;
-        match self.checkpoint() {
-            Ok((size, note)) => self.effects.submit(size, &note),
-            Err(e) => {
-                tracing::error!("erasure record {record_seq} committed, its checkpoint failed: {e}")
-            }
+        if let Err(e) = self.checkpoint_and_hand_over() {
+            tracing::error!("erasure record {record_seq} committed, its checkpoint failed: {e}");
         }
         Ok(EraseReport {
             record_seq,
@@ -802,21 +799,26 @@ impl Writer {
         }
     }
 
+    /// Signs a checkpoint and hands it to the side-effect thread without waiting.
+    fn checkpoint_and_hand_over(&mut self) -> Result<(), LedgerError> {
+        let (size, note) = self.checkpoint()?;
+        self.effects.submit(size, &note);
+        Ok(())
+    }
+
     /// Checkpoints when enough entries or time have passed since the last one.
     fn maybe_checkpoint(&mut self) {
         let new_entries = self.size - self.checkpointed_size;
         let due = new_entries >= self.options.checkpoint_every_entries
             || (new_entries > 0
                 && self.checkpointed_at.elapsed() >= self.options.checkpoint_interval);
-        if due && self.recheck.is_none() {
-            match self.checkpoint() {
-                Ok((size, note)) => self.effects.submit(size, &note),
-                Err(e) => {
-                    tracing::error!("automatic checkpoint failed: {e}");
-                    // Tried again after another interval, not in a loop.
-                    self.checkpointed_at = Instant::now();
-                }
-            }
+        if due
+            && self.recheck.is_none()
+            && let Err(e) = self.checkpoint_and_hand_over()
+        {
+            tracing::error!("automatic checkpoint failed: {e}");
+            // Tried again after another interval, not in a loop.
+            self.checkpointed_at = Instant::now();
         }
     }
 }

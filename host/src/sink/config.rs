@@ -215,11 +215,8 @@ impl LedgerConfig {
             .iter()
             .map(WitnessConfig::witness)
             .collect::<Result<_, _>>()?;
-        for named in policy.iter().flat_map(WitnessPolicy::witnesses) {
-            let known = witnesses.iter().any(|w| w.key().id() == named.key.id());
-            if let (Some(url), false) = (&named.url, known) {
-                witnesses.push(Witness::with_key(url, named.key.clone())?);
-            }
+        if let Some(policy) = &policy {
+            policy.add_asked(&mut witnesses)?;
         }
         let subject_field = match &self.subject_field {
             None => SubjectField::default(),
